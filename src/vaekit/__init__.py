@@ -1,0 +1,50 @@
+"""vaekit: autoencoders and variational autoencoders on PyTorch.
+
+    import vaekit
+    vae = vaekit.VAE(latent_dim=8).fit(X)       # X: a numpy array or a DataFrame
+    new_rows = vae.sample(100)
+
+Heavy modules (torch, pandas) are imported on first use, so the command line starts at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from vaekit.errors import DataError, ModelFileError, ParameterError, TrainingError, VaekitError
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "VAE": "vaekit.estimators",
+    "Autoencoder": "vaekit.estimators",
+    "load": "vaekit.persistence",
+    "read_table": "vaekit.io",
+    "write_table": "vaekit.io",
+}
+
+__all__ = [
+    "VAE",
+    "Autoencoder",
+    "DataError",
+    "ModelFileError",
+    "ParameterError",
+    "TrainingError",
+    "VaekitError",
+    "__version__",
+    "load",
+    "read_table",
+    "write_table",
+]
+
+if TYPE_CHECKING:
+    from vaekit.estimators import VAE, Autoencoder
+    from vaekit.io import read_table, write_table
+    from vaekit.persistence import load
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'vaekit' has no attribute {name!r}")

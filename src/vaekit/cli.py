@@ -1,0 +1,324 @@
+"""The ``vaekit`` command line: train, encode, reconstruct, sample, evaluate, demo.
+
+Exit codes: 0 on success, 2 on bad usage or bad input (with a one-line message), 130 when
+interrupted. Heavy libraries are imported inside the commands, so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from vaekit import __version__
+from vaekit.errors import DataError, VaekitError
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give widths separated by commas, e.g. 256,128") from None
+    if any(w < 1 for w in widths):
+        raise argparse.ArgumentTypeError(f"{text!r}: widths must be >= 1")
+    return widths
+
+
+def _read(path: str, min_rows: int = 1):
+    """Read a data file and check that it is a numeric table, naming the file in any error."""
+    from vaekit.io import as_matrix, read_table
+
+    frame = read_table(path)
+    as_matrix(frame, str(path))
+    if len(frame) < min_rows:
+        raise DataError(
+            f"{path}: has {len(frame)} row; training needs at least {min_rows} rows (in practice hundreds)"
+        )
+    return frame
+
+
+def _load_model(path: str):
+    from vaekit.persistence import load
+
+    return load(path)
+
+
+def _checked(model, frame, path: str):
+    """The rows of ``frame`` as the model's columns, with errors naming the file."""
+    return model.scaler_.select(frame, str(path))
+
+
+# -- commands ------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from vaekit.estimators import VAE, Autoencoder
+    from vaekit.training import Trainer
+
+    frame = _read(args.data, min_rows=2)
+    out = Path(args.output)
+    checkpoint = out / "checkpoint"
+    if not args.resume and Trainer.checkpoint_exists(checkpoint):
+        logging.getLogger("vaekit").warning(
+            "%s holds a checkpoint of an earlier run: starting afresh (use --resume to continue it)",
+            checkpoint,
+        )
+    common = dict(
+        latent_dim=args.latent,
+        hidden=args.hidden,
+        activation=args.activation,
+        dropout=args.dropout,
+        norm=args.norm,
+        likelihood=args.likelihood,
+        scaling=args.scaling,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        validation_fraction=args.validation_fraction,
+        patience=args.patience if args.patience > 0 else None,
+        clip_grad_norm=args.clip_grad_norm if args.clip_grad_norm > 0 else None,
+        device=args.device,
+        random_state=args.seed,
+        verbose=0 if args.quiet else 1,
+        checkpoint_dir=str(checkpoint),
+        checkpoint_every=args.checkpoint_every,
+    )
+    if args.model == "vae":
+        model = VAE(
+            variance=args.variance,
+            beta=args.beta,
+            warmup_epochs=args.warmup_epochs,
+            free_bits=args.free_bits,
+            **common,
+        )
+    else:
+        model = Autoencoder(**common)
+    model.fit(frame, resume=args.resume)
+    model.save(out)
+    last = model.history_[-1] if model.history_ else {}
+    summary = {
+        "model": str(out),
+        "epochs": model.n_epochs_,
+        "best_epoch": model.best_epoch_,
+        **{k: round(v, 4) for k, v in last.items() if k.startswith(("train_", "val_")) and k != "train_loss"},
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+def _write(data, path: str) -> None:
+    from vaekit.io import write_table
+
+    write_table(data, path)
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    import numpy as np
+    import pandas as pd
+
+    model = _load_model(args.model)
+    x = _checked(model, _read(args.data), args.data)
+    if model.config_.kind == "vae":
+        mu, logvar = model.encode(x)
+        k = mu.shape[1]
+        table = pd.DataFrame(
+            np.hstack([mu, logvar]),
+            columns=[f"z_mean_{j}" for j in range(k)] + [f"z_logvar_{j}" for j in range(k)],
+        )
+    else:
+        z = model.encode(x)
+        table = pd.DataFrame(z, columns=[f"z_{j}" for j in range(z.shape[1])])
+    _write(table, args.output)
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    model = _load_model(args.model)
+    x = _checked(model, _read(args.data), args.data)
+    _write(pd.DataFrame(model.reconstruct(x), columns=model.scaler_.columns), args.output)
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    model = _load_model(args.model)
+    if model.config_.kind != "vae":
+        raise DataError(
+            f"{args.model}: is a plain autoencoder, which has no prior to sample from; train with --model vae"
+        )
+    if args.n < 1:
+        raise DataError(f"-n {args.n}: the number of samples must be >= 1")
+    rows = model.sample(args.n, mean=args.mean, random_state=args.seed)
+    _write(pd.DataFrame(rows, columns=model.scaler_.columns), args.output)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    model = _load_model(args.model)
+    x = _checked(model, _read(args.data), args.data)
+    if model.config_.kind == "vae":
+        result = model.evaluate(x, k=args.k, random_state=args.seed)
+        if args.iwae:
+            result["log_likelihood"] = float(
+                model.log_likelihood(x, k=args.iwae, random_state=args.seed).mean()
+            )
+            result["iwae_k"] = args.iwae
+    else:
+        result = model.evaluate(x)
+    result["units"] = "nats per example"
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from vaekit.demo import run_demo
+
+    metrics = run_demo(args.output, epochs=args.epochs, seed=args.seed, verbose=0 if args.quiet else 1)
+    out = metrics["out_dir"]
+    print(
+        f"VAE on scikit-learn's digits, {metrics['epochs']} epochs: test -ELBO "
+        f"{metrics['neg_elbo']:.2f} nats (reconstruction {metrics['reconstruction']:.2f}, "
+        f"KL {metrics['kl']:.2f}); IWAE log p(x) (k=1000) {metrics['log_likelihood_iwae_k1000']:.2f} nats"
+    )
+    print(f"pictures: {out}/samples.png, {out}/reconstructions.png, {out}/loss.png; model: {out}/model")
+    return 0
+
+
+# -- parser --------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vaekit",
+        description="Autoencoders and variational autoencoders on PyTorch.",
+    )
+    parser.add_argument("--version", action="version", version=f"vaekit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    data_help = "a CSV (with a header), Parquet, NPY or NPZ file of numbers"
+    out_help = "output file: .csv, .parquet, .npy or .npz"
+
+    p = sub.add_parser(
+        "train",
+        help="train an AE or a VAE on a data file",
+        description="Train a model on DATA and save it to the folder MODEL_DIR.",
+    )
+    p.add_argument("data", metavar="DATA", help=data_help)
+    p.add_argument("-o", "--output", metavar="MODEL_DIR", required=True, help="folder for the model")
+    p.add_argument("--model", choices=["vae", "ae"], default="vae", help="the kind of model (default vae)")
+    p.add_argument("--latent", type=int, default=8, help="latent dimensions K (default 8)")
+    p.add_argument("--hidden", type=_hidden, default=(256, 128), help="hidden widths, e.g. 256,128 (default)")
+    p.add_argument("--activation", default="relu", help="relu, gelu, silu, tanh, elu, leaky_relu, softplus")
+    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--norm", choices=["none", "batch", "layer"], default="none")
+    p.add_argument(
+        "--likelihood",
+        choices=["auto", "bernoulli", "gaussian"],
+        default="auto",
+        help="p(x|z) (VAE) or loss (AE): auto = bernoulli if all values are in [0,1]",
+    )
+    p.add_argument(
+        "--variance",
+        choices=["feature", "decoder"],
+        default="feature",
+        help="Gaussian variance learned per feature or given by the decoder per example",
+    )
+    p.add_argument("--scaling", choices=["auto", "standard", "minmax", "none"], default="auto")
+    p.add_argument("--beta", type=float, default=1.0, help="KL weight in training (default 1)")
+    p.add_argument("--warmup-epochs", type=int, default=0, help="epochs of linear KL warm-up")
+    p.add_argument("--free-bits", type=float, default=0.0, help="free bits per latent unit, nats")
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--validation-fraction", type=float, default=0.1)
+    p.add_argument("--patience", type=int, default=10, help="early-stopping patience (0 = off)")
+    p.add_argument("--clip-grad-norm", type=float, default=10.0, help="gradient clipping (0 = off)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
+    p.add_argument("--checkpoint-every", type=int, default=1, help="save the training state every N epochs")
+    p.add_argument("--resume", action="store_true", help="continue from MODEL_DIR/checkpoint")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "encode",
+        help="write the latent code of each row",
+        description="Write z_mean_* and z_logvar_* (VAE) or z_* (AE) for each row of DATA.",
+    )
+    p.add_argument("model", metavar="MODEL_DIR")
+    p.add_argument("data", metavar="DATA", help=data_help)
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help=out_help)
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser(
+        "reconstruct",
+        help="write the reconstruction of each row",
+        description="Write the model's reconstruction of each row of DATA, same columns.",
+    )
+    p.add_argument("model", metavar="MODEL_DIR")
+    p.add_argument("data", metavar="DATA", help=data_help)
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help=out_help)
+    p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser(
+        "sample",
+        help="generate new rows from a VAE",
+        description="Draw z ~ N(0, I) and x ~ p(x|z): N new rows with the training columns.",
+    )
+    p.add_argument("model", metavar="MODEL_DIR")
+    p.add_argument("-n", type=int, required=True, help="how many rows")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help=out_help)
+    p.add_argument("--mean", action="store_true", help="write the mean of p(x|z) instead of a draw")
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="print the -ELBO, reconstruction and KL as JSON",
+        description="Print JSON with neg_elbo, reconstruction and kl in nats per example.",
+    )
+    p.add_argument("model", metavar="MODEL_DIR")
+    p.add_argument("data", metavar="DATA", help=data_help)
+    p.add_argument("-k", type=int, default=1, help="samples of z per row for the ELBO (default 1)")
+    p.add_argument(
+        "--iwae",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also the importance-weighted log p(x) with K samples",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "demo",
+        help="the main job on an embedded data set, no file needed",
+        description="Train a VAE on scikit-learn's bundled digits and write pictures.",
+    )
+    p.add_argument("-o", "--output", default="vaekit-demo", metavar="DIR", help="default ./vaekit-demo")
+    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="vaekit: %(message)s")
+    try:
+        return args.func(args)
+    except VaekitError as exc:
+        print(f"vaekit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vaekit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

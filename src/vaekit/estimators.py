@@ -1,0 +1,503 @@
+"""scikit-learn style estimators: ``VAE`` and ``Autoencoder`` on numpy arrays and DataFrames.
+
+``__init__`` stores the settings untouched; ``fit`` validates them, learns the preprocessing,
+builds the module and trains it, setting trailing-underscore attributes. Every other method
+takes data in the training data's own units and columns and gives results in them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from vaekit.errors import DataError, ParameterError
+from vaekit.io import as_matrix
+from vaekit.models import ModelConfig, build_module
+from vaekit.models.networks import ACTIVATIONS, NORMS
+from vaekit.preprocessing import Scaler
+from vaekit.training import TrainConfig, Trainer, resolve_device
+
+logger = logging.getLogger(__name__)
+
+ArrayLike = np.ndarray | pd.DataFrame
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None, device: torch.device) -> Iterator[None]:
+    """Run a block with torch's global generators seeded, restoring them afterwards."""
+    if seed is None:
+        yield
+        return
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+class _AutoencoderBase(BaseEstimator):
+    """What the VAE and the Autoencoder share: settings, fitting, scaling, batching, saving."""
+
+    _kind: str
+
+    # -- settings -------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        def positive_int(name: str) -> None:
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
+                raise ParameterError(f"{name}={value!r}: must be a whole number >= 1")
+
+        for name in ("latent_dim", "epochs", "batch_size", "checkpoint_every"):
+            positive_int(name)
+        if not all(isinstance(h, int | np.integer) and h >= 1 for h in self.hidden):
+            raise ParameterError(f"hidden={self.hidden!r}: must be layer widths, e.g. (256, 128)")
+        if self.activation not in ACTIVATIONS:
+            raise ParameterError(f"activation={self.activation!r}: use one of {sorted(ACTIVATIONS)}")
+        if self.norm not in NORMS:
+            raise ParameterError(f"norm={self.norm!r}: use one of {list(NORMS)}")
+        if self.likelihood not in ("auto", "bernoulli", "gaussian"):
+            raise ParameterError(f"likelihood={self.likelihood!r}: use auto, bernoulli or gaussian")
+        if self.scaling not in ("auto", "standard", "minmax", "none"):
+            raise ParameterError(f"scaling={self.scaling!r}: use auto, standard, minmax or none")
+        if not 0 <= self.dropout < 1:
+            raise ParameterError(f"dropout={self.dropout!r}: must be in [0, 1)")
+        if not 0 <= self.validation_fraction < 1:
+            raise ParameterError(f"validation_fraction={self.validation_fraction!r}: must be in [0, 1)")
+        if not self.lr > 0:
+            raise ParameterError(f"lr={self.lr!r}: must be > 0")
+        resolve_device(self.device)
+
+    def _train_config(self, seed: int) -> TrainConfig:
+        extra = {}
+        if self._kind == "vae":
+            extra = dict(beta=self.beta, warmup_epochs=self.warmup_epochs, free_bits=self.free_bits)
+        return TrainConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            patience=self.patience,
+            clip_grad_norm=self.clip_grad_norm,
+            seed=seed,
+            checkpoint_every=self.checkpoint_every,
+            time_limit=self.time_limit,
+            **extra,
+        )
+
+    # -- fitting --------------------------------------------------------------------------
+    def fit(
+        self,
+        X: ArrayLike,
+        y: object = None,
+        *,
+        resume: bool = False,
+        callbacks: Sequence[Callable[[int, dict], None]] = (),
+    ):
+        """Learn the preprocessing and train the model on ``X`` (rows are examples).
+
+        With ``checkpoint_dir`` set, the training state is saved there every
+        ``checkpoint_every`` epochs, and ``resume=True`` continues from it.
+        """
+        self._check_params()
+        matrix = as_matrix(X, "X")
+        n = matrix.shape[0]
+        if n < 2:
+            raise DataError(f"X has {n} row; training needs at least 2 rows (in practice hundreds)")
+        likelihood, scaling = self._choose_likelihood(matrix)
+        scaler = Scaler(scaling).fit(X, "X")
+        x = torch.from_numpy(scaler.transform(X, "X"))
+
+        seed = self.random_state
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+        seed = int(seed)
+        rng = np.random.RandomState(seed)
+        order = rng.permutation(n)
+        n_val = round(self.validation_fraction * n) if n >= 20 else 0
+        val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+
+        config = ModelConfig(
+            kind=self._kind,
+            n_features=matrix.shape[1],
+            latent_dim=int(self.latent_dim),
+            hidden=[int(h) for h in self.hidden],
+            activation=self.activation,
+            dropout=float(self.dropout),
+            norm=self.norm,
+            likelihood=likelihood,
+            variance=getattr(self, "variance", "fixed"),
+            custom_encoder=type(self.encoder).__name__ if self.encoder is not None else None,
+            custom_decoder=type(self.decoder).__name__ if self.decoder is not None else None,
+        )
+        device = resolve_device(self.device)
+        train_config = self._train_config(seed)
+        fingerprint = {
+            "model": config.to_dict(),
+            "train": {k: v for k, v in train_config.__dict__.items() if k not in ("epochs", "time_limit")},
+            "data": [n, matrix.shape[1], round(float(matrix.astype(np.float64).sum()), 6)],
+            "validation_fraction": self.validation_fraction,
+        }
+        started = time.perf_counter()
+        with seeded(seed, device):
+            module = build_module(config, _fresh(self.encoder), _fresh(self.decoder))
+            trainer = Trainer(
+                module,
+                train_config,
+                device,
+                checkpoint_dir=self.checkpoint_dir,
+                verbose=self.verbose,
+                callbacks=callbacks,
+                fingerprint=fingerprint,
+            )
+            if resume:
+                if self.checkpoint_dir is None:
+                    raise ParameterError("resume=True needs checkpoint_dir, where the run saved its state")
+                if Trainer.checkpoint_exists(self.checkpoint_dir):
+                    trainer.load_checkpoint()
+                else:
+                    logger.warning("no checkpoint in %s: starting afresh", self.checkpoint_dir)
+            history = trainer.fit(x[train_idx], x[val_idx] if n_val else None)
+
+        self.module_ = module.eval()
+        self.scaler_ = scaler
+        self.config_ = config
+        self.device_ = device
+        self.seed_ = seed
+        self.history_ = history
+        self.n_epochs_ = trainer.epoch
+        self.best_epoch_ = trainer.best_epoch
+        self.n_train_, self.n_val_ = len(train_idx), n_val
+        self.fit_seconds_ = time.perf_counter() - started
+        self.n_features_in_ = matrix.shape[1]
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = np.asarray(scaler.columns, dtype=object)
+        return self
+
+    def _choose_likelihood(self, matrix: np.ndarray) -> tuple[str, str]:
+        in_unit = bool(matrix.min() >= 0 and matrix.max() <= 1)
+        likelihood = self.likelihood
+        if likelihood == "auto":
+            likelihood = "bernoulli" if in_unit else "gaussian"
+        scaling = self.scaling
+        if scaling == "auto":
+            if likelihood == "bernoulli":
+                scaling = "none" if in_unit else "minmax"
+            else:
+                scaling = "standard"
+        if likelihood == "bernoulli" and scaling == "standard":
+            raise ParameterError(
+                "likelihood='bernoulli' needs values in [0, 1]; use scaling='minmax' (or 'auto')"
+            )
+        if likelihood == "bernoulli" and scaling == "none" and not in_unit:
+            raise DataError(
+                f"X: values run from {matrix.min():g} to {matrix.max():g}, but "
+                "likelihood='bernoulli' needs [0, 1]; use scaling='minmax' or 'auto'"
+            )
+        return likelihood, scaling
+
+    # -- using a fitted model -------------------------------------------------------------
+    def _scaled(self, X: ArrayLike) -> torch.Tensor:
+        check_is_fitted(self, "module_")
+        return torch.from_numpy(self.scaler_.transform(X, "X")).to(self.device_)
+
+    @torch.no_grad()
+    def _map(self, fn: Callable[[torch.Tensor], object], x: torch.Tensor, batch_size: int = 4096):
+        """Apply ``fn`` to ``x`` in batches, in eval mode; concatenate the (tuples of) results."""
+        self.module_.eval()
+        parts = [fn(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)]
+        if isinstance(parts[0], tuple):
+            return tuple(torch.cat(p).cpu().numpy() for p in zip(*parts, strict=True))
+        return torch.cat(parts).cpu().numpy()
+
+    def _to_data(self, scaled: np.ndarray) -> ArrayLike:
+        return self.scaler_.as_frame(self.scaler_.inverse_transform(scaled))
+
+    def reconstruct(self, X: ArrayLike) -> ArrayLike:
+        """The model's reconstruction of each row, in the data's units (deterministic)."""
+        return self._to_data(self._map(self.module_.reconstruct, self._scaled(X)))
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model to the folder ``path`` (safetensors weights and JSON), atomically."""
+        from vaekit.persistence import save_model
+
+        save_model(self, path)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "module_")
+
+
+def _fresh(module: nn.Module | None) -> nn.Module | None:
+    """A custom module as given by the user is a setting: train a copy, never the original."""
+    import copy
+
+    return copy.deepcopy(module) if module is not None else None
+
+
+class VAE(_AutoencoderBase):
+    """Variational autoencoder on tabular data (numpy arrays or DataFrames).
+
+    >>> vae = VAE(latent_dim=2, epochs=20).fit(X)   # doctest: +SKIP
+    >>> samples = vae.sample(100)                    # doctest: +SKIP
+
+    Parameters
+    ----------
+    latent_dim : size K of z.
+    hidden : widths of the encoder's hidden layers; the decoder mirrors them.
+    likelihood : ``"bernoulli"`` for binary or [0, 1] data, ``"gaussian"`` for real values,
+        ``"auto"`` picks Bernoulli when every value is in [0, 1].
+    variance : Gaussian variance learned per ``"feature"`` or per example by the ``"decoder"``.
+    scaling : ``"standard"``, ``"minmax"``, ``"none"``; ``"auto"`` is standard for Gaussian data,
+        and minmax (or none) for Bernoulli.
+    beta, warmup_epochs, free_bits : the KL weight, its linear warm-up, and the free bits
+        (nats per latent unit) of the training objective. Reported losses are always the true ELBO.
+    validation_fraction, patience : the held-out share for early stopping (the best epoch's
+        weights are kept) and how many epochs without improvement end training.
+    encoder, decoder : optional custom ``nn.Module``s; the encoder outputs 2 * latent_dim values
+        (mean, log-variance), the decoder the likelihood's parameters.
+    random_state : an integer makes training reproducible on the CPU.
+    checkpoint_dir, checkpoint_every : where and how often the training state is saved, so that
+        ``fit(X, resume=True)`` continues a killed run.
+
+    Attributes
+    ----------
+    module_ : the trained :class:`vaekit.models.VAEModule`.
+    scaler_ : the preprocessing learned from the data.
+    history_ : one record per epoch with the training and validation losses (nats per example).
+    """
+
+    _kind = "vae"
+
+    def __init__(
+        self,
+        *,
+        latent_dim: int = 8,
+        hidden: Sequence[int] = (256, 128),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        norm: str = "none",
+        likelihood: str = "auto",
+        variance: str = "feature",
+        scaling: str = "auto",
+        beta: float = 1.0,
+        warmup_epochs: int = 0,
+        free_bits: float = 0.0,
+        epochs: int = 100,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        validation_fraction: float = 0.1,
+        patience: int | None = 10,
+        clip_grad_norm: float | None = 10.0,
+        device: str = "auto",
+        random_state: int | None = None,
+        verbose: int = 0,
+        checkpoint_dir: str | None = None,
+        checkpoint_every: int = 1,
+        time_limit: float | None = None,
+        encoder: nn.Module | None = None,
+        decoder: nn.Module | None = None,
+    ):
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.activation = activation
+        self.dropout = dropout
+        self.norm = norm
+        self.likelihood = likelihood
+        self.variance = variance
+        self.scaling = scaling
+        self.beta = beta
+        self.warmup_epochs = warmup_epochs
+        self.free_bits = free_bits
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.clip_grad_norm = clip_grad_norm
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.time_limit = time_limit
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.variance not in ("feature", "decoder"):
+            raise ParameterError(f"variance={self.variance!r}: use feature or decoder")
+        if self.beta < 0 or self.free_bits < 0 or self.warmup_epochs < 0:
+            raise ParameterError("beta, free_bits and warmup_epochs must be >= 0")
+
+    def _log_det(self) -> float:
+        """Change of units from the scaled data back to the user's, for a Gaussian density."""
+        return self.scaler_.log_det_jacobian() if self.config_.likelihood == "gaussian" else 0.0
+
+    def encode(self, X: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """The mean and the log-variance of q(z|x), each (n_rows, latent_dim)."""
+        return self._map(self.module_.encode, self._scaled(X))
+
+    def transform(self, X: ArrayLike) -> np.ndarray:
+        """The latent representation: the posterior mean E_q[z], (n_rows, latent_dim)."""
+        return self.encode(X)[0]
+
+    def decode(self, Z: np.ndarray) -> ArrayLike:
+        """The mean of p(x|z) for each latent row of ``Z``, in the data's units."""
+        check_is_fitted(self, "module_")
+        z = torch.as_tensor(np.asarray(Z, dtype=np.float32), device=self.device_)
+        if z.ndim != 2 or z.shape[1] != self.config_.latent_dim:
+            raise DataError(f"Z: expected shape (n, {self.config_.latent_dim}), got {tuple(z.shape)}")
+        mean = self._map(lambda zb: self.module_.likelihood.mean(self.module_.decode(zb)), z)
+        return self._to_data(mean)
+
+    def sample(self, n: int = 1, *, mean: bool = False, random_state: int | None = None) -> ArrayLike:
+        """Generate ``n`` rows: z ~ p(z), then x ~ p(x|z) (its mean with ``mean=True``)."""
+        check_is_fitted(self, "module_")
+        if not isinstance(n, int | np.integer) or n < 1:
+            raise ParameterError(f"n={n!r}: the number of samples must be a whole number >= 1")
+        with seeded(random_state, self.device_), torch.no_grad():
+            self.module_.eval()
+            x = self.module_.sample(int(n), mean=mean).cpu().numpy()
+        return self._to_data(x)
+
+    def elbo_terms(self, X: ArrayLike, k: int = 1, random_state: int | None = 0) -> dict[str, np.ndarray]:
+        """Per row, in nats: ``elbo``, ``reconstruction`` (-E_q[log p(x|z)], k samples) and ``kl``."""
+        x = self._scaled(X)
+        with seeded(random_state, self.device_):
+            log_px, kl = self._map(lambda xb: self.module_.elbo_terms(xb, k), x)
+        reconstruction = -(log_px + self._log_det())
+        return {"elbo": -(reconstruction + kl), "reconstruction": reconstruction, "kl": kl}
+
+    def elbo(self, X: ArrayLike, k: int = 1, random_state: int | None = 0) -> np.ndarray:
+        """The evidence lower bound of each row in nats, with k samples of z (higher is better).
+
+        For Gaussian data it is a bound on the log-density of the rows in their own units.
+        """
+        return self.elbo_terms(X, k, random_state)["elbo"]
+
+    def log_likelihood(
+        self, X: ArrayLike, k: int = 100, random_state: int | None = 0, chunk: int = 100
+    ) -> np.ndarray:
+        """Importance-weighted estimate of log p(x) per row with k samples (Burda et al. 2015)."""
+        x = self._scaled(X)
+        batch = max(1, 2**16 // max(min(k, chunk), 1))
+        with seeded(random_state, self.device_):
+            ll = self._map(lambda xb: self.module_.iwae_log_likelihood(xb, k, chunk), x, batch)
+        return ll + self._log_det()
+
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """The ELBO of each row (scikit-learn's density-estimator name for it)."""
+        return self.elbo(X)
+
+    def score(self, X: ArrayLike, y: object = None) -> float:
+        """The mean ELBO per row, in nats."""
+        return float(np.mean(self.elbo(X)))
+
+    def evaluate(self, X: ArrayLike, k: int = 1, random_state: int | None = 0) -> dict[str, float]:
+        """Mean ``neg_elbo``, ``reconstruction`` and ``kl`` in nats per example, and the row count."""
+        terms = self.elbo_terms(X, k, random_state)
+        return {
+            "neg_elbo": float(-terms["elbo"].mean()),
+            "reconstruction": float(terms["reconstruction"].mean()),
+            "kl": float(terms["kl"].mean()),
+            "n_rows": int(terms["kl"].shape[0]),
+        }
+
+
+class Autoencoder(_AutoencoderBase):
+    """Deterministic autoencoder on tabular data: the same settings as :class:`VAE` less the
+    probabilistic ones. Its loss is the squared error (``likelihood="gaussian"``) or the binary
+    cross-entropy (``"bernoulli"``), summed over features, per example."""
+
+    _kind = "ae"
+
+    def __init__(
+        self,
+        *,
+        latent_dim: int = 8,
+        hidden: Sequence[int] = (256, 128),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        norm: str = "none",
+        likelihood: str = "auto",
+        scaling: str = "auto",
+        epochs: int = 100,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        validation_fraction: float = 0.1,
+        patience: int | None = 10,
+        clip_grad_norm: float | None = 10.0,
+        device: str = "auto",
+        random_state: int | None = None,
+        verbose: int = 0,
+        checkpoint_dir: str | None = None,
+        checkpoint_every: int = 1,
+        time_limit: float | None = None,
+        encoder: nn.Module | None = None,
+        decoder: nn.Module | None = None,
+    ):
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.activation = activation
+        self.dropout = dropout
+        self.norm = norm
+        self.likelihood = likelihood
+        self.scaling = scaling
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.clip_grad_norm = clip_grad_norm
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.time_limit = time_limit
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def encode(self, X: ArrayLike) -> np.ndarray:
+        """The code z = g(x) of each row, (n_rows, latent_dim)."""
+        return self._map(self.module_.encode, self._scaled(X))
+
+    transform = encode
+
+    def decode(self, Z: np.ndarray) -> ArrayLike:
+        """f(z) for each latent row of ``Z``, in the data's units."""
+        check_is_fitted(self, "module_")
+        z = torch.as_tensor(np.asarray(Z, dtype=np.float32), device=self.device_)
+        if z.ndim != 2 or z.shape[1] != self.config_.latent_dim:
+            raise DataError(f"Z: expected shape (n, {self.config_.latent_dim}), got {tuple(z.shape)}")
+        out = self._map(self.module_.decode, z)
+        if self.module_.loss == "bce":
+            out = 1.0 / (1.0 + np.exp(-out))
+        return self._to_data(out)
+
+    def reconstruction_error(self, X: ArrayLike) -> np.ndarray:
+        """Per row: the training loss (on the scaled data) of its reconstruction."""
+        return self._map(self.module_.reconstruction_error, self._scaled(X))
+
+    def evaluate(self, X: ArrayLike) -> dict[str, float]:
+        """Mean ``reconstruction`` error per example (the AE has no ELBO: those keys are None)."""
+        error = self.reconstruction_error(X)
+        return {
+            "neg_elbo": None,
+            "reconstruction": float(error.mean()),
+            "kl": None,
+            "n_rows": int(error.shape[0]),
+        }

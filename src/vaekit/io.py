@@ -1,0 +1,222 @@
+"""Data in and out: read CSV, Parquet, NPY and NPZ into a table, check it, write results atomically.
+
+Every error names the file (or the array), the column and the row, and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vaekit.errors import DataError
+
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".npy", ".npz")
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".gz" and path.stem.lower().endswith(".csv"):
+        return ".csv"
+    return suffix
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a data file into a DataFrame, whatever its format.
+
+    CSV (with a header line), Parquet, NPY (a 1-D or 2-D array) and NPZ (the key ``X``, or the
+    only array in the file). Array columns are named ``x0, x1, ...``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; give a CSV, Parquet, NPY or NPZ file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty; give a file with a header and rows of data")
+    suffix = _suffix(path)
+    try:
+        if suffix == ".csv":
+            frame = pd.read_csv(path)
+        elif suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        elif suffix == ".npy":
+            frame = _array_frame(np.load(path, allow_pickle=False), path)
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                keys = list(archive.keys())
+                if "X" in keys:
+                    key = "X"
+                elif len(keys) == 1:
+                    key = keys[0]
+                else:
+                    raise DataError(
+                        f"{path}: holds the arrays {keys} and none is named 'X'; "
+                        "save the data under the key 'X'"
+                    )
+                frame = _array_frame(archive[key], path)
+        else:
+            raise DataError(
+                f"{path}: unknown file type {suffix!r}; vaekit reads " + ", ".join(TABLE_SUFFIXES)
+            )
+    except DataError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty; give a file with a header and rows of data") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot be parsed as {suffix[1:].upper()}: {_first_line(exc)}") from None
+    except Exception as exc:  # pyarrow, numpy and zipfile errors for corrupt files
+        raise DataError(
+            f"{path}: cannot be read as {suffix[1:].upper()} ({type(exc).__name__}: "
+            f"{_first_line(exc)}); is the file complete and of that type?"
+        ) from None
+    if frame.shape[0] == 0:
+        raise DataError(f"{path}: has a header but no rows of data")
+    if frame.shape[1] == 0:
+        raise DataError(f"{path}: has no columns")
+    return frame
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _array_frame(array: np.ndarray, path: Path) -> pd.DataFrame:
+    if array.dtype == object:
+        raise DataError(f"{path}: holds Python objects; save a numeric array")
+    if array.ndim == 1:
+        array = array[:, None]
+    elif array.ndim > 2:
+        array = array.reshape(array.shape[0], -1)
+    elif array.ndim == 0:
+        raise DataError(f"{path}: holds a single number, not a table")
+    return pd.DataFrame(array, columns=[f"x{j}" for j in range(array.shape[1])])
+
+
+def _row_place(row: int, source: str) -> str:
+    place = f"row {row + 1}"
+    if source.lower().endswith((".csv", ".csv.gz")):
+        place += f" (line {row + 2} of the file)"
+    return place
+
+
+def as_matrix(data: pd.DataFrame | np.ndarray, source: str = "the data") -> np.ndarray:
+    """Check that ``data`` is a non-empty table of finite numbers and return it as float32.
+
+    The error for text, NaN or infinity names the first offending column and row.
+    """
+    if isinstance(data, pd.DataFrame):
+        frame = data
+    else:
+        array = np.asarray(data)
+        if array.ndim == 1:
+            raise DataError(
+                f"{source}: expected a 2-D table (rows x columns) but got a 1-D array of "
+                f"{array.shape[0]} values; use X.reshape(-1, 1) for one column or "
+                "X.reshape(1, -1) for one row"
+            )
+        if array.ndim != 2:
+            raise DataError(f"{source}: expected a 2-D table but got shape {array.shape}")
+        if array.dtype.kind in "biuf":
+            return _check_finite(array.astype(np.float32, copy=False), source, None)
+        frame = pd.DataFrame(array)
+    if frame.shape[0] == 0:
+        raise DataError(f"{source}: has no rows of data")
+    if frame.shape[1] == 0:
+        raise DataError(f"{source}: has no columns")
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype.kind in "biuf":
+            continue
+        if column.dtype.kind == "M" or column.dtype.kind == "m":
+            raise DataError(
+                f"{source}: column {name!r} holds dates or times; vaekit's numeric models take "
+                "numbers only for now: convert it or drop the column"
+            )
+        numbers = pd.to_numeric(column, errors="coerce")
+        bad = numbers.isna() & column.notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(
+                f"{source}: column {name!r}, {_row_place(row, source)}: {column.iloc[row]!r} is "
+                f"not a number ({int(bad.sum())} such value(s) in that column); fix those values "
+                "or drop the column"
+            )
+    matrix = frame.to_numpy(dtype=np.float32, na_value=np.nan)
+    return _check_finite(matrix, source, list(frame.columns))
+
+
+def _check_finite(matrix: np.ndarray, source: str, columns: list | None) -> np.ndarray:
+    if matrix.shape[0] == 0:
+        raise DataError(f"{source}: has no rows of data")
+    if matrix.shape[1] == 0:
+        raise DataError(f"{source}: has no columns")
+    finite = np.isfinite(matrix)
+    if not finite.all():
+        rows, cols = np.nonzero(~finite)
+        row, col = int(rows[0]), int(cols[0])
+        name = repr(columns[col]) if columns is not None else str(col)
+        what = "missing (NaN)" if np.isnan(matrix[row, col]) else "infinite"
+        raise DataError(
+            f"{source}: column {name}, {_row_place(row, source)} is {what} "
+            f"({len(rows)} non-finite value(s) in all); fill or drop those rows before "
+            "training (the tabular preprocessing that handles missing values is not in this "
+            "version)"
+        )
+    return matrix
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``.
+
+    An interrupted write leaves nothing under the final name (only a ``.tmp`` file, removed
+    on errors that Python sees).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    set_default_mode(tmp_path)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def set_default_mode(path: Path) -> None:
+    """Give a temporary file or folder (created private) the mode a plain open() would give."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
+
+
+def write_table(data: pd.DataFrame | np.ndarray, path: str | os.PathLike) -> Path:
+    """Write a table as CSV, Parquet, NPY or NPZ (chosen by the file's extension), atomically."""
+    path = Path(path)
+    suffix = _suffix(path)
+    if suffix not in TABLE_SUFFIXES:
+        raise DataError(f"{path}: unknown output type {suffix!r}; use one of " + ", ".join(TABLE_SUFFIXES))
+    frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(np.asarray(data))
+    frame.columns = [str(c) for c in frame.columns]
+    with atomic_path(path) as tmp:
+        if suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        elif suffix in (".parquet", ".pq"):
+            frame.to_parquet(tmp, index=False)
+        elif suffix == ".npy":
+            with open(tmp, "wb") as fh:
+                np.save(fh, frame.to_numpy())
+        else:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, X=frame.to_numpy())
+    return path

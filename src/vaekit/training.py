@@ -1,0 +1,338 @@
+"""The training engine: one loop that owns the optimizer, the device, early stopping and checkpoints.
+
+Data lives in memory as one tensor and is batched by slicing a permutation, with no per-row
+Python work. A checkpoint holds the weights, the optimizer, the random state and the history,
+so a killed run resumed from it continues exactly as the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from vaekit.errors import TrainingError
+from vaekit.io import set_default_mode
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    """How to train: optimisation, early stopping and the KL schedule of a VAE."""
+
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int | None = 10
+    clip_grad_norm: float | None = 10.0
+    beta: float = 1.0
+    warmup_epochs: int = 0
+    free_bits: float = 0.0
+    seed: int = 0
+    checkpoint_every: int = 1
+    time_limit: float | None = None
+
+    def kl_weight(self, epoch: int) -> float:
+        """beta, raised linearly from ~0 over the first ``warmup_epochs`` epochs (KL warm-up)."""
+        if self.warmup_epochs <= 0:
+            return self.beta
+        return self.beta * min(1.0, (epoch + 1) / self.warmup_epochs)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` picks CUDA, then Apple MPS, then the CPU."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
+
+
+def _metrics(output) -> dict[str, torch.Tensor]:
+    return {f.name: getattr(output, f.name).detach() for f in fields(output) if f.name != "loss"}
+
+
+def _progress(record: dict) -> dict[str, str]:
+    """The live loss for the progress bar: the -ELBO (or reconstruction error), training and validation."""
+    shown = {}
+    for split in ("train", "val"):
+        for name in ("neg_elbo", "reconstruction"):
+            if f"{split}_{name}" in record:
+                shown["loss" if split == "train" else "val"] = f"{record[f'{split}_{name}']:.4g}"
+                break
+    return shown
+
+
+def _loss_kwargs(module: nn.Module, config: TrainConfig, epoch: int) -> dict:
+    if hasattr(module, "latent_dim"):  # a VAE: KL weight schedule and free bits
+        return {"beta": config.kl_weight(epoch), "free_bits": config.free_bits}
+    return {}
+
+
+@torch.no_grad()
+def evaluate_batches(module: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> dict[str, float]:
+    """The mean of each loss term of ``module`` over ``x``, in eval mode, with no gradient."""
+    was_training = module.training
+    module.eval()
+    sums: dict[str, torch.Tensor] = {}
+    for start in range(0, x.shape[0], batch_size):
+        xb = x[start : start + batch_size]
+        for name, value in _metrics(module(xb)).items():
+            sums[name] = sums.get(name, 0.0) + value * xb.shape[0]
+    module.train(was_training)
+    return {name: float(value) / x.shape[0] for name, value in sums.items()}
+
+
+class Trainer:
+    """Trains ``module`` (whose forward returns an output with a ``loss``) with Adam.
+
+    ``callbacks`` are called as ``callback(epoch, record)`` after every epoch; ``verbose=0``
+    silences the progress bar.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        config: TrainConfig,
+        device: torch.device,
+        checkpoint_dir: str | os.PathLike | None = None,
+        verbose: int = 1,
+        callbacks: Sequence[Callable[[int, dict], None]] = (),
+        fingerprint: dict | None = None,
+    ):
+        self.module = module.to(device)
+        self.config = config
+        self.device = device
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.verbose = verbose
+        self.callbacks = list(callbacks)
+        self.fingerprint = fingerprint or {}
+        self.optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.history: list[dict] = []
+        self.epoch = 0  # the next epoch to run
+        self.best_value = math.inf
+        self.best_epoch = -1
+        self.bad_epochs = 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.stopped_early = False
+
+    # -- the loop -------------------------------------------------------------------------
+    def fit(self, x_train: torch.Tensor, x_val: torch.Tensor | None = None) -> list[dict]:
+        from tqdm.auto import tqdm
+
+        cfg = self.config
+        x_train = x_train.to(self.device)
+        x_val = x_val.to(self.device) if x_val is not None and len(x_val) else None
+        n = x_train.shape[0]
+        started = time.monotonic()
+        out_of_time = False
+        bar = tqdm(
+            total=cfg.epochs,
+            initial=self.epoch,
+            disable=not self.verbose,
+            unit="epoch",
+            desc="training",
+            dynamic_ncols=True,
+            leave=self.verbose > 0,
+        )
+        try:
+            while self.epoch < cfg.epochs and not self.stopped_early and not out_of_time:
+                epoch = self.epoch
+                self.module.train()
+                kwargs = _loss_kwargs(self.module, cfg, epoch)
+                perm = torch.randperm(n).to(self.device)
+                sums: dict[str, torch.Tensor] = {}
+                for start in range(0, n, cfg.batch_size):
+                    xb = x_train[perm[start : start + cfg.batch_size]]
+                    output = self.module(xb, **kwargs)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    output.loss.backward()
+                    if cfg.clip_grad_norm:
+                        nn.utils.clip_grad_norm_(self.module.parameters(), cfg.clip_grad_norm)
+                    self.optimizer.step()
+                    sums["loss"] = sums.get("loss", 0.0) + output.loss.detach() * xb.shape[0]
+                    for name, value in _metrics(output).items():
+                        sums[name] = sums.get(name, 0.0) + value * xb.shape[0]
+                record = {"epoch": epoch + 1}
+                record.update({f"train_{k}": float(v) / n for k, v in sums.items()})
+                if not all(math.isfinite(v) for k, v in record.items() if k != "epoch"):
+                    raise TrainingError(
+                        f"the training loss became NaN or infinite in epoch {epoch + 1}; lower "
+                        f"the learning rate (now {cfg.lr}), keep gradient clipping on, or check "
+                        "the data for extreme values"
+                    )
+                if x_val is not None:
+                    record.update({f"val_{k}": v for k, v in evaluate_batches(self.module, x_val).items()})
+                self._early_stopping(record, epoch)
+                self.history.append(record)
+                self.epoch = epoch + 1
+                if cfg.time_limit is not None and time.monotonic() - started > cfg.time_limit:
+                    out_of_time = True
+                if self.checkpoint_dir is not None and (
+                    self.epoch % max(cfg.checkpoint_every, 1) == 0
+                    or self.epoch == cfg.epochs
+                    or self.stopped_early
+                    or out_of_time
+                ):
+                    self.save_checkpoint()
+                bar.update(1)
+                bar.set_postfix(_progress(record))
+                logger.debug("epoch %d: %s", epoch + 1, record)
+                for callback in self.callbacks:
+                    callback(epoch + 1, record)
+        finally:
+            bar.close()
+        if self.best_state is not None:
+            self.module.load_state_dict(self.best_state)
+        return self.history
+
+    def _monitor(self, record: dict) -> float:
+        for key in ("val_neg_elbo", "val_reconstruction", "train_neg_elbo", "train_reconstruction"):
+            if key in record:
+                return record[key]
+        return record["train_loss"]
+
+    def _early_stopping(self, record: dict, epoch: int) -> None:
+        value = self._monitor(record)
+        if not math.isfinite(value):
+            raise TrainingError(
+                f"the validation loss became NaN or infinite in epoch {epoch + 1}; lower the "
+                f"learning rate (now {self.config.lr}) or check the data for extreme values"
+            )
+        if self.best_value == math.inf or value < self.best_value - 1e-6 * abs(self.best_value):
+            self.best_value, self.best_epoch, self.bad_epochs = value, epoch + 1, 0
+            self.best_state = copy.deepcopy(self.module.state_dict())
+        else:
+            self.bad_epochs += 1
+            patience = self.config.patience
+            if patience is not None and patience > 0 and self.bad_epochs >= patience:
+                self.stopped_early = True
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        """Write the whole training state to ``checkpoint_dir`` atomically (temp dir, rename)."""
+        tensors = {f"model.{k}": v for k, v in self.module.state_dict().items()}
+        if self.best_state is not None:
+            tensors.update({f"best.{k}": v for k, v in self.best_state.items()})
+        optim_state = self.optimizer.state_dict()
+        optim_scalars: dict[str, dict] = {}
+        for pid, state in optim_state["state"].items():
+            for key, value in state.items():
+                if torch.is_tensor(value):
+                    tensors[f"optim.{pid}.{key}"] = value
+                else:
+                    optim_scalars.setdefault(str(pid), {})[key] = value
+        tensors["rng.cpu"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
+        meta = {
+            "format": "vaekit-checkpoint",
+            "format_version": CHECKPOINT_VERSION,
+            "epoch": self.epoch,
+            "history": self.history,
+            "best_value": self.best_value if math.isfinite(self.best_value) else None,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "stopped_early": self.stopped_early,
+            "optimizer_param_groups": optim_state["param_groups"],
+            "optimizer_scalars": optim_scalars,
+            "optimizer_state_ids": [str(p) for p in optim_state["state"]],
+            "train_config": asdict(self.config),
+            "fingerprint": self.fingerprint,
+        }
+        target = self.checkpoint_dir
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        save_file(tensors, str(tmp / "state.safetensors"))
+        set_default_mode(tmp / "state.safetensors")
+        (tmp / "state.json").write_text(json.dumps(meta, indent=1))
+        old = target.with_name(f".{target.name}.old")
+        if target.exists():
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old.exists():
+            shutil.rmtree(old)
+
+    @staticmethod
+    def checkpoint_exists(path: str | os.PathLike) -> bool:
+        path = Path(path)
+        if (path / "state.json").exists():
+            return True
+        # a kill between the two renames of save_checkpoint leaves the last one under .old
+        old = path.with_name(f".{path.name}.old")
+        if (old / "state.json").exists():
+            os.replace(old, path)
+            return True
+        return False
+
+    def load_checkpoint(self) -> None:
+        """Restore the training state written by :meth:`save_checkpoint`."""
+        path = self.checkpoint_dir
+        try:
+            meta = json.loads((path / "state.json").read_text())
+            tensors = load_file(str(path / "state.safetensors"))
+        except Exception as exc:
+            raise TrainingError(
+                f"{path}: the checkpoint cannot be read ({type(exc).__name__}); delete the "
+                "folder to start afresh"
+            ) from None
+        if meta.get("format") != "vaekit-checkpoint" or meta.get("format_version") != CHECKPOINT_VERSION:
+            raise TrainingError(f"{path}: not a vaekit checkpoint of format {CHECKPOINT_VERSION}")
+        saved = meta.get("fingerprint", {})
+        if saved != self.fingerprint:
+            changed = sorted(
+                k for k in set(saved) | set(self.fingerprint) if saved.get(k) != self.fingerprint.get(k)
+            )
+            raise TrainingError(
+                f"{path}: the checkpoint was made with other settings or data (differs in "
+                f"{changed}); resume with the same command, or delete the folder to start afresh"
+            )
+        self.module.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        best = {k[5:]: v.to(self.device) for k, v in tensors.items() if k.startswith("best.")}
+        self.best_state = best or None
+        state: dict = {}
+        for pid in meta["optimizer_state_ids"]:
+            entry = dict(meta["optimizer_scalars"].get(pid, {}))
+            prefix = f"optim.{pid}."
+            entry.update({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+            state[int(pid)] = entry
+        self.optimizer.load_state_dict({"state": state, "param_groups": meta["optimizer_param_groups"]})
+        torch.set_rng_state(tensors["rng.cpu"])
+        if "rng.cuda" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
+        self.epoch = meta["epoch"]
+        self.history = meta["history"]
+        self.best_value = meta["best_value"] if meta["best_value"] is not None else math.inf
+        self.best_epoch = meta["best_epoch"]
+        self.bad_epochs = meta["bad_epochs"]
+        self.stopped_early = meta["stopped_early"]
+        logger.info("resumed from %s after epoch %d", path, self.epoch)
