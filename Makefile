@@ -1,0 +1,31 @@
+# Each target creates the virtual environment and installs what it needs on first use.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of PyTorch that lies on these machines' disk; override elsewhere, e.g. TORCH=torch
+TORCH ?= torch==2.13.0
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/vaekit demo -o vaekit-demo
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) vaekit-demo .pytest_cache
