@@ -223,7 +223,8 @@ class _AutoencoderBase(BaseEstimator):
 
     def reconstruct(self, X: ArrayLike) -> ArrayLike:
         """The model's reconstruction of each row, in the data's units (deterministic)."""
-        return self._to_data(self._map(self.module_.reconstruct, self._scaled(X)))
+        x = self._scaled(X)
+        return self._to_data(self._map(self.module_.reconstruct, x))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the model to the folder ``path`` (safetensors weights and JSON), atomically."""
@@ -346,7 +347,8 @@ class VAE(_AutoencoderBase):
 
     def encode(self, X: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """The mean and the log-variance of q(z|x), each (n_rows, latent_dim)."""
-        return self._map(self.module_.encode, self._scaled(X))
+        x = self._scaled(X)
+        return self._map(self.module_.encode, x)
 
     def transform(self, X: ArrayLike) -> np.ndarray:
         """The latent representation: the posterior mean E_q[z], (n_rows, latent_dim)."""
@@ -473,7 +475,8 @@ class Autoencoder(_AutoencoderBase):
 
     def encode(self, X: ArrayLike) -> np.ndarray:
         """The code z = g(x) of each row, (n_rows, latent_dim)."""
-        return self._map(self.module_.encode, self._scaled(X))
+        x = self._scaled(X)
+        return self._map(self.module_.encode, x)
 
     transform = encode
 
@@ -490,7 +493,8 @@ class Autoencoder(_AutoencoderBase):
 
     def reconstruction_error(self, X: ArrayLike) -> np.ndarray:
         """Per row: the training loss (on the scaled data) of its reconstruction."""
-        return self._map(self.module_.reconstruction_error, self._scaled(X))
+        x = self._scaled(X)
+        return self._map(self.module_.reconstruction_error, x)
 
     def evaluate(self, X: ArrayLike) -> dict[str, float]:
         """Mean ``reconstruction`` error per example (the AE has no ELBO: those keys are None)."""
