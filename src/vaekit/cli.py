@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from vaekit import __version__
-from vaekit.errors import DataError, VaekitError
+from vaekit.errors import DataError, ParameterError, VaekitError
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -45,18 +45,58 @@ def _load_model(path: str):
     return load(path)
 
 
+ARRAY_SUFFIXES = (".npy", ".npz")
+
+
 def _checked(model, frame, path: str):
-    """The rows of ``frame`` as the model's columns, with errors naming the file."""
+    """The rows of ``frame`` as the model's columns, with errors naming the file.
+
+    The columns of an NPY or NPZ file have no names of their own (read_table calls them x0,
+    x1, ...), so they are matched to the model's columns by position, not by name.
+    """
+    if Path(path).suffix.lower() in ARRAY_SUFFIXES:
+        frame = frame.to_numpy()
     return model.scaler_.select(frame, str(path))
+
+
+def _check_output(output: str, *inputs: str) -> None:
+    """Before any work: the output must be a file of a known type, and none of the inputs."""
+    from vaekit.io import check_output_path
+
+    check_output_path(output)
+    out = Path(output).resolve()
+    for given in inputs:
+        if Path(given).resolve() == out:
+            raise DataError(f"{output}: is also the input file; write the output to another file")
+
+
+def _check_device(name: str) -> None:
+    """Check --device before any work, so a machine without CUDA gets a message, not a traceback."""
+    import torch
+
+    from vaekit.training import resolve_device
+
+    try:
+        device = resolve_device(name)
+    except ValueError as exc:
+        raise ParameterError(f"--device {name}: {exc}") from None
+    mps = getattr(torch.backends, "mps", None)
+    if (device.type == "cuda" and not torch.cuda.is_available()) or (
+        device.type == "mps" and not (mps is not None and mps.is_available())
+    ):
+        raise ParameterError(f"--device {name}: this machine has no such device; use auto or cpu")
 
 
 # -- commands ------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     from vaekit.estimators import VAE, Autoencoder
+    from vaekit.persistence import check_model_output
     from vaekit.training import Trainer
 
     frame = _read(args.data, min_rows=2)
     out = Path(args.output)
+    check_model_output(out)  # before training: a folder of the user's is never replaced
+    _check_device(args.device)
     checkpoint = out / "checkpoint"
     if not args.resume and Trainer.checkpoint_exists(checkpoint):
         logging.getLogger("vaekit").warning(
@@ -94,7 +134,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     else:
         model = Autoencoder(**common)
-    model.fit(frame, resume=args.resume)
+    try:
+        model.fit(frame, resume=args.resume)
+    except DataError as exc:
+        message = str(exc)
+        if message.startswith("X"):  # the estimator calls its data X: name the file instead
+            raise DataError(f"{args.data}{message[1:]}") from None
+        raise
     model.save(out)
     last = model.history_[-1] if model.history_ else {}
     summary = {
@@ -118,6 +164,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     import numpy as np
     import pandas as pd
 
+    _check_output(args.output, args.data)
     model = _load_model(args.model)
     x = _checked(model, _read(args.data), args.data)
     if model.config_.kind == "vae":
@@ -137,6 +184,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    _check_output(args.output, args.data)
     model = _load_model(args.model)
     x = _checked(model, _read(args.data), args.data)
     _write(pd.DataFrame(model.reconstruct(x), columns=model.scaler_.columns), args.output)
@@ -146,6 +194,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    _check_output(args.output)
     model = _load_model(args.model)
     if model.config_.kind != "vae":
         raise DataError(
@@ -159,6 +208,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.k < 1:
+        raise ParameterError(f"-k {args.k}: the number of samples of z per row must be >= 1")
+    if args.iwae < 0:
+        raise ParameterError(f"--iwae {args.iwae}: the number of importance samples must be >= 1 (0 = off)")
     model = _load_model(args.model)
     x = _checked(model, _read(args.data), args.data)
     if model.config_.kind == "vae":
@@ -314,6 +367,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except VaekitError as exc:
         print(f"vaekit: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an unwritable output, a full disk, a file that vanished...
+        place = f"{exc.filename}: " if exc.filename else ""
+        print(f"vaekit: error: {place}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("vaekit: interrupted", file=sys.stderr)

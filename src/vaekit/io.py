@@ -76,9 +76,9 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
             f"{_first_line(exc)}); is the file complete and of that type?"
         ) from None
     if frame.shape[0] == 0:
-        raise DataError(f"{path}: has a header but no rows of data")
+        raise DataError(f"{path}: has a header but no rows of data; add rows below the header line")
     if frame.shape[1] == 0:
-        raise DataError(f"{path}: has no columns")
+        raise DataError(f"{path}: has no columns; give a table with at least one column of numbers")
     return frame
 
 
@@ -165,9 +165,8 @@ def _check_finite(matrix: np.ndarray, source: str, columns: list | None) -> np.n
         what = "missing (NaN)" if np.isnan(matrix[row, col]) else "infinite"
         raise DataError(
             f"{source}: column {name}, {_row_place(row, source)} is {what} "
-            f"({len(rows)} non-finite value(s) in all); fill or drop those rows before "
-            "training (the tabular preprocessing that handles missing values is not in this "
-            "version)"
+            f"({len(rows)} non-finite value(s) in all); fill or drop those rows (the tabular "
+            "preprocessing that handles missing values is not in this version)"
         )
     return matrix
 
@@ -200,17 +199,28 @@ def set_default_mode(path: Path) -> None:
     os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
 
 
-def write_table(data: pd.DataFrame | np.ndarray, path: str | os.PathLike) -> Path:
-    """Write a table as CSV, Parquet, NPY or NPZ (chosen by the file's extension), atomically."""
+def check_output_path(path: str | os.PathLike) -> str:
+    """Check that ``path`` can name an output table (a file of a known type); return its type."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; give an output file name, e.g. {path / 'out.csv'}")
     suffix = _suffix(path)
     if suffix not in TABLE_SUFFIXES:
         raise DataError(f"{path}: unknown output type {suffix!r}; use one of " + ", ".join(TABLE_SUFFIXES))
+    return suffix
+
+
+def write_table(data: pd.DataFrame | np.ndarray, path: str | os.PathLike) -> Path:
+    """Write a table as CSV, Parquet, NPY or NPZ (chosen by the file's extension), atomically."""
+    path = Path(path)
+    suffix = check_output_path(path)
     frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(np.asarray(data))
-    frame.columns = [str(c) for c in frame.columns]
+    frame = frame.set_axis([str(c) for c in frame.columns], axis=1)  # a copy: the caller's stays as it was
     with atomic_path(path) as tmp:
         if suffix == ".csv":
-            frame.to_csv(tmp, index=False)
+            # the compression is chosen here: pandas would infer it from the temporary name
+            compression = "gzip" if path.name.lower().endswith(".gz") else None
+            frame.to_csv(tmp, index=False, compression=compression)
         elif suffix in (".parquet", ".pq"):
             frame.to_parquet(tmp, index=False)
         elif suffix == ".npy":

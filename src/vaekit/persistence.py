@@ -46,6 +46,37 @@ def _estimator_classes() -> dict[str, type]:
     return {"VAE": VAE, "Autoencoder": Autoencoder}
 
 
+def _is_model_folder(path: Path) -> bool:
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("format") == FORMAT
+
+
+def check_model_output(path: str | os.PathLike, keep: tuple[str, ...] = ("checkpoint",)) -> None:
+    """Refuse to write a model over anything but nothing, an empty folder, or a vaekit model folder.
+
+    Saving replaces the folder at ``path``, so a folder of the user's (say the one holding the
+    training data) must never be taken for an old model. The training checkpoint (``keep``) and
+    its temporary siblings alone are fine: that is what an interrupted ``vaekit train`` leaves.
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise ModelFileError(f"{path}: exists and is not a folder; choose another output path")
+    allowed = {name for k in keep for name in (k, f".{k}.tmp", f".{k}.old")}
+    entries = sorted(p.name for p in path.iterdir())
+    if set(entries) <= allowed or _is_model_folder(path):
+        return
+    shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+    raise ModelFileError(
+        f"{path}: is a folder that is not a vaekit model (it holds {shown}), and saving would "
+        "replace it; choose a new or empty folder"
+    )
+
+
 def write_model_dir(
     path: str | os.PathLike,
     files: dict[str, object],
@@ -54,12 +85,13 @@ def write_model_dir(
 ) -> Path:
     """Write JSON ``files`` and ``tensors`` into a new folder, then rename it onto ``path``.
 
-    An existing folder at ``path`` is replaced only once the new one is complete; its entries
-    named in ``keep`` (the training checkpoint) are carried over.
+    An existing folder at ``path`` must be a vaekit model folder or hold nothing but ``keep``
+    (see :func:`check_model_output`); it is replaced only once the new one is complete, and its
+    entries other than the model files written anew (the training checkpoint, files of the
+    user's) are carried over.
     """
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ModelFileError(f"{path}: exists and is not a folder; choose another output path")
+    check_model_output(path, keep)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     set_default_mode(tmp)
@@ -76,9 +108,9 @@ def write_model_dir(
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
             os.replace(path, old / "model")
             os.replace(tmp, path)
-            for name in keep:
-                if (old / "model" / name).exists():
-                    os.replace(old / "model" / name, path / name)
+            for entry in (old / "model").iterdir():
+                if not (path / entry.name).exists():
+                    os.replace(entry, path / entry.name)
             shutil.rmtree(old)
         else:
             os.replace(tmp, path)
@@ -145,6 +177,11 @@ def read_config(path: str | os.PathLike) -> dict:
         raise ModelFileError(
             f"{config_file}: corrupt JSON ({exc.__class__.__name__}); retrain or restore the model"
         ) from None
+    except OSError as exc:
+        raise ModelFileError(
+            f"{config_file}: cannot be read ({exc.strerror or type(exc).__name__}); "
+            "retrain or restore the model"
+        ) from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelFileError(
             f"{path}: config.json is not that of a vaekit model (format {FORMAT!r} expected)"
@@ -159,12 +196,22 @@ def read_config(path: str | os.PathLike) -> dict:
 
 
 def _read_json(path: Path) -> dict:
+    """A JSON object from the model folder; anything else (a list, a number) is corrupt."""
     try:
-        return json.loads(path.read_text())
+        content = json.loads(path.read_text())
     except FileNotFoundError:
         raise ModelFileError(f"{path}: missing from the model folder; retrain or restore the model") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ModelFileError(f"{path}: corrupt JSON; retrain or restore the model") from None
+    except OSError as exc:
+        raise ModelFileError(
+            f"{path}: cannot be read ({exc.strerror or type(exc).__name__}); retrain or restore the model"
+        ) from None
+    if not isinstance(content, dict):
+        raise ModelFileError(
+            f"{path}: holds a JSON {type(content).__name__}, not an object; retrain or restore the model"
+        )
+    return content
 
 
 def read_weights(path: Path, config: dict) -> dict[str, torch.Tensor]:
@@ -232,9 +279,10 @@ def load(
         params = dict(config["params"])
         params["hidden"] = tuple(params["hidden"])
         estimator = classes[name](**params, encoder=encoder, decoder=decoder)
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(
-            f"{path}: config.json lacks or mangles a field ({exc}); retrain or restore the model"
+            f"{path}: config.json lacks or mangles a field ({type(exc).__name__}: {exc}); "
+            "retrain or restore the model"
         ) from None
     for half, custom, given in (
         ("encoder", module_config.custom_encoder, encoder),
@@ -245,12 +293,24 @@ def load(
                 f"{path}: the model was trained with a custom {half} ({custom}); pass a fresh "
                 f"one: vaekit.load(path, {half}={custom}(...))"
             )
-    module = build_module(module_config, encoder, decoder)
+    try:
+        module = build_module(module_config, encoder, decoder)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(
+            f"{path}: the architecture in config.json cannot be built ({type(exc).__name__}: "
+            f"{exc}); retrain or restore the model"
+        ) from None
     load_state_checked(module, read_weights(path, config), path / WEIGHTS)
     training = _read_json(path / "training.json")
+    scaler = Scaler.from_dict(_read_json(path / "preprocessing.json"), path / "preprocessing.json")
+    if scaler.n_features != module_config.n_features:
+        raise ModelFileError(
+            f"{path / 'preprocessing.json'}: describes {scaler.n_features} column(s) but the model "
+            f"in config.json takes {module_config.n_features}; the folder mixes files of two models"
+        )
     device_ = resolve_device(device)
     estimator.module_ = module.to(device_).eval()
-    estimator.scaler_ = Scaler.from_dict(_read_json(path / "preprocessing.json"))
+    estimator.scaler_ = scaler
     estimator.config_ = module_config
     estimator.device_ = device_
     estimator.seed_ = training.get("seed")

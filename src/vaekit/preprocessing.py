@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from vaekit.errors import DataError
+from vaekit.errors import DataError, ModelFileError
 from vaekit.io import as_matrix
 
 Scaling = Literal["standard", "minmax", "none"]
@@ -105,5 +105,34 @@ class Scaler:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, state: dict) -> Scaler:
-        return cls(**state)
+    def from_dict(cls, state: dict, source: object = "the preprocessing state") -> Scaler:
+        """The inverse of :meth:`to_dict`, checking every field (``source`` names the file)."""
+
+        def corrupt(what: str) -> ModelFileError:
+            return ModelFileError(f"{source}: {what}; retrain or restore the model")
+
+        if not isinstance(state, dict):
+            raise corrupt(f"holds a {type(state).__name__}, not the preprocessing state")
+        expected = {"method", "columns", "named", "center", "scale"}
+        if set(state) != expected:
+            missing, unknown = sorted(expected - set(state)), sorted(set(state) - expected)
+            raise corrupt(f"corrupt preprocessing state (missing fields {missing}, unknown fields {unknown})")
+        if state["method"] not in ("standard", "minmax", "none"):
+            raise corrupt(f"unknown scaling {state['method']!r}")
+        columns, center, scale = state["columns"], state["center"], state["scale"]
+        lists = all(isinstance(v, list) for v in (columns, center, scale))
+        if not lists or not columns or not len(columns) == len(center) == len(scale):
+            raise corrupt("the columns, centers and scales are not lists of one length")
+        try:
+            center_, scale_ = np.asarray(center, dtype=np.float64), np.asarray(scale, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise corrupt("the centers and scales are not numbers") from None
+        if not (np.isfinite(center_).all() and np.isfinite(scale_).all() and (scale_ > 0).all()):
+            raise corrupt("the centers and scales are not finite numbers with scales > 0")
+        return cls(
+            method=state["method"],
+            columns=[str(c) for c in columns],
+            named=bool(state["named"]),
+            center=[float(c) for c in center],
+            scale=[float(c) for c in scale],
+        )
