@@ -112,3 +112,12 @@ def test_bad_data_names_the_column_and_row():
         vae.transform(pd.DataFrame({"a": [1.0]}))
     with pytest.raises(DataError, match="has 3 column"):
         vae.transform(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("k", [0, -3, 1.5])
+def test_number_of_samples_is_checked(X, k):
+    vae = VAE(hidden=(8,), epochs=1, random_state=0).fit(X)
+    with pytest.raises(ParameterError, match="number of samples"):
+        vae.elbo(X, k=k)
+    with pytest.raises(ParameterError, match="number of samples"):
+        vae.log_likelihood(X, k=k)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -224,7 +225,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         result = model.evaluate(x)
     result["units"] = "nats per example"
-    print(json.dumps(result))
+    # a diverged model can give inf or NaN: print JSON's null rather than invalid JSON
+    print(
+        json.dumps(
+            {k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in result.items()}
+        )
+    )
     return 0
 
 

@@ -236,6 +236,11 @@ class _AutoencoderBase(BaseEstimator):
         return hasattr(self, "module_")
 
 
+def _check_samples(k: object) -> None:
+    if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
+        raise ParameterError(f"k={k!r}: the number of samples of z per row must be a whole number >= 1")
+
+
 def _fresh(module: nn.Module | None) -> nn.Module | None:
     """A custom module as given by the user is a setting: train a copy, never the original."""
     import copy
@@ -375,6 +380,7 @@ class VAE(_AutoencoderBase):
 
     def elbo_terms(self, X: ArrayLike, k: int = 1, random_state: int | None = 0) -> dict[str, np.ndarray]:
         """Per row, in nats: ``elbo``, ``reconstruction`` (-E_q[log p(x|z)], k samples) and ``kl``."""
+        _check_samples(k)
         x = self._scaled(X)
         with seeded(random_state, self.device_):
             log_px, kl = self._map(lambda xb: self.module_.elbo_terms(xb, k), x)
@@ -392,6 +398,7 @@ class VAE(_AutoencoderBase):
         self, X: ArrayLike, k: int = 100, random_state: int | None = 0, chunk: int = 100
     ) -> np.ndarray:
         """Importance-weighted estimate of log p(x) per row with k samples (Burda et al. 2015)."""
+        _check_samples(k)
         x = self._scaled(X)
         batch = max(1, 2**16 // max(min(k, chunk), 1))
         with seeded(random_state, self.device_):
