@@ -217,3 +217,16 @@ def test_corrupt_scaler_state_is_a_model_file_error(change, expected):
         Scaler.from_dict(state, "m/preprocessing.json")
     assert str(info.value).startswith("m/preprocessing.json: ")
     assert expected in str(info.value)
+
+
+def test_robust_scaling_is_not_set_by_outliers():
+    """The median and the interquartile range ignore a few huge values; the mean and std do not."""
+    rng = np.random.RandomState(0)
+    column = rng.normal(loc=5.0, scale=2.0, size=(2000, 1))
+    column[:20] = 1e6
+    robust = Scaler("robust").fit(column)
+    assert abs(robust.center[0] - 5.0) < 0.2 and abs(robust.scale[0] - 2.0) < 0.2
+    standard = Scaler("standard").fit(column)
+    assert standard.scale[0] > 1e4
+    constant_quartiles = np.r_[np.zeros(1900), np.ones(100)][:, None]
+    assert Scaler("robust").fit(constant_quartiles).scale[0] > 0.1  # falls back to the std

@@ -284,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="feature",
         help="Gaussian variance learned per feature or given by the decoder per example",
     )
-    p.add_argument("--scaling", choices=["auto", "standard", "minmax", "none"], default="auto")
+    p.add_argument("--scaling", choices=["auto", "standard", "robust", "minmax", "none"], default="auto")
     p.add_argument("--beta", type=float, default=1.0, help="KL weight in training (default 1)")
     p.add_argument("--warmup-epochs", type=int, default=0, help="epochs of linear KL warm-up")
     p.add_argument("--free-bits", type=float, default=0.0, help="free bits per latent unit, nats")

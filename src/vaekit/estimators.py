@@ -24,7 +24,7 @@ from vaekit.errors import DataError, ParameterError
 from vaekit.io import as_matrix
 from vaekit.models import ModelConfig, build_module
 from vaekit.models.networks import ACTIVATIONS, NORMS
-from vaekit.preprocessing import Scaler
+from vaekit.preprocessing import SCALINGS, Scaler
 from vaekit.training import TrainConfig, Trainer, resolve_device
 
 logger = logging.getLogger(__name__)
@@ -66,8 +66,8 @@ class _AutoencoderBase(BaseEstimator):
             raise ParameterError(f"norm={self.norm!r}: use one of {list(NORMS)}")
         if self.likelihood not in ("auto", "bernoulli", "gaussian"):
             raise ParameterError(f"likelihood={self.likelihood!r}: use auto, bernoulli or gaussian")
-        if self.scaling not in ("auto", "standard", "minmax", "none"):
-            raise ParameterError(f"scaling={self.scaling!r}: use auto, standard, minmax or none")
+        if self.scaling not in ("auto", *SCALINGS):
+            raise ParameterError(f"scaling={self.scaling!r}: use one of {['auto', *SCALINGS]}")
         if not 0 <= self.dropout < 1:
             raise ParameterError(f"dropout={self.dropout!r}: must be in [0, 1)")
         if not 0 <= self.validation_fraction < 1:
@@ -193,7 +193,7 @@ class _AutoencoderBase(BaseEstimator):
                 scaling = "none" if in_unit else "minmax"
             else:
                 scaling = "standard"
-        if likelihood == "bernoulli" and scaling == "standard":
+        if likelihood == "bernoulli" and scaling in ("standard", "robust"):
             raise ParameterError(
                 "likelihood='bernoulli' needs values in [0, 1]; use scaling='minmax' (or 'auto')"
             )

@@ -15,15 +15,19 @@ import pandas as pd
 from vaekit.errors import DataError, ModelFileError
 from vaekit.io import as_matrix
 
-Scaling = Literal["standard", "minmax", "none"]
+Scaling = Literal["standard", "robust", "minmax", "none"]
+SCALINGS = ("standard", "robust", "minmax", "none")
 
 
 @dataclass
 class Scaler:
     """Per-column affine scaling ``x' = (x - center) / scale`` with a column schema.
 
-    ``standard`` centres on the mean and divides by the standard deviation, ``minmax`` maps the
-    training range onto [0, 1], ``none`` keeps the values. A constant column gets scale 1.
+    ``standard`` centres on the mean and divides by the standard deviation; ``robust`` centres on
+    the median and divides by the interquartile range / 1.349 (the standard deviation of a normal
+    column, but outliers cannot set it; a column whose quartiles coincide falls back to its
+    standard deviation); ``minmax`` maps the training range onto [0, 1]; ``none`` keeps the
+    values. A constant column gets scale 1.
     """
 
     method: Scaling = "standard"
@@ -41,12 +45,15 @@ class Scaler:
         values = matrix.astype(np.float64)
         if self.method == "standard":
             center, scale = values.mean(axis=0), values.std(axis=0)
+        elif self.method == "robust":
+            q1, center, q3 = np.percentile(values, [25, 50, 75], axis=0)
+            scale = np.where(q3 - q1 > 1e-12, (q3 - q1) / 1.349, values.std(axis=0))
         elif self.method == "minmax":
             center, scale = values.min(axis=0), values.max(axis=0) - values.min(axis=0)
         elif self.method == "none":
             center, scale = np.zeros(values.shape[1]), np.ones(values.shape[1])
         else:
-            raise DataError(f"unknown scaling {self.method!r}; use standard, minmax or none")
+            raise DataError(f"unknown scaling {self.method!r}; use one of {list(SCALINGS)}")
         scale = np.where(scale > 1e-12, scale, 1.0)
         self.center, self.scale = center.tolist(), scale.tolist()
         return self
@@ -117,7 +124,7 @@ class Scaler:
         if set(state) != expected:
             missing, unknown = sorted(expected - set(state)), sorted(set(state) - expected)
             raise corrupt(f"corrupt preprocessing state (missing fields {missing}, unknown fields {unknown})")
-        if state["method"] not in ("standard", "minmax", "none"):
+        if state["method"] not in SCALINGS:
             raise corrupt(f"unknown scaling {state['method']!r}")
         columns, center, scale = state["columns"], state["center"], state["scale"]
         lists = all(isinstance(v, list) for v in (columns, center, scale))
