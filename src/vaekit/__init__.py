@@ -20,17 +20,25 @@ _LAZY = {
     "VAE": "vaekit.estimators",
     "Autoencoder": "vaekit.estimators",
     "load": "vaekit.persistence",
+    "AnomalyDetector": "vaekit.detectors",
+    "AutoencoderDetector": "vaekit.detectors",
+    "VAEDetector": "vaekit.detectors",
+    "RobustAutoencoderDetector": "vaekit.detectors",
     "read_table": "vaekit.io",
     "write_table": "vaekit.io",
 }
 
 __all__ = [
     "VAE",
+    "AnomalyDetector",
     "Autoencoder",
+    "AutoencoderDetector",
     "DataError",
     "ModelFileError",
     "ParameterError",
+    "RobustAutoencoderDetector",
     "TrainingError",
+    "VAEDetector",
     "VaekitError",
     "__version__",
     "load",
@@ -39,6 +47,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from vaekit.detectors import (
+        AnomalyDetector,
+        AutoencoderDetector,
+        RobustAutoencoderDetector,
+        VAEDetector,
+    )
     from vaekit.estimators import VAE, Autoencoder
     from vaekit.io import read_table, write_table
     from vaekit.persistence import load

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -77,18 +78,15 @@ def check_model_output(path: str | os.PathLike, keep: tuple[str, ...] = ("checkp
     )
 
 
-def write_model_dir(
-    path: str | os.PathLike,
-    files: dict[str, object],
-    tensors: dict[str, torch.Tensor],
-    keep: tuple[str, ...] = ("checkpoint",),
+def write_folder(
+    path: str | os.PathLike, write: Callable[[Path], None], keep: tuple[str, ...] = ("checkpoint",)
 ) -> Path:
-    """Write JSON ``files`` and ``tensors`` into a new folder, then rename it onto ``path``.
+    """Call ``write(tmp)`` to fill a new folder beside ``path``, then rename it onto ``path``.
 
     An existing folder at ``path`` must be a vaekit model folder or hold nothing but ``keep``
     (see :func:`check_model_output`); it is replaced only once the new one is complete, and its
-    entries other than the model files written anew (the training checkpoint, files of the
-    user's) are carried over.
+    entries that the new one does not have (the training checkpoint, files of the user's) are
+    carried over.
     """
     path = Path(path)
     check_model_output(path, keep)
@@ -96,14 +94,7 @@ def write_model_dir(
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     set_default_mode(tmp)
     try:
-        weights = tmp / WEIGHTS
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(weights))
-        set_default_mode(weights)
-        config = dict(files.pop("config.json"))
-        config["weights_sha256"] = _sha256(weights)
-        files = {"config.json": config, **files}
-        for name, content in files.items():
-            (tmp / name).write_text(json.dumps(content, indent=1) + "\n")
+        write(tmp)
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
             os.replace(path, old / "model")
@@ -118,6 +109,25 @@ def write_model_dir(
         if tmp.exists():
             shutil.rmtree(tmp)
     return path
+
+
+def write_model_dir(
+    path: str | os.PathLike,
+    files: dict[str, object],
+    tensors: dict[str, torch.Tensor],
+    keep: tuple[str, ...] = ("checkpoint",),
+) -> Path:
+    """Write JSON ``files`` and ``tensors`` (as safetensors, checksummed) as the folder ``path``."""
+
+    def write(tmp: Path) -> None:
+        weights = tmp / WEIGHTS
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(weights))
+        set_default_mode(weights)
+        config = {**files["config.json"], "weights_sha256": _sha256(weights)}
+        for name, content in {**files, "config.json": config}.items():
+            (tmp / name).write_text(json.dumps(content, indent=1) + "\n")
+
+    return write_folder(path, write, keep)
 
 
 def save_model(estimator, path: str | os.PathLike) -> Path:
@@ -272,6 +282,10 @@ def load(
     config = read_config(path)
     classes = _estimator_classes()
     name = config.get("estimator")
+    from vaekit.detectors import DETECTORS, load_detector
+
+    if name in DETECTORS:
+        return load_detector(path, config)
     if name not in classes:
         raise ModelFileError(f"{path}: unknown model kind {name!r} in config.json")
     try:

@@ -1,0 +1,580 @@
+"""Anomaly detectors built from autoencoders, in PyOD's vocabulary.
+
+``fit(X)`` learns from data that may hold garbage, ``decision_function(X)`` scores rows (higher =
+more anomalous), ``predict(X)`` flags them (1 = anomaly) at ``threshold_``; ``decision_scores_``,
+``threshold_`` and ``labels_`` describe the training data. ``feature_scores(X)`` gives each
+column's share of a row's score, so a user can see which fields made a row anomalous.
+
+- :class:`AutoencoderDetector`: the reconstruction error (Sakurada & Yairi 2014).
+- :class:`VAEDetector`: the negative ELBO, or the reconstruction probability (An & Cho 2015).
+- :class:`RobustAutoencoderDetector`: X = L_D + S (Zhou & Paffenroth 2017), l1 or l2,1 penalty.
+- :class:`AnomalyDetector`: the recommended default; an ensemble of autoencoders trained to
+  ignore the worst-reconstructed rows, with no setting that must be chosen.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from vaekit.errors import DataError, ModelFileError, ParameterError
+from vaekit.estimators import VAE, ArrayLike, Autoencoder, seeded
+from vaekit.io import as_matrix
+from vaekit.preprocessing import Scaler
+from vaekit.thresholds import (
+    check_contamination,
+    threshold_for,
+    threshold_for_false_positive_rate,
+)
+
+EPS = 1e-12
+
+
+def auto_architecture(n_features: int) -> tuple[tuple[int, ...], int]:
+    """Hidden widths and latent size for ``n_features`` columns when the user sets none."""
+    width = int(min(256, max(16, 2 ** math.ceil(math.log2(max(n_features, 2))))))
+    latent = int(min(32, max(2, round(math.sqrt(n_features)))))
+    return (width, max(width // 2, latent)), latent
+
+
+def auto_epochs(n_rows: int, batch_size: int, steps: int = 3000, lo: int = 20, hi: int = 300) -> int:
+    """Enough epochs for about ``steps`` optimizer steps: small data needs more passes."""
+    batches = max(1, math.ceil(0.9 * n_rows / batch_size))
+    return int(min(hi, max(lo, math.ceil(steps / batches))))
+
+
+@torch.no_grad()
+def _batched(fn, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    return torch.cat([fn(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])
+
+
+class BaseDetector(BaseEstimator):
+    """Thresholds, labels, probabilities and saving, shared by every detector.
+
+    A subclass sets ``models_`` in ``_fit`` and implements ``_scores`` and ``_feature_errors``.
+    """
+
+    def fit(self, X: ArrayLike, y: object = None):
+        """Fit on ``X`` (labels are never used) and set the threshold from ``contamination``."""
+        check_contamination(self.contamination)
+        matrix = as_matrix(X, "X")
+        if matrix.shape[0] < 2:
+            raise DataError(f"X has {matrix.shape[0]} row; a detector needs at least 2 rows")
+        self.n_features_in_ = matrix.shape[1]
+        self.n_rows_ = matrix.shape[0]
+        self._fit(X)
+        self.decision_scores_ = self._scores(X)
+        self.threshold_ = threshold_for(self.decision_scores_, self.contamination)
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
+        return self
+
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
+        """The anomaly score of each row: higher is more anomalous."""
+        check_is_fitted(self, "threshold_")
+        return self._scores(X)
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """1 for rows scored above ``threshold_`` (anomalies), 0 for the others."""
+        return (self.decision_function(X) > self.threshold_).astype(int)
+
+    def predict_proba(self, X: ArrayLike, method: str = "linear") -> np.ndarray:
+        """(n, 2): the probability of being normal and anomalous, as in PyOD.
+
+        ``linear`` rescales the scores by the range of the training scores; ``unify`` maps the
+        standardised score through the Gaussian error function (Kriegel et al. 2011).
+        """
+        scores = self.decision_function(X)
+        train = self.decision_scores_
+        if method == "linear":
+            span = max(train.max() - train.min(), EPS)
+            p = np.clip((scores - train.min()) / span, 0, 1)
+        elif method == "unify":
+            from scipy.special import erf
+
+            p = np.clip(erf((scores - train.mean()) / (max(train.std(), EPS) * np.sqrt(2))), 0, 1)
+        else:
+            raise ParameterError(f"method={method!r}: use linear or unify")
+        return np.column_stack([1 - p, p])
+
+    def feature_scores(self, X: ArrayLike) -> np.ndarray:
+        """(n, n_features): each column's share of the row's error; every row sums to 1."""
+        check_is_fitted(self, "threshold_")
+        errors = self._feature_errors(X)
+        return errors / np.maximum(errors.sum(axis=1, keepdims=True), EPS)
+
+    def calibrate(self, X_clean: ArrayLike, false_positive_rate: float = 0.01):
+        """Set ``threshold_`` so that ``false_positive_rate`` of rows known to be clean are flagged."""
+        check_is_fitted(self, "threshold_")
+        self.threshold_ = threshold_for_false_positive_rate(self._scores(X_clean), false_positive_rate)
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        check_is_fitted(self, "models_")
+        return list(self.models_[0].scaler_.columns)
+
+    # -- saving ---------------------------------------------------------------------------
+    def _state(self) -> dict:
+        return {}
+
+    def _set_state(self, state: dict) -> None:
+        pass
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the detector to the folder ``path``: its members as model folders, plus JSON."""
+        from vaekit.persistence import FORMAT, FORMAT_VERSION, _version, save_model, write_folder
+
+        check_is_fitted(self, "threshold_")
+
+        def write(tmp: Path) -> None:
+            for i, model in enumerate(self.models_):
+                save_model(model, tmp / f"member_{i}")
+            config = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "vaekit_version": _version(),
+                "estimator": type(self).__name__,
+                "params": _jsonable(self.get_params()),
+                "n_members": len(self.models_),
+                "detector": {
+                    "threshold": self.threshold_,
+                    "decision_scores": self.decision_scores_.tolist(),
+                    "n_features_in": self.n_features_in_,
+                    **self._state(),
+                },
+            }
+            (tmp / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+
+        return write_folder(path, write)
+
+
+def _jsonable(params: dict) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items() if k != "verbose"}
+
+
+def load_detector(path: Path, config: dict) -> BaseDetector:
+    """Rebuild a detector saved by :meth:`BaseDetector.save` (called by :func:`vaekit.load`)."""
+    from vaekit.persistence import load
+
+    cls = DETECTORS[config["estimator"]]
+    try:
+        params = {k: tuple(v) if k == "hidden" and v is not None else v for k, v in config["params"].items()}
+        detector = cls(**params)
+        state = config["detector"]
+        n_members = int(config["n_members"])
+        detector.threshold_ = float(state["threshold"])
+        detector.decision_scores_ = np.asarray(state["decision_scores"], dtype=np.float64)
+        detector.n_features_in_ = int(state["n_features_in"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(
+            f"{path}: config.json lacks or mangles a field ({type(exc).__name__}: {exc}); "
+            "retrain or restore the detector"
+        ) from None
+    detector.models_ = [load(path / f"member_{i}") for i in range(n_members)]
+    detector._set_state(state)
+    detector.labels_ = (detector.decision_scores_ > detector.threshold_).astype(int)
+    return detector
+
+
+# -- the single-model detectors -----------------------------------------------------------------
+
+
+class _SingleModelDetector(BaseDetector):
+    """One model; ``epochs=None`` trains for about ``_steps`` optimizer steps (20 to 300 epochs),
+    with early stopping on a 10% validation split."""
+
+    _steps = 3000
+
+    def _model_settings(self, n_rows: int, n_features: int, seed: int | None) -> dict:
+        hidden, latent = auto_architecture(n_features)
+        return dict(
+            latent_dim=self.latent_dim or latent,
+            hidden=tuple(self.hidden) if self.hidden is not None else hidden,
+            epochs=self.epochs or auto_epochs(n_rows, self.batch_size, self._steps),
+            batch_size=self.batch_size,
+            lr=self.lr,
+            dropout=self.dropout,
+            patience=self.patience,
+            likelihood="gaussian",
+            scaling="robust",
+            device=self.device,
+            random_state=seed,
+            verbose=self.verbose,
+        )
+
+    def _seed(self) -> int:
+        if self.random_state is None:
+            return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+        return int(self.random_state)
+
+
+def _squared_errors(model: Autoencoder | VAE, X: ArrayLike) -> np.ndarray:
+    """(n, features): squared error of the model's reconstruction, on the model's scaled data."""
+    x = torch.from_numpy(model.scaler_.transform(X, "X")).to(model.device_)
+    model.module_.eval()
+    recon = _batched(model.module_.reconstruct, x)
+    return ((x - recon) ** 2).cpu().numpy().astype(np.float64)
+
+
+class AutoencoderDetector(_SingleModelDetector):
+    """Scores a row by the squared error of its autoencoder reconstruction (robustly scaled columns).
+
+    ``latent_dim`` and ``hidden`` default to sizes chosen from the number of columns.
+    """
+
+    def __init__(
+        self,
+        *,
+        contamination: float | str = 0.1,
+        latent_dim: int | None = None,
+        hidden: tuple[int, ...] | None = None,
+        epochs: int | None = None,
+        batch_size: int = 128,
+        lr: float = 3e-3,
+        dropout: float = 0.0,
+        patience: int | None = 10,
+        device: str = "auto",
+        random_state: int | None = None,
+        verbose: int = 0,
+    ):
+        self.contamination = contamination
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.dropout = dropout
+        self.patience = patience
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _fit(self, X: ArrayLike) -> None:
+        settings = self._model_settings(self.n_rows_, self.n_features_in_, self._seed())
+        self.models_ = [Autoencoder(**settings).fit(X)]
+
+    def _feature_errors(self, X: ArrayLike) -> np.ndarray:
+        return _squared_errors(self.models_[0], X)
+
+    def _scores(self, X: ArrayLike) -> np.ndarray:
+        return self._feature_errors(X).sum(axis=1)
+
+
+class VAEDetector(_SingleModelDetector):
+    """Scores a row by a VAE: ``score="elbo"`` is the negative ELBO; ``"reconstruction_probability"``
+    is An & Cho's (2015) -log (1/L) sum_l p(x | z_l), z_l ~ q(z|x), computed as a log-mean-exp.
+
+    Both use ``n_samples`` draws from a generator seeded by ``random_state``: the same row always
+    gets the same score.
+    """
+
+    def __init__(
+        self,
+        *,
+        contamination: float | str = 0.1,
+        score: str = "elbo",
+        n_samples: int = 10,
+        latent_dim: int | None = None,
+        hidden: tuple[int, ...] | None = None,
+        epochs: int | None = None,
+        batch_size: int = 128,
+        lr: float = 3e-3,
+        dropout: float = 0.0,
+        patience: int | None = 10,
+        device: str = "auto",
+        random_state: int | None = None,
+        verbose: int = 0,
+    ):
+        self.contamination = contamination
+        self.score = score
+        self.n_samples = n_samples
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.dropout = dropout
+        self.patience = patience
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _fit(self, X: ArrayLike) -> None:
+        if self.score not in ("elbo", "reconstruction_probability"):
+            raise ParameterError(f"score={self.score!r}: use elbo or reconstruction_probability")
+        if not isinstance(self.n_samples, int) or self.n_samples < 1:
+            raise ParameterError(f"n_samples={self.n_samples!r}: must be a whole number >= 1")
+        self.seed_ = self._seed()
+        settings = self._model_settings(self.n_rows_, self.n_features_in_, self.seed_)
+        self.models_ = [VAE(**settings).fit(X)]
+
+    def _state(self) -> dict:
+        return {"seed": self.seed_}
+
+    def _set_state(self, state: dict) -> None:
+        self.seed_ = state["seed"]
+
+    def _scores(self, X: ArrayLike) -> np.ndarray:
+        vae = self.models_[0]
+        if self.score == "elbo":
+            return -vae.elbo(X, k=self.n_samples, random_state=self.seed_).astype(np.float64)
+        x = torch.from_numpy(vae.scaler_.transform(X, "X")).to(vae.device_)
+        module, n = vae.module_.eval(), self.n_samples
+
+        def neg_log_mean_prob(xb: torch.Tensor) -> torch.Tensor:
+            mu, logvar = module.encode(xb)
+            z = module.reparameterize(mu, logvar, torch.randn((n, *mu.shape), device=mu.device))
+            log_px = module._log_px(xb, z)  # (n, batch)
+            return -(torch.logsumexp(log_px, dim=0) - math.log(n))
+
+        with seeded(self.seed_, vae.device_):
+            return _batched(neg_log_mean_prob, x).cpu().numpy().astype(np.float64)
+
+    def _feature_errors(self, X: ArrayLike) -> np.ndarray:
+        """Squared residuals at z = E_q[z], in units of the decoder's standard deviation."""
+        vae = self.models_[0]
+        x = torch.from_numpy(vae.scaler_.transform(X, "X")).to(vae.device_)
+        module = vae.module_.eval()
+
+        def standardized(xb: torch.Tensor) -> torch.Tensor:
+            mean, logvar = module.likelihood.mean_logvar(module.decode(module.encode(xb)[0]))
+            return (xb - mean) ** 2 * torch.exp(-logvar)
+
+        return _batched(standardized, x).cpu().numpy().astype(np.float64)
+
+
+def _robust_std(values: np.ndarray) -> float:
+    return float(1.4826 * np.median(np.abs(values - np.median(values))))
+
+
+def _shrink(residual: np.ndarray, lam: float, penalty: str) -> np.ndarray:
+    """The proximal step of ``lam * ||S||``: element-wise soft thresholding for l1, row-wise
+    group shrinkage for l2,1."""
+    if penalty == "l1":
+        return np.sign(residual) * np.maximum(np.abs(residual) - lam, 0.0)
+    norms = np.linalg.norm(residual, axis=1, keepdims=True)
+    return residual * np.maximum(1.0 - lam / np.maximum(norms, EPS), 0.0)
+
+
+class RobustAutoencoderDetector(_SingleModelDetector):
+    """Robust deep autoencoder (Zhou & Paffenroth, KDD 2017): X = L_D + S.
+
+    Alternates: train the autoencoder on L = X - S, then set S to the proximal shrinkage of the
+    residual X - f(g(L)). ``penalty="l21"`` shrinks whole rows (outlying rows), ``"l1"`` single
+    entries (noisy cells). ``lam`` is the shrinkage in robustly scaled units; ``"auto"`` sets it
+    at each step from the residuals themselves: 4 robust standard deviations of the entries, and
+    no less than one robust standard deviation of the column (l1), or the median row norm plus
+    4 robust standard deviations of the norms (l2,1), so only residuals well outside the bulk
+    go to S. After fitting, ``S_`` holds S in the data's
+    units. New rows are scored by the reconstruction error of the autoencoder trained on L.
+    """
+
+    _steps = 1000  # per alternation
+
+    def __init__(
+        self,
+        *,
+        contamination: float | str = 0.1,
+        penalty: str = "l21",
+        lam: float | str = "auto",
+        n_iter: int = 5,
+        latent_dim: int | None = None,
+        hidden: tuple[int, ...] | None = None,
+        epochs: int | None = None,
+        batch_size: int = 128,
+        lr: float = 3e-3,
+        dropout: float = 0.0,
+        patience: int | None = 10,
+        device: str = "auto",
+        random_state: int | None = None,
+        verbose: int = 0,
+    ):
+        self.contamination = contamination
+        self.penalty = penalty
+        self.lam = lam
+        self.n_iter = n_iter
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.dropout = dropout
+        self.patience = patience
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _fit(self, X: ArrayLike) -> None:
+        if self.penalty not in ("l1", "l21"):
+            raise ParameterError(f"penalty={self.penalty!r}: use l1 (entries) or l21 (rows)")
+        if self.lam != "auto" and not (isinstance(self.lam, int | float) and self.lam >= 0):
+            raise ParameterError(f"lam={self.lam!r}: give 'auto' or a number >= 0")
+        if not isinstance(self.n_iter, int) or self.n_iter < 1:
+            raise ParameterError(f"n_iter={self.n_iter!r}: must be a whole number >= 1")
+        scaler = Scaler("robust").fit(X, "X")
+        x = scaler.transform(X, "X").astype(np.float64)
+        settings = {
+            **self._model_settings(self.n_rows_, self.n_features_in_, self._seed()),
+            "scaling": "none",
+        }
+        sparse = np.zeros_like(x)
+        for _ in range(self.n_iter):
+            model = Autoencoder(**settings).fit((x - sparse).astype(np.float32))
+            residual = x - np.asarray(model.reconstruct((x - sparse).astype(np.float32)), dtype=np.float64)
+            lam = self._auto_lam(residual) if self.lam == "auto" else float(self.lam)
+            sparse = _shrink(residual, lam, self.penalty)
+        self.lam_ = lam
+        self.models_ = [model]
+        self.robust_scaler_ = scaler
+        self.S_ = sparse * np.asarray(scaler.scale)
+
+    def _auto_lam(self, residual: np.ndarray) -> float:
+        """l1: 4 robust standard deviations (1.4826 * MAD) of the residual entries, and at least 1,
+        a robust standard deviation of a column; l2,1: the median row norm plus 4 robust
+        standard deviations of the row norms."""
+        if self.penalty == "l1":
+            return max(4 * _robust_std(residual), 1.0)
+        norms = np.linalg.norm(residual, axis=1)
+        return float(np.median(norms)) + 4 * _robust_std(norms)
+
+    def _scaled(self, X: ArrayLike) -> np.ndarray:
+        return self.robust_scaler_.transform(X, "X")
+
+    def _feature_errors(self, X: ArrayLike) -> np.ndarray:
+        return _squared_errors(self.models_[0], self._scaled(X))
+
+    def _scores(self, X: ArrayLike) -> np.ndarray:
+        return self._feature_errors(X).sum(axis=1)
+
+    def _state(self) -> dict:
+        return {"lam": self.lam_, "robust_scaler": self.robust_scaler_.to_dict()}
+
+    def _set_state(self, state: dict) -> None:
+        self.lam_ = state["lam"]
+        self.robust_scaler_ = Scaler.from_dict(state["robust_scaler"])
+
+
+# -- the recommended default ---------------------------------------------------------------------
+
+
+class AnomalyDetector(BaseDetector):
+    """vaekit's recommended detector: nothing to choose but, optionally, the contamination.
+
+    An ensemble of ``n_models`` autoencoders of different sizes and seeds. Each is trained, then
+    trained again without the ``trim`` share of rows it reconstructed worst (so garbage in the
+    training data does not teach it), and its per-column errors are divided by that column's
+    median training error (so a column that is always hard to reconstruct does not drown the
+    others). A row's score is the mean over the ensemble of its standardised errors.
+    """
+
+    def __init__(
+        self,
+        *,
+        contamination: float | str = "auto",
+        n_models: int = 3,
+        trim: float = 0.1,
+        epochs: int = 60,
+        batch_size: int = 256,
+        lr: float = 2e-3,
+        patience: int | None = 5,
+        device: str = "auto",
+        random_state: int | None = None,
+        verbose: int = 0,
+    ):
+        self.contamination = contamination
+        self.n_models = n_models
+        self.trim = trim
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.patience = patience
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _member_settings(self, n_features: int, member: int, seed: int) -> dict:
+        hidden, latent = auto_architecture(n_features)
+        factor = (1.0, 0.5, 2.0, 0.75, 1.5)[member % 5]
+        return dict(
+            latent_dim=max(1, min(n_features, round(latent * factor))),
+            hidden=hidden,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            patience=self.patience,
+            likelihood="gaussian",
+            scaling="robust",
+            device=self.device,
+            random_state=seed + member,
+            verbose=self.verbose,
+        )
+
+    def _fit(self, X: ArrayLike) -> None:
+        if not isinstance(self.n_models, int) or self.n_models < 1:
+            raise ParameterError(f"n_models={self.n_models!r}: must be a whole number >= 1")
+        if not 0 <= self.trim < 0.5:
+            raise ParameterError(f"trim={self.trim!r}: must be in [0, 0.5)")
+        seed = 0 if self.random_state is None else int(self.random_state)
+        matrix = as_matrix(X, "X")
+        frame_or_matrix = X
+        self.models_, self.column_scale_, self.score_center_, self.score_scale_ = [], [], [], []
+        for member in range(self.n_models):
+            settings = self._member_settings(matrix.shape[1], member, seed)
+            model = Autoencoder(**settings).fit(frame_or_matrix)
+            if self.trim > 0 and matrix.shape[0] >= 20:
+                errors = _squared_errors(model, frame_or_matrix).sum(axis=1)
+                keep = errors <= np.quantile(errors, 1 - self.trim)
+                subset = X.iloc[keep] if hasattr(X, "iloc") else matrix[keep]
+                model = Autoencoder(**settings).fit(subset)
+            errors = _squared_errors(model, frame_or_matrix)
+            column_scale = np.median(errors, axis=0) + 1e-6
+            row = (errors / column_scale).mean(axis=1)
+            q1, center, q3 = np.percentile(row, [25, 50, 75])
+            self.models_.append(model)
+            self.column_scale_.append(column_scale.tolist())
+            self.score_center_.append(float(center))
+            self.score_scale_.append(float(max(q3 - q1, 1e-6)))
+
+    def _member_errors(self, X: ArrayLike) -> list[np.ndarray]:
+        return [
+            _squared_errors(model, X) / np.asarray(scale)
+            for model, scale in zip(self.models_, self.column_scale_, strict=True)
+        ]
+
+    def _scores(self, X: ArrayLike) -> np.ndarray:
+        standardised = [
+            (errors.mean(axis=1) - center) / scale
+            for errors, center, scale in zip(
+                self._member_errors(X), self.score_center_, self.score_scale_, strict=True
+            )
+        ]
+        return np.mean(standardised, axis=0)
+
+    def _feature_errors(self, X: ArrayLike) -> np.ndarray:
+        return np.mean(self._member_errors(X), axis=0)
+
+    def _state(self) -> dict:
+        return {
+            "column_scale": self.column_scale_,
+            "score_center": self.score_center_,
+            "score_scale": self.score_scale_,
+        }
+
+    def _set_state(self, state: dict) -> None:
+        self.column_scale_ = state["column_scale"]
+        self.score_center_ = state["score_center"]
+        self.score_scale_ = state["score_scale"]
+
+
+DETECTORS: dict[str, type[BaseDetector]] = {
+    cls.__name__: cls
+    for cls in (AutoencoderDetector, VAEDetector, RobustAutoencoderDetector, AnomalyDetector)
+}

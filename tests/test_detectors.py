@@ -1,0 +1,155 @@
+"""Anomaly detectors: they find planted outliers, explain them, threshold them, and persist."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import roc_auc_score
+
+import vaekit
+from vaekit import (
+    AnomalyDetector,
+    AutoencoderDetector,
+    ParameterError,
+    RobustAutoencoderDetector,
+    VAEDetector,
+)
+from vaekit.thresholds import auto_threshold
+
+FAST = dict(random_state=0)
+DETECTORS = {
+    "ae": lambda **kw: AutoencoderDetector(**FAST, **kw),
+    "vae_elbo": lambda **kw: VAEDetector(**FAST, **kw),
+    "vae_recprob": lambda **kw: VAEDetector(score="reconstruction_probability", **FAST, **kw),
+    "rda": lambda **kw: RobustAutoencoderDetector(n_iter=3, random_state=0, **kw),
+    "default": lambda **kw: AnomalyDetector(random_state=0, **kw),
+}
+
+
+def manifold_data(n: int = 800, n_outliers: int = 40, seed: int = 0):
+    """Rows on a curved 2-D manifold in 10-D, and outliers off it, of the same marginal range."""
+    rng = np.random.RandomState(seed)
+    z = rng.normal(size=(n, 2))
+    w = rng.normal(size=(2, 10))
+    X = np.tanh(z @ w) + 0.05 * rng.normal(size=(n, 10))
+    outliers = rng.uniform(X.min(0), X.max(0), size=(n_outliers, 10))
+    return X, outliers
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, outliers = manifold_data()
+    mixed = np.vstack([X, outliers])
+    y = np.r_[np.zeros(len(X)), np.ones(len(outliers))]
+    return X, mixed, y
+
+
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+@pytest.mark.parametrize("train_on", ["clean", "contaminated"])
+def test_planted_outliers_rank_above_inliers(name, train_on, data):
+    clean, mixed, y = data
+    detector = DETECTORS[name]().fit(clean if train_on == "clean" else mixed)
+    assert roc_auc_score(y, detector.decision_function(mixed)) > 0.95
+
+
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+def test_detector_contract(name, data, tmp_path):
+    """The scikit-learn / PyOD contract, the same for every detector."""
+    _, mixed, _ = data
+    detector = DETECTORS[name](contamination=0.05)
+    assert clone(detector).get_params() == detector.get_params()
+    with pytest.raises(NotFittedError):
+        detector.decision_function(mixed)
+    assert detector.fit(mixed) is detector
+    n = len(mixed)
+    assert detector.decision_scores_.shape == (n,) and detector.labels_.shape == (n,)
+    assert set(np.unique(detector.labels_)) <= {0, 1}
+    assert abs(detector.labels_.mean() - 0.05) < 0.01  # contamination sets the share flagged
+    scores = detector.decision_function(mixed)
+    np.testing.assert_allclose(scores, detector.decision_scores_)
+    np.testing.assert_array_equal(scores, detector.decision_function(mixed))  # deterministic
+    np.testing.assert_array_equal(detector.predict(mixed), detector.labels_)
+    proba = detector.predict_proba(mixed)
+    assert proba.shape == (n, 2) and np.allclose(proba.sum(1), 1) and (proba >= 0).all()
+    assert np.corrcoef(proba[:, 1], scores)[0, 1] > 0.99
+    shares = detector.feature_scores(mixed)
+    assert shares.shape == mixed.shape and np.allclose(shares.sum(1), 1)
+    # fitting again with the same seed gives the same scores; saving and loading too
+    again = clone(detector).fit(mixed)
+    np.testing.assert_array_equal(again.decision_function(mixed), scores)
+    detector.save(tmp_path / "det")
+    loaded = vaekit.load(tmp_path / "det")
+    assert type(loaded) is type(detector) and loaded.threshold_ == detector.threshold_
+    np.testing.assert_array_equal(loaded.decision_function(mixed), scores)
+    np.testing.assert_array_equal(loaded.feature_scores(mixed), shares)
+
+
+def test_feature_scores_point_at_the_corrupted_column(data):
+    clean, _, _ = data
+    detector = AnomalyDetector(random_state=0).fit(clean)
+    rows = clean[:30].copy()
+    columns = np.arange(30) % clean.shape[1]
+    rows[np.arange(30), columns] += 3.0  # one corrupted field per row
+    assert np.mean(detector.feature_scores(rows).argmax(1) == columns) >= 0.9
+    for cls in (AutoencoderDetector, VAEDetector):
+        single = cls(**FAST).fit(clean)
+        assert np.mean(single.feature_scores(rows).argmax(1) == columns) >= 0.9
+
+
+def test_robust_autoencoder_puts_sparse_noise_in_s():
+    """A low-rank matrix plus large noise on 2% of the cells: S is non-zero where the noise is."""
+    rng = np.random.RandomState(1)
+    low_rank = rng.normal(size=(600, 3)) @ rng.normal(size=(3, 15))
+    noise = np.zeros_like(low_rank)
+    cells = rng.rand(*noise.shape) < 0.02
+    noise[cells] = rng.choice([-1, 1], cells.sum()) * rng.uniform(4, 8, cells.sum())
+    rda = RobustAutoencoderDetector(penalty="l1", latent_dim=3, n_iter=6, random_state=0).fit(
+        low_rank + noise
+    )
+    found = np.abs(rda.S_) > 1e-9
+    recall = (found & cells).sum() / cells.sum()
+    precision = (found & cells).sum() / max(found.sum(), 1)
+    assert recall > 0.9 and precision > 0.9, (recall, precision)
+    assert rda.S_.shape == low_rank.shape
+
+
+def test_robust_autoencoder_l21_flags_whole_rows(data):
+    _clean, mixed, y = data
+    rda = RobustAutoencoderDetector(penalty="l21", n_iter=3, random_state=0).fit(mixed)
+    rows_in_s = np.linalg.norm(rda.S_, axis=1) > 0
+    assert rows_in_s[y == 1].mean() > 0.9 and rows_in_s[y == 0].mean() < 0.05
+
+
+@pytest.mark.parametrize("fraction", [0.02, 0.1, 0.2])
+def test_auto_contamination_lands_near_the_true_fraction(fraction):
+    n = 1000
+    n_out = int(fraction * n)
+    X, outliers = manifold_data(n - n_out, n_out, seed=2)
+    detector = AnomalyDetector(random_state=0).fit(np.vstack([X, outliers]))
+    assert 0.5 * fraction <= detector.labels_.mean() <= 1.6 * fraction + 0.01, detector.labels_.mean()
+
+
+def test_auto_threshold_on_clean_scores_flags_almost_nothing():
+    rng = np.random.RandomState(0)
+    errors = rng.chisquare(df=8, size=20_000)  # reconstruction errors of clean rows
+    assert (errors > auto_threshold(errors)).mean() < 0.005
+    with_garbage = np.r_[errors, rng.chisquare(df=8, size=1000) * 20]
+    flagged = with_garbage > auto_threshold(with_garbage)
+    assert flagged[20_000:].mean() > 0.9 and flagged[:20_000].mean() < 0.01
+
+
+def test_calibrate_sets_a_false_positive_rate_on_clean_rows(data):
+    clean, mixed, _y = data
+    detector = AnomalyDetector(random_state=0).fit(mixed)
+    detector.calibrate(clean, false_positive_rate=0.05)
+    assert 0.03 <= detector.predict(clean).mean() <= 0.06
+    with pytest.raises(ParameterError):
+        detector.calibrate(clean, false_positive_rate=1.5)
+
+
+@pytest.mark.parametrize("bad", [0, 0.7, "half", -0.1, True])
+def test_contamination_is_checked(bad, data):
+    with pytest.raises(ParameterError, match="contamination"):
+        AutoencoderDetector(contamination=bad).fit(data[0])
