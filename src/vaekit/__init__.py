@@ -24,6 +24,8 @@ _LAZY = {
     "AutoencoderDetector": "vaekit.detectors",
     "VAEDetector": "vaekit.detectors",
     "RobustAutoencoderDetector": "vaekit.detectors",
+    "ImageData": "vaekit.images",
+    "load_images": "vaekit.images",
     "read_table": "vaekit.io",
     "write_table": "vaekit.io",
 }
@@ -34,6 +36,7 @@ __all__ = [
     "Autoencoder",
     "AutoencoderDetector",
     "DataError",
+    "ImageData",
     "ModelFileError",
     "ParameterError",
     "RobustAutoencoderDetector",
@@ -42,6 +45,7 @@ __all__ = [
     "VaekitError",
     "__version__",
     "load",
+    "load_images",
     "read_table",
     "write_table",
 ]
@@ -54,6 +58,7 @@ if TYPE_CHECKING:
         VAEDetector,
     )
     from vaekit.estimators import VAE, Autoencoder
+    from vaekit.images import ImageData, load_images
     from vaekit.io import read_table, write_table
     from vaekit.persistence import load
 

@@ -1,8 +1,13 @@
-"""scikit-learn style estimators: ``VAE`` and ``Autoencoder`` on numpy arrays and DataFrames.
+"""scikit-learn style estimators: ``VAE`` and ``Autoencoder`` on numpy arrays, DataFrames and images.
 
 ``__init__`` stores the settings untouched; ``fit`` validates them, learns the preprocessing,
 builds the module and trains it, setting trailing-underscore attributes. Every other method
 takes data in the training data's own units and columns and gives results in them.
+
+Images, (n, height, width) or (n, channels, height, width) arrays or a
+:class:`vaekit.images.ImageData`, are flattened into rows of pixels for the model, which is
+convolutional or an MLP (``architecture``); results that are images come back as
+(n, channels, height, width) arrays.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from vaekit.errors import DataError, ParameterError
+from vaekit.images import ImageData
 from vaekit.io import as_matrix
 from vaekit.models import ModelConfig, build_module
+from vaekit.models.conv import DEFAULT_CHANNELS
 from vaekit.models.networks import ACTIVATIONS, NORMS
 from vaekit.preprocessing import SCALINGS, Scaler
 from vaekit.training import TrainConfig, Trainer, resolve_device
@@ -30,6 +37,8 @@ from vaekit.training import TrainConfig, Trainer, resolve_device
 logger = logging.getLogger(__name__)
 
 ArrayLike = np.ndarray | pd.DataFrame
+ImageShape = tuple[int, int, int]
+CONV_MIN_SIDE = 16  # architecture="auto" picks convolutions for images at least this high and wide
 
 
 @contextlib.contextmanager
@@ -42,6 +51,30 @@ def seeded(seed: int | None, device: torch.device) -> Iterator[None]:
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
+
+
+def as_rows(X: ArrayLike | ImageData, source: str = "X") -> tuple[ArrayLike, ImageShape | None]:
+    """Images become rows of pixels and their (channels, height, width); tables pass through.
+
+    Images are an :class:`ImageData`, or arrays of shape (n, height, width) (grey) or
+    (n, channels, height, width) with 1 to 4 channels.
+    """
+    if isinstance(X, ImageData):
+        X = X.images
+    if isinstance(X, pd.DataFrame):
+        return X, None
+    array = np.asarray(X)
+    if array.ndim == 3:
+        array = array[:, None]
+    if array.ndim != 4:
+        return array, None  # a table, or a shape that as_matrix explains
+    if not 1 <= array.shape[1] <= 4:
+        raise DataError(
+            f"{source}: images of shape {array.shape} have {array.shape[1]} channels; give "
+            "(n, channels, height, width) arrays with 1 to 4 channels (for channels-last "
+            "arrays use X.transpose(0, 3, 1, 2))"
+        )
+    return array.reshape(array.shape[0], -1), tuple(int(s) for s in array.shape[1:])
 
 
 class _AutoencoderBase(BaseEstimator):
@@ -64,6 +97,15 @@ class _AutoencoderBase(BaseEstimator):
             raise ParameterError(f"activation={self.activation!r}: use one of {sorted(ACTIVATIONS)}")
         if self.norm not in NORMS:
             raise ParameterError(f"norm={self.norm!r}: use one of {list(NORMS)}")
+        if self.architecture not in ("auto", "mlp", "conv"):
+            raise ParameterError(f"architecture={self.architecture!r}: use auto, mlp or conv")
+        widths = self.channels if self.channels is not None else DEFAULT_CHANNELS
+        if not _is_sequence(widths) or len(widths) == 0 or not all(_is_width(c) for c in widths):
+            raise ParameterError(
+                f"channels={self.channels!r}: must be the widths of the convolutions, e.g. (32, 64), or None"
+            )
+        if not isinstance(self.binarize, bool | np.bool_):
+            raise ParameterError(f"binarize={self.binarize!r}: must be True or False")
         if self.likelihood not in ("auto", "bernoulli", "gaussian"):
             raise ParameterError(f"likelihood={self.likelihood!r}: use auto, bernoulli or gaussian")
         if self.scaling not in ("auto", *SCALINGS):
@@ -108,12 +150,24 @@ class _AutoencoderBase(BaseEstimator):
         ``checkpoint_every`` epochs, and ``resume=True`` continues from it.
         """
         self._check_params()
+        X, image_shape = as_rows(X, "X")
         matrix = as_matrix(X, "X")
         n = matrix.shape[0]
         if n < 2:
             raise DataError(f"X has {n} row; training needs at least 2 rows (in practice hundreds)")
-        likelihood, scaling = self._choose_likelihood(matrix)
+        architecture = self._choose_architecture(image_shape)
+        likelihood, scaling = self._choose_likelihood(matrix, images=image_shape is not None)
+        if self.binarize and likelihood != "bernoulli":
+            raise ParameterError(
+                "binarize=True draws binary pixels for a Bernoulli likelihood; use likelihood='bernoulli' "
+                "(or 'auto' on [0, 1] data), or binarize=False"
+            )
         scaler = Scaler(scaling).fit(X, "X")
+        if image_shape is not None and self.scaling == "auto" and scaling == "minmax":
+            # One range for every pixel (0..255 -> [0, 1]): per-pixel ranges would distort the pictures.
+            low, high = float(matrix.min()), float(matrix.max())
+            scaler.center = [low] * matrix.shape[1]
+            scaler.scale = [high - low if high - low > 1e-12 else 1.0] * matrix.shape[1]
         x = torch.from_numpy(scaler.transform(X, "X"))
 
         seed = self.random_state
@@ -137,6 +191,10 @@ class _AutoencoderBase(BaseEstimator):
             variance=getattr(self, "variance", "fixed"),
             custom_encoder=type(self.encoder).__name__ if self.encoder is not None else None,
             custom_decoder=type(self.decoder).__name__ if self.decoder is not None else None,
+            architecture=architecture,
+            image_shape=list(image_shape) if image_shape is not None else None,
+            channels=[int(c) for c in (self.channels if self.channels is not None else DEFAULT_CHANNELS)],
+            binarize=bool(self.binarize),
         )
         device = resolve_device(self.device)
         train_config = self._train_config(seed)
@@ -165,7 +223,10 @@ class _AutoencoderBase(BaseEstimator):
                     trainer.load_checkpoint()
                 else:
                     logger.warning("no checkpoint in %s: starting afresh", self.checkpoint_dir)
-            history = trainer.fit(x[train_idx], x[val_idx] if n_val else None)
+            x_val = x[val_idx] if n_val else None
+            if self.binarize and x_val is not None:  # one fixed binary draw to select the best epoch on
+                x_val = torch.bernoulli(x_val, generator=torch.Generator().manual_seed(seed))
+            history = trainer.fit(x[train_idx], x_val)
 
         self.module_ = module.eval()
         self.scaler_ = scaler
@@ -182,13 +243,26 @@ class _AutoencoderBase(BaseEstimator):
             self.feature_names_in_ = np.asarray(scaler.columns, dtype=object)
         return self
 
-    def _choose_likelihood(self, matrix: np.ndarray) -> tuple[str, str]:
+    def _choose_architecture(self, image_shape: ImageShape | None) -> str:
+        if self.architecture == "conv" and image_shape is None:
+            raise ParameterError(
+                "architecture='conv' needs images: give X as (n, height, width) or (n, channels, "
+                "height, width) arrays or an ImageData (vaekit.images.load_images)"
+            )
+        if self.architecture == "auto":
+            is_large_image = image_shape is not None and min(image_shape[1:]) >= CONV_MIN_SIDE
+            return "conv" if is_large_image else "mlp"
+        return self.architecture
+
+    def _choose_likelihood(self, matrix: np.ndarray, images: bool = False) -> tuple[str, str]:
         in_unit = bool(matrix.min() >= 0 and matrix.max() <= 1)
         likelihood = self.likelihood
         if likelihood == "auto":
             likelihood = "bernoulli" if in_unit else "gaussian"
         scaling = self.scaling
-        if scaling == "auto":
+        if scaling == "auto" and images:
+            scaling = "none" if in_unit else "minmax"
+        elif scaling == "auto":
             if likelihood == "bernoulli":
                 scaling = "none" if in_unit else "minmax"
             else:
@@ -205,8 +279,22 @@ class _AutoencoderBase(BaseEstimator):
         return likelihood, scaling
 
     # -- using a fitted model -------------------------------------------------------------
-    def _scaled(self, X: ArrayLike) -> torch.Tensor:
+    @property
+    def image_shape_(self) -> ImageShape | None:
+        """(channels, height, width) of the images the model was trained on; None for a table."""
+        shape = self.config_.image_shape
+        return tuple(shape) if shape is not None else None
+
+    def _scaled(self, X: ArrayLike | ImageData) -> torch.Tensor:
         check_is_fitted(self, "module_")
+        X, image_shape = as_rows(X, "X")
+        if image_shape is not None and self.image_shape_ is not None and image_shape != self.image_shape_:
+            c, h, w = self.image_shape_
+            raise DataError(
+                f"X: images of shape {image_shape} (channels, height, width), but the model was "
+                f"trained on {self.image_shape_}; give {c}-channel images of {h}x{w} pixels "
+                f"(load_images(path, size=({h}, {w}), grayscale={c == 1}) makes them)"
+            )
         return torch.from_numpy(self.scaler_.transform(X, "X")).to(self.device_)
 
     @torch.no_grad()
@@ -219,10 +307,14 @@ class _AutoencoderBase(BaseEstimator):
         return torch.cat(parts).cpu().numpy()
 
     def _to_data(self, scaled: np.ndarray) -> ArrayLike:
-        return self.scaler_.as_frame(self.scaler_.inverse_transform(scaled))
+        """Rows of the model back in the data's units: a DataFrame, a matrix, or (n, c, h, w) images."""
+        data = self.scaler_.inverse_transform(scaled)
+        if self.image_shape_ is not None:
+            return data.reshape(data.shape[0], *self.image_shape_)
+        return self.scaler_.as_frame(data)
 
-    def reconstruct(self, X: ArrayLike) -> ArrayLike:
-        """The model's reconstruction of each row, in the data's units (deterministic)."""
+    def reconstruct(self, X: ArrayLike | ImageData) -> ArrayLike:
+        """The model's reconstruction of each row (or image), in the data's units (deterministic)."""
         x = self._scaled(X)
         return self._to_data(self._map(self.module_.reconstruct, x))
 
@@ -234,6 +326,14 @@ class _AutoencoderBase(BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "module_")
+
+
+def _is_sequence(value: object) -> bool:
+    return isinstance(value, Sequence | np.ndarray) and not isinstance(value, str)
+
+
+def _is_width(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 1
 
 
 def _check_samples(k: object) -> None:
@@ -249,20 +349,33 @@ def _fresh(module: nn.Module | None) -> nn.Module | None:
 
 
 class VAE(_AutoencoderBase):
-    """Variational autoencoder on tabular data (numpy arrays or DataFrames).
+    """Variational autoencoder on tabular data (numpy arrays or DataFrames) and images.
 
     >>> vae = VAE(latent_dim=2, epochs=20).fit(X)   # doctest: +SKIP
     >>> samples = vae.sample(100)                    # doctest: +SKIP
 
+    Images are (n, height, width) or (n, channels, height, width) arrays, or the
+    :class:`vaekit.images.ImageData` of :func:`vaekit.images.load_images`; ``reconstruct``,
+    ``decode`` and ``sample`` then give (n, channels, height, width) arrays.
+
     Parameters
     ----------
     latent_dim : size K of z.
-    hidden : widths of the encoder's hidden layers; the decoder mirrors them.
+    hidden : widths of the MLP encoder's hidden layers; the decoder mirrors them.
+    architecture : ``"mlp"``, ``"conv"`` (convolutions, for images), or ``"auto"``: conv for
+        images at least 16 pixels high and wide, the MLP otherwise.
+    channels : widths of the convolutions of a conv model, one per halving of the image (the
+        last repeats if there are more halvings); None is (32, 64, 128, 256).
     likelihood : ``"bernoulli"`` for binary or [0, 1] data, ``"gaussian"`` for real values,
-        ``"auto"`` picks Bernoulli when every value is in [0, 1].
+        ``"auto"`` picks Bernoulli when every value is in [0, 1]. For grey images, Bernoulli is
+        the usual continuous cross-entropy; Gaussian models the intensities as real values.
+    binarize : dynamic binarization for a Bernoulli likelihood: every training pass draws binary
+        pixels x ~ Bernoulli(x) afresh from the [0, 1] data (the validation data are binarized
+        once). Scoring methods use the data as given.
     variance : Gaussian variance learned per ``"feature"`` or per example by the ``"decoder"``.
     scaling : ``"standard"``, ``"minmax"``, ``"none"``; ``"auto"`` is standard for Gaussian data,
-        and minmax (or none) for Bernoulli.
+        and minmax (or none) for Bernoulli. For images ``"auto"`` keeps [0, 1] pixels as they are
+        and maps any other range onto [0, 1] with one range for all pixels.
     beta, warmup_epochs, free_bits : the KL weight, its linear warm-up, and the free bits
         (nats per latent unit) of the training objective. Reported losses are always the true ELBO.
     validation_fraction, patience : the held-out share for early stopping (the best epoch's
@@ -277,6 +390,7 @@ class VAE(_AutoencoderBase):
     ----------
     module_ : the trained :class:`vaekit.models.VAEModule`.
     scaler_ : the preprocessing learned from the data.
+    image_shape_ : (channels, height, width) of the training images, or None for a table.
     history_ : one record per epoch with the training and validation losses (nats per example).
     """
 
@@ -287,10 +401,13 @@ class VAE(_AutoencoderBase):
         *,
         latent_dim: int = 8,
         hidden: Sequence[int] = (256, 128),
+        architecture: str = "auto",
+        channels: Sequence[int] | None = None,
         activation: str = "relu",
         dropout: float = 0.0,
         norm: str = "none",
         likelihood: str = "auto",
+        binarize: bool = False,
         variance: str = "feature",
         scaling: str = "auto",
         beta: float = 1.0,
@@ -314,10 +431,13 @@ class VAE(_AutoencoderBase):
     ):
         self.latent_dim = latent_dim
         self.hidden = hidden
+        self.architecture = architecture
+        self.channels = channels
         self.activation = activation
         self.dropout = dropout
         self.norm = norm
         self.likelihood = likelihood
+        self.binarize = binarize
         self.variance = variance
         self.scaling = scaling
         self.beta = beta
@@ -425,8 +545,9 @@ class VAE(_AutoencoderBase):
 
 
 class Autoencoder(_AutoencoderBase):
-    """Deterministic autoencoder on tabular data: the same settings as :class:`VAE` less the
-    probabilistic ones. Its loss is the squared error (``likelihood="gaussian"``) or the binary
+    """Deterministic autoencoder on tabular data and images: the same settings as :class:`VAE`
+    less the probabilistic ones (``binarize`` stays: it binarizes the training batches for the
+    cross-entropy). Its loss is the squared error (``likelihood="gaussian"``) or the binary
     cross-entropy (``"bernoulli"``), summed over features, per example."""
 
     _kind = "ae"
@@ -436,10 +557,13 @@ class Autoencoder(_AutoencoderBase):
         *,
         latent_dim: int = 8,
         hidden: Sequence[int] = (256, 128),
+        architecture: str = "auto",
+        channels: Sequence[int] | None = None,
         activation: str = "relu",
         dropout: float = 0.0,
         norm: str = "none",
         likelihood: str = "auto",
+        binarize: bool = False,
         scaling: str = "auto",
         epochs: int = 100,
         batch_size: int = 128,
@@ -459,10 +583,13 @@ class Autoencoder(_AutoencoderBase):
     ):
         self.latent_dim = latent_dim
         self.hidden = hidden
+        self.architecture = architecture
+        self.channels = channels
         self.activation = activation
         self.dropout = dropout
         self.norm = norm
         self.likelihood = likelihood
+        self.binarize = binarize
         self.scaling = scaling
         self.epochs = epochs
         self.batch_size = batch_size

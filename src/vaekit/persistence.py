@@ -292,6 +292,8 @@ def load(
         module_config = ModelConfig.from_dict(config["module"])
         params = dict(config["params"])
         params["hidden"] = tuple(params["hidden"])
+        if params.get("channels") is not None:
+            params["channels"] = tuple(params["channels"])
         estimator = classes[name](**params, encoder=encoder, decoder=decoder)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(

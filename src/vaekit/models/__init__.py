@@ -1,16 +1,19 @@
 """The models: ``nn.Module``s whose forward pass returns the output and its loss terms.
 
-:class:`ModelConfig` describes a model in JSON-able terms and :func:`build_module` makes it.
+:class:`ModelConfig` describes a model in JSON-able terms and :func:`build_module` makes it:
+MLP halves for tables, convolutional halves (:mod:`vaekit.models.conv`) for images.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from torch import nn
 
 from vaekit.models.autoencoder import AEOutput, AutoencoderModule
+from vaekit.models.conv import DEFAULT_CHANNELS, ConvDecoder, ConvEncoder
 from vaekit.models.likelihoods import Bernoulli, Gaussian, make_likelihood
 from vaekit.models.networks import mlp
 from vaekit.models.vae import VAEModule, VAEOutput, gaussian_kl
@@ -19,6 +22,8 @@ __all__ = [
     "AEOutput",
     "AutoencoderModule",
     "Bernoulli",
+    "ConvDecoder",
+    "ConvEncoder",
     "Gaussian",
     "ModelConfig",
     "VAEModule",
@@ -31,7 +36,14 @@ __all__ = [
 
 @dataclass
 class ModelConfig:
-    """Everything needed to rebuild a model's architecture (not its weights)."""
+    """Everything needed to rebuild a model's architecture (not its weights).
+
+    ``architecture="conv"`` needs ``image_shape`` (channels, height, width) with
+    ``n_features == channels * height * width``; ``channels`` are then the widths of its
+    convolutions and ``hidden`` is not used. ``image_shape`` may also be set for an MLP trained
+    on images, so that its outputs are shaped as images. ``binarize`` draws binary pixels
+    x ~ Bernoulli(x) afresh at every training pass (dynamic binarization).
+    """
 
     kind: Literal["vae", "ae"]
     n_features: int
@@ -44,6 +56,10 @@ class ModelConfig:
     variance: Literal["feature", "decoder", "fixed"] = "feature"
     custom_encoder: str | None = None
     custom_decoder: str | None = None
+    architecture: Literal["mlp", "conv"] = "mlp"
+    image_shape: list[int] | None = None
+    channels: list[int] = field(default_factory=lambda: list(DEFAULT_CHANNELS))
+    binarize: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -56,17 +72,51 @@ class ModelConfig:
 def build_module(
     config: ModelConfig, encoder: nn.Module | None = None, decoder: nn.Module | None = None
 ) -> nn.Module:
-    """Make the module of ``config``, with MLPs unless custom encoder/decoder modules are given."""
-    d, k, hidden = config.n_features, config.latent_dim, list(config.hidden)
-    layers = dict(activation=config.activation, dropout=config.dropout, norm=config.norm)
+    """Make the module of ``config``, with MLP or convolutional halves unless custom encoder or
+    decoder modules are given."""
+    d, k = config.n_features, config.latent_dim
     if config.kind == "vae":
         likelihood = make_likelihood(config.likelihood, d, config.variance)
-        encoder = encoder if encoder is not None else mlp(d, hidden, 2 * k, **layers)
-        decoder = decoder if decoder is not None else mlp(k, hidden[::-1], likelihood.n_params(), **layers)
-        return VAEModule(encoder, decoder, likelihood, k)
+        encoder = encoder if encoder is not None else _encoder(config, 2 * k)
+        decoder = decoder if decoder is not None else _decoder(config, likelihood.n_params())
+        return VAEModule(encoder, decoder, likelihood, k, binarize=config.binarize)
     if config.kind == "ae":
-        encoder = encoder if encoder is not None else mlp(d, hidden, k, **layers)
-        decoder = decoder if decoder is not None else mlp(k, hidden[::-1], d, **layers)
+        encoder = encoder if encoder is not None else _encoder(config, k)
+        decoder = decoder if decoder is not None else _decoder(config, d)
         loss = "bce" if config.likelihood == "bernoulli" else "mse"
-        return AutoencoderModule(encoder, decoder, loss)
+        return AutoencoderModule(encoder, decoder, loss, binarize=config.binarize)
     raise ValueError(f"unknown model kind {config.kind!r}; use vae or ae")
+
+
+def _layers(config: ModelConfig) -> dict:
+    return dict(activation=config.activation, dropout=config.dropout, norm=config.norm)
+
+
+def _image_shape(config: ModelConfig) -> tuple[int, int, int]:
+    """The checked image shape of a convolutional model."""
+    shape = config.image_shape
+    if shape is None or len(shape) != 3 or math.prod(shape) != config.n_features:
+        raise ValueError(
+            f"architecture='conv' needs image_shape (channels, height, width) with "
+            f"{config.n_features} pixel values in all, not {shape!r}"
+        )
+    return tuple(int(s) for s in shape)
+
+
+def _encoder(config: ModelConfig, out_dim: int) -> nn.Module:
+    if config.architecture == "conv":
+        return ConvEncoder(_image_shape(config), out_dim, config.channels, **_layers(config))
+    if config.architecture == "mlp":
+        return mlp(config.n_features, list(config.hidden), out_dim, **_layers(config))
+    raise ValueError(f"unknown architecture {config.architecture!r}; use mlp or conv")
+
+
+def _decoder(config: ModelConfig, out_dim: int) -> nn.Module:
+    """``out_dim`` is the number of the likelihood's parameters: a multiple of n_features."""
+    k = config.latent_dim
+    if config.architecture == "conv":
+        per_pixel = out_dim // config.n_features
+        return ConvDecoder(k, _image_shape(config), per_pixel, config.channels, **_layers(config))
+    if config.architecture == "mlp":
+        return mlp(k, list(config.hidden)[::-1], out_dim, **_layers(config))
+    raise ValueError(f"unknown architecture {config.architecture!r}; use mlp or conv")

@@ -24,16 +24,18 @@ class AutoencoderModule(nn.Module):
     """``encoder``: (batch, features) -> (batch, latent); ``decoder``: back to (batch, features).
 
     ``loss="mse"`` (squared error summed over features) for real values, ``"bce"`` (the decoder
-    outputs logits; binary cross-entropy) for binary or [0, 1] data.
+    outputs logits; binary cross-entropy) for binary or [0, 1] data. ``binarize=True`` trains
+    on a fresh draw x ~ Bernoulli(x) at every forward pass in training mode (dynamic binarization).
     """
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, loss: AELoss = "mse"):
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, loss: AELoss = "mse", binarize: bool = False):
         super().__init__()
         if loss not in ("mse", "bce"):
             raise ValueError(f"unknown loss {loss!r}; use mse or bce")
         self.encoder = encoder
         self.decoder = decoder
         self.loss = loss
+        self.binarize = binarize
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
@@ -49,6 +51,8 @@ class AutoencoderModule(nn.Module):
         return (out - x).pow(2).sum(-1)
 
     def forward(self, x: torch.Tensor) -> AEOutput:
+        if self.binarize and self.training:
+            x = torch.bernoulli(x)  # (batch, features), a new binary draw at every use
         error = self.reconstruction_error(x).mean()
         return AEOutput(loss=error, reconstruction=error)
 

@@ -42,14 +42,26 @@ class VAEModule(nn.Module):
 
     ``encoder`` maps (batch, features) to (batch, 2 * latent_dim): the mean and the log-variance
     of q(z|x). ``decoder`` maps (batch, latent_dim) to the likelihood's parameters.
+
+    ``binarize=True`` is dynamic binarization (Salakhutdinov & Murray 2008): in training mode,
+    every forward pass replaces grey values x in [0, 1] by a fresh draw x ~ Bernoulli(x), so each
+    epoch sees other binary images; in eval mode the data are used as given.
     """
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: nn.Module, latent_dim: int):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        likelihood: nn.Module,
+        latent_dim: int,
+        binarize: bool = False,
+    ):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         self.likelihood = likelihood
         self.latent_dim = latent_dim
+        self.binarize = binarize
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.encoder(x).chunk(2, dim=-1)
@@ -75,6 +87,8 @@ class VAEModule(nn.Module):
         free_bits: float = 0.0,
         eps: torch.Tensor | None = None,
     ) -> VAEOutput:
+        if self.binarize and self.training:
+            x = torch.bernoulli(x)  # (batch, features), a new binary draw at every use
         mu, logvar = self.encode(x)
         if eps is None:
             eps = torch.randn_like(mu)
