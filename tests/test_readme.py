@@ -33,6 +33,7 @@ def test_python_examples_run(tmp_path, monkeypatch):
     assert namespace["new_rows"].shape == (100, 13)
     assert namespace["mu"].shape == (178, 4)
     assert (tmp_path / "wine-vae" / "model.safetensors").exists()
+    assert namespace["shares"].shape == (178, 13) and namespace["names"].shape == (178, 3)
 
 
 def test_command_line_examples_run(tmp_path):
@@ -43,5 +44,5 @@ def test_command_line_examples_run(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert '"neg_elbo"' in result.stdout
-    for name in ("latent.csv", "rebuilt.parquet", "new-rows.csv", "wine-ae/config.json"):
+    for name in ("latent.csv", "rebuilt.parquet", "new-rows.csv", "wine-ae/config.json", "scores.csv"):
         assert (tmp_path / name).exists(), name

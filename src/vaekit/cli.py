@@ -41,23 +41,50 @@ def _read(path: str, min_rows: int = 1):
 
 
 def _load_model(path: str):
+    """A VAE or autoencoder; a single-model detector gives its model, an ensemble is refused."""
+    from vaekit.detectors import AutoencoderDetector, BaseDetector, VAEDetector
     from vaekit.persistence import load
 
-    return load(path)
+    model = load(path)
+    if isinstance(model, AutoencoderDetector | VAEDetector):
+        return model.models_[0]
+    if isinstance(model, BaseDetector):
+        raise DataError(
+            f"{path}: is a {type(model).__name__}, which scores rows but has no single model to "
+            "encode, reconstruct or sample with; use 'vaekit score', or train with --model vae or ae"
+        )
+    return model
+
+
+def _contamination(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give auto or a fraction such as 0.05") from None
+    if not 0 < value <= 0.5:
+        raise argparse.ArgumentTypeError(f"{text!r}: the fraction must be in (0, 0.5]")
+    return value
 
 
 ARRAY_SUFFIXES = (".npy", ".npz")
 
 
 def _checked(model, frame, path: str):
-    """The rows of ``frame`` as the model's columns, with errors naming the file.
+    """The rows of ``frame`` as the model's columns, with errors naming the file."""
+    return _checked_by(model.scaler_, frame, path)
+
+
+def _checked_by(scaler, frame, path: str):
+    """The rows of ``frame`` in the columns of ``scaler``'s schema, with errors naming the file.
 
     The columns of an NPY or NPZ file have no names of their own (read_table calls them x0,
     x1, ...), so they are matched to the model's columns by position, not by name.
     """
     if Path(path).suffix.lower() in ARRAY_SUFFIXES:
         frame = frame.to_numpy()
-    return model.scaler_.select(frame, str(path))
+    return scaler.select(frame, str(path))
 
 
 def _check_output(output: str, *inputs: str) -> None:
@@ -98,6 +125,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.output)
     check_model_output(out)  # before training: a folder of the user's is never replaced
     _check_device(args.device)
+    if args.model in ("auto", "rda"):
+        return _train_detector(args, frame, out)
     checkpoint = out / "checkpoint"
     if not args.resume and Trainer.checkpoint_exists(checkpoint):
         logging.getLogger("vaekit").warning(
@@ -105,8 +134,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             checkpoint,
         )
     common = dict(
-        latent_dim=args.latent,
-        hidden=args.hidden,
+        latent_dim=8 if args.latent is None else args.latent,
+        hidden=(256, 128) if args.hidden is None else args.hidden,
         activation=args.activation,
         dropout=args.dropout,
         norm=args.norm,
@@ -151,6 +180,77 @@ def cmd_train(args: argparse.Namespace) -> int:
         **{k: round(v, 4) for k, v in last.items() if k.startswith(("train_", "val_")) and k != "train_loss"},
     }
     print(json.dumps(summary))
+    return 0
+
+
+def _train_detector(args: argparse.Namespace, frame, out: Path) -> int:
+    """``--model auto`` (the recommended ensemble) or ``rda`` (robust deep autoencoder)."""
+    from vaekit.detectors import AnomalyDetector, RobustAutoencoderDetector
+
+    common = dict(
+        contamination=args.contamination,
+        device=args.device,
+        random_state=args.seed,
+        verbose=0 if args.quiet else 1,
+    )
+    if args.model == "auto":
+        detector = AnomalyDetector(**common)
+    else:
+        detector = RobustAutoencoderDetector(
+            latent_dim=args.latent,
+            hidden=args.hidden,
+            **common,
+        )
+    try:
+        detector.fit(frame)
+    except DataError as exc:
+        message = str(exc)
+        if message.startswith("X"):
+            raise DataError(f"{args.data}{message[1:]}") from None
+        raise
+    detector.save(out)
+    summary = {
+        "model": str(out),
+        "detector": type(detector).__name__,
+        "rows": len(frame),
+        "flagged": int(detector.labels_.sum()),
+        "threshold": round(float(detector.threshold_), 6),
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from vaekit.detectors import BaseDetector, wrap_model
+    from vaekit.persistence import load
+
+    _check_output(args.output, args.data)
+    model = load(args.model)
+    frame = _read(args.data)
+    if isinstance(model, BaseDetector):
+        detector = model
+        rows = _checked_by(detector.scaler, frame, args.data)
+        if args.contamination is not None:
+            detector.set_threshold(rows, args.contamination)
+    else:
+        detector = wrap_model(model)
+        rows = _checked_by(model.scaler_, frame, args.data)
+        detector.set_threshold(rows, args.contamination or "auto")
+    scores = detector.decision_function(rows)
+    labels = (scores > detector.threshold_).astype(int)
+    names, shares = detector.top_features(rows, n=min(args.top, len(detector.feature_names)))
+    table = pd.DataFrame({"row": range(len(scores)), "score": scores, "label": labels})
+    for j in range(names.shape[1]):
+        table[f"top{j + 1}"] = names[:, j]
+        table[f"top{j + 1}_share"] = shares[:, j].round(4)
+    _write(table, args.output)
+    print(
+        json.dumps(
+            {"rows": len(scores), "flagged": int(labels.sum()), "threshold": float(detector.threshold_)}
+        )
+    )
     return 0
 
 
@@ -266,9 +366,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("data", metavar="DATA", help=data_help)
     p.add_argument("-o", "--output", metavar="MODEL_DIR", required=True, help="folder for the model")
-    p.add_argument("--model", choices=["vae", "ae"], default="vae", help="the kind of model (default vae)")
-    p.add_argument("--latent", type=int, default=8, help="latent dimensions K (default 8)")
-    p.add_argument("--hidden", type=_hidden, default=(256, 128), help="hidden widths, e.g. 256,128 (default)")
+    p.add_argument(
+        "--model",
+        choices=["vae", "ae", "auto", "rda"],
+        default="vae",
+        help="vae or ae: a model to encode, reconstruct, sample and score with; auto (the recommended "
+        "anomaly detector) or rda (robust deep autoencoder): detectors for 'vaekit score' (default vae)",
+    )
+    p.add_argument(
+        "--contamination",
+        type=_contamination,
+        default="auto",
+        help="detectors: the share of rows to flag, or auto (default)",
+    )
+    p.add_argument(
+        "--latent",
+        type=int,
+        default=None,
+        help="latent dimensions K (default 8; detectors: chosen from the column count)",
+    )
+    p.add_argument(
+        "--hidden",
+        type=_hidden,
+        default=None,
+        help="hidden widths, e.g. 256,128 (the default; detectors: chosen from the column count)",
+    )
     p.add_argument("--activation", default="relu", help="relu, gelu, silu, tanh, elu, leaky_relu, softplus")
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--norm", choices=["none", "batch", "layer"], default="none")
@@ -351,6 +473,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "score",
+        help="score each row: anomaly score, label, the columns that made it anomalous",
+        description="Write row, score (higher = more anomalous), label (1 = flagged at the threshold) and "
+        "the top contributing columns with their shares of the score, for each row of DATA. A detector "
+        "(train --model auto or rda) uses its threshold from training; a VAE scores by -ELBO and an "
+        "autoencoder by reconstruction error, with the threshold set on DATA by --contamination.",
+    )
+    p.add_argument("model", metavar="MODEL_DIR")
+    p.add_argument("data", metavar="DATA", help=data_help)
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help=out_help)
+    p.add_argument(
+        "--contamination",
+        type=_contamination,
+        default=None,
+        help="set the threshold on DATA: auto or a fraction (default: the detector's own)",
+    )
+    p.add_argument("--top", type=int, default=3, help="how many contributing columns to list (default 3)")
+    p.set_defaults(func=cmd_score)
 
     p = sub.add_parser(
         "demo",

@@ -70,10 +70,7 @@ class BaseDetector(BaseEstimator):
         self.n_features_in_ = matrix.shape[1]
         self.n_rows_ = matrix.shape[0]
         self._fit(X)
-        self.decision_scores_ = self._scores(X)
-        self.threshold_ = threshold_for(self.decision_scores_, self.contamination)
-        self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
-        return self
+        return self.set_threshold(X, self.contamination)
 
     def decision_function(self, X: ArrayLike) -> np.ndarray:
         """The anomaly score of each row: higher is more anomalous."""
@@ -109,6 +106,15 @@ class BaseDetector(BaseEstimator):
         errors = self._feature_errors(X)
         return errors / np.maximum(errors.sum(axis=1, keepdims=True), EPS)
 
+    def set_threshold(self, X: ArrayLike, contamination: float | str = "auto"):
+        """Set ``threshold_`` from the scores of ``X`` (which become ``decision_scores_``) and a
+        contamination (a fraction, or ``"auto"``)."""
+        check_is_fitted(self, "models_")
+        self.decision_scores_ = self._scores(X)
+        self.threshold_ = threshold_for(self.decision_scores_, contamination)
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
+        return self
+
     def calibrate(self, X_clean: ArrayLike, false_positive_rate: float = 0.01):
         """Set ``threshold_`` so that ``false_positive_rate`` of rows known to be clean are flagged."""
         check_is_fitted(self, "threshold_")
@@ -117,9 +123,21 @@ class BaseDetector(BaseEstimator):
         return self
 
     @property
-    def feature_names(self) -> list[str]:
+    def scaler(self) -> Scaler:
+        """The schema (columns, in order) and scaling of the data the detector takes."""
         check_is_fitted(self, "models_")
-        return list(self.models_[0].scaler_.columns)
+        return self.models_[0].scaler_
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.scaler.columns)
+
+    def top_features(self, X: ArrayLike, n: int = 3) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` columns that contribute most to each row's score: (names, shares), (rows, n) each."""
+        shares = self.feature_scores(X)
+        order = np.argsort(-shares, axis=1, kind="stable")[:, :n]
+        names = np.asarray(self.feature_names, dtype=object)[order]
+        return names, np.take_along_axis(shares, order, axis=1)
 
     # -- saving ---------------------------------------------------------------------------
     def _state(self) -> dict:
@@ -445,6 +463,11 @@ class RobustAutoencoderDetector(_SingleModelDetector):
         norms = np.linalg.norm(residual, axis=1)
         return float(np.median(norms)) + 4 * _robust_std(norms)
 
+    @property
+    def scaler(self) -> Scaler:
+        check_is_fitted(self, "models_")
+        return self.robust_scaler_
+
     def _scaled(self, X: ArrayLike) -> np.ndarray:
         return self.robust_scaler_.transform(X, "X")
 
@@ -473,6 +496,7 @@ class AnomalyDetector(BaseDetector):
     training data does not teach it), and its per-column errors are divided by that column's
     median training error (so a column that is always hard to reconstruct does not drown the
     others). A row's score is the mean over the ensemble of its standardised errors.
+    ``feature_scores`` gives each column's share of the row's plain squared error.
     """
 
     def __init__(
@@ -481,6 +505,7 @@ class AnomalyDetector(BaseDetector):
         contamination: float | str = "auto",
         n_models: int = 3,
         trim: float = 0.1,
+        normalize_columns: bool = True,
         epochs: int = 60,
         batch_size: int = 256,
         lr: float = 2e-3,
@@ -492,6 +517,7 @@ class AnomalyDetector(BaseDetector):
         self.contamination = contamination
         self.n_models = n_models
         self.trim = trim
+        self.normalize_columns = normalize_columns
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -535,7 +561,9 @@ class AnomalyDetector(BaseDetector):
                 subset = X.iloc[keep] if hasattr(X, "iloc") else matrix[keep]
                 model = Autoencoder(**settings).fit(subset)
             errors = _squared_errors(model, frame_or_matrix)
-            column_scale = np.median(errors, axis=0) + 1e-6
+            column_scale = (
+                np.median(errors, axis=0) + 1e-6 if self.normalize_columns else np.ones(errors.shape[1])
+            )
             row = (errors / column_scale).mean(axis=1)
             q1, center, q3 = np.percentile(row, [25, 50, 75])
             self.models_.append(model)
@@ -559,7 +587,11 @@ class AnomalyDetector(BaseDetector):
         return np.mean(standardised, axis=0)
 
     def _feature_errors(self, X: ArrayLike) -> np.ndarray:
-        return np.mean(self._member_errors(X), axis=0)
+        # Attribution uses the plain squared errors (robustly scaled units), not the ones divided
+        # by each column's typical error that the score uses: a corrupted field also shifts the
+        # reconstruction of the columns correlated with it, and a column that is usually
+        # reconstructed almost exactly would then take the blame for that small shift.
+        return np.mean([_squared_errors(model, X) for model in self.models_], axis=0)
 
     def _state(self) -> dict:
         return {
@@ -572,6 +604,20 @@ class AnomalyDetector(BaseDetector):
         self.column_scale_ = state["column_scale"]
         self.score_center_ = state["score_center"]
         self.score_scale_ = state["score_scale"]
+
+
+def wrap_model(model: VAE | Autoencoder, random_state: int = 0) -> BaseDetector:
+    """A detector around a trained :class:`VAE` (scores: -ELBO) or :class:`Autoencoder` (scores:
+    the reconstruction error on its scaled data), with no threshold yet: call ``set_threshold``."""
+    check_is_fitted(model, "module_")
+    if isinstance(model, VAE):
+        detector = VAEDetector(random_state=random_state)
+        detector.seed_ = random_state
+    else:
+        detector = AutoencoderDetector(random_state=random_state)
+    detector.models_ = [model]
+    detector.n_features_in_ = model.n_features_in_
+    return detector
 
 
 DETECTORS: dict[str, type[BaseDetector]] = {
