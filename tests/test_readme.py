@@ -33,6 +33,7 @@ def test_python_examples_run(tmp_path, monkeypatch):
     assert namespace["new_rows"].shape == (100, 13)
     assert namespace["mu"].shape == (178, 4)
     assert (tmp_path / "wine-vae" / "model.safetensors").exists()
+    assert namespace["grid"].shape == (16, 1, 8, 8)
     assert namespace["shares"].shape == (178, 13) and namespace["names"].shape == (178, 3)
 
 
