@@ -7,10 +7,12 @@ interrupted. Heavy libraries are imported inside the commands, so ``--help`` is 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from vaekit import __version__
@@ -54,6 +56,18 @@ def _load_model(path: str):
             "encode, reconstruct or sample with; use 'vaekit score', or train with --model vae or ae"
         )
     return model
+
+
+@contextlib.contextmanager
+def _errors_naming(path: str) -> Iterator[None]:
+    """The library calls the data it is given X; in the command line's errors, name the file."""
+    try:
+        yield
+    except DataError as exc:
+        message = str(exc)
+        if message.startswith("X"):
+            raise DataError(f"{path}{message[1:]}") from None
+        raise
 
 
 def _contamination(text: str) -> float | str:
@@ -164,13 +178,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     else:
         model = Autoencoder(**common)
-    try:
+    with _errors_naming(args.data):
         model.fit(frame, resume=args.resume)
-    except DataError as exc:
-        message = str(exc)
-        if message.startswith("X"):  # the estimator calls its data X: name the file instead
-            raise DataError(f"{args.data}{message[1:]}") from None
-        raise
     model.save(out)
     last = model.history_[-1] if model.history_ else {}
     summary = {
@@ -201,13 +210,8 @@ def _train_detector(args: argparse.Namespace, frame, out: Path) -> int:
             hidden=args.hidden,
             **common,
         )
-    try:
+    with _errors_naming(args.data):
         detector.fit(frame)
-    except DataError as exc:
-        message = str(exc)
-        if message.startswith("X"):
-            raise DataError(f"{args.data}{message[1:]}") from None
-        raise
     detector.save(out)
     summary = {
         "model": str(out),

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from vaekit.errors import DataError
+from vaekit.io import npz_data_key
 
 logger = logging.getLogger(__name__)
 
@@ -231,18 +232,9 @@ def _read_array_file(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             array = np.load(path, allow_pickle=False)
         else:
             with np.load(path, allow_pickle=False) as archive:
-                keys = list(archive.keys())
-                if "X" in keys:
-                    key = "X"
-                elif len(keys) == 1:
-                    key = keys[0]
-                else:
-                    raise DataError(
-                        f"{path}: holds the arrays {keys} and none is named 'X'; save the images "
-                        "under the key 'X' (and their labels under 'y')"
-                    )
+                key = npz_data_key(archive, path)
                 array = archive[key]
-                if "y" in keys and key == "X":
+                if key == "X" and "y" in archive:
                     y = archive["y"]
     except DataError:
         raise

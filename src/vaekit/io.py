@@ -49,17 +49,7 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
             frame = _array_frame(np.load(path, allow_pickle=False), path)
         elif suffix == ".npz":
             with np.load(path, allow_pickle=False) as archive:
-                keys = list(archive.keys())
-                if "X" in keys:
-                    key = "X"
-                elif len(keys) == 1:
-                    key = keys[0]
-                else:
-                    raise DataError(
-                        f"{path}: holds the arrays {keys} and none is named 'X'; "
-                        "save the data under the key 'X'"
-                    )
-                frame = _array_frame(archive[key], path)
+                frame = _array_frame(archive[npz_data_key(archive, path)], path)
         else:
             raise DataError(
                 f"{path}: unknown file type {suffix!r}; vaekit reads " + ", ".join(TABLE_SUFFIXES)
@@ -80,6 +70,19 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     if frame.shape[1] == 0:
         raise DataError(f"{path}: has no columns; give a table with at least one column of numbers")
     return frame
+
+
+def npz_data_key(archive, path: Path) -> str:
+    """The key of the data in an NPZ archive: ``X``, or its only array."""
+    keys = list(archive.keys())
+    if "X" in keys:
+        return "X"
+    if len(keys) == 1:
+        return keys[0]
+    raise DataError(
+        f"{path}: holds the arrays {keys} and none is named 'X'; save the data under the key 'X' "
+        "(and labels, if any, under 'y')"
+    )
 
 
 def _first_line(exc: BaseException) -> str:
