@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from vaekit import VAE, Autoencoder, TrainingError
+from vaekit import VAE, Autoencoder, ParameterError, TrainingError
 from vaekit.training import TrainConfig, resolve_device
 
 
@@ -212,6 +212,9 @@ def test_device_auto_picks_an_available_device():
         assert device.type == "cpu"
     with pytest.raises(ValueError, match="unknown device"):
         resolve_device("tpu-ish")
+    if not torch.cuda.is_available():
+        with pytest.raises(ParameterError, match="no CUDA"):
+            VAE(device="cuda", epochs=1).fit(np.ones((5, 2)))
 
 
 def test_progress_bar_shows_the_live_loss_and_can_be_silenced(X, capsys):

@@ -114,19 +114,12 @@ def _check_output(output: str, *inputs: str) -> None:
 
 def _check_device(name: str) -> None:
     """Check --device before any work, so a machine without CUDA gets a message, not a traceback."""
-    import torch
-
     from vaekit.training import resolve_device
 
     try:
-        device = resolve_device(name)
+        resolve_device(name)
     except ValueError as exc:
         raise ParameterError(f"--device {name}: {exc}") from None
-    mps = getattr(torch.backends, "mps", None)
-    if (device.type == "cuda" and not torch.cuda.is_available()) or (
-        device.type == "mps" and not (mps is not None and mps.is_available())
-    ):
-        raise ParameterError(f"--device {name}: this machine has no such device; use auto or cpu")
 
 
 # -- commands ------------------------------------------------------------------------------

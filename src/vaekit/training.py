@@ -22,7 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from vaekit.errors import TrainingError
+from vaekit.errors import ParameterError, TrainingError
 from vaekit.io import set_default_mode
 
 logger = logging.getLogger(__name__)
@@ -66,9 +66,20 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     try:
-        return torch.device(device)
+        resolved = torch.device(device)
     except RuntimeError:
-        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
+        raise ParameterError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    mps = getattr(torch.backends, "mps", None)
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": mps is not None and mps.is_available(),
+    }.get(resolved.type, True)
+    if not available:
+        raise ParameterError(
+            f"device {device!r}: this machine has no {resolved.type.upper()}; use auto or cpu"
+        )
+    return resolved
 
 
 def _metrics(output) -> dict[str, torch.Tensor]:
