@@ -32,9 +32,7 @@ import importlib
 import inspect
 import json
 import math
-import os
 import platform
-import re
 import shlex
 import sys
 import time
@@ -46,6 +44,7 @@ import numpy as np
 import pandas as pd
 import sklearn
 import torch
+from report import DOCS, machine, write_section  # benchmarks/report.py: run as a script
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import MinMaxScaler
@@ -54,7 +53,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "adbench"
 REFERENCE = ROOT.parent / "shared" / "results" / "pyod_adbench_dev30.csv"
 RESULTS = ROOT / "benchmarks" / "results"
-DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Anomaly detection: ADBench"
 MAX_ROWS = 10_000
 FIELDS = ["dataset", "seed", "detector", "auroc", "auprc", "fit_s", "score_s", "cached", "error"]
@@ -490,15 +488,6 @@ def compare_reference(rows: pd.DataFrame, detectors: list[Detector]) -> str:
     return "\n".join(lines)
 
 
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo, or what platform knows."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        return re.search(r"^model name\s*:\s*(.+)$", text, re.M).group(1).strip()
-    except (OSError, AttributeError):
-        return platform.processor() or platform.machine()
-
-
 def versions(detectors: list[Detector]) -> str:
     """Library versions, PyOD's and vaekit's only if imported."""
     parts = [
@@ -512,22 +501,6 @@ def versions(detectors: list[Detector]) -> str:
     if any(d.library == "vaekit" for d in detectors):
         parts.append(f"vaekit {importlib.import_module('vaekit').__version__}")
     return ", ".join(parts)
-
-
-def write_section(text: str) -> None:
-    """Put ``text`` (starting with SECTION) into docs/benchmarks.md, replacing the old section."""
-    doc = (
-        DOCS.read_text()
-        if DOCS.exists()
-        else "# Benchmarks\n\nFigures measured by the scripts in `benchmarks/`.\n"
-    )
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(doc):
-        doc = pattern.sub(lambda _: text, doc)
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(doc.rstrip("\n") + "\n")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -633,7 +606,7 @@ def main(argv: list[str] | None = None) -> None:
     frame = pd.DataFrame([r.as_dict() for r in rows]).replace("", np.nan)
     frame = frame.astype({"auroc": float, "auprc": float, "fit_s": float, "score_s": float, "cached": int})
     meta = {
-        "machine": f"{cpu_model()}, {os.cpu_count()} logical cores, torch.set_num_threads({args.threads})",
+        "machine": machine(args.threads),
         "versions": versions(detectors),
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "wall_s": wall,
@@ -653,7 +626,7 @@ def main(argv: list[str] | None = None) -> None:
         and not frame["cached"].any()
     )
     if args.docs == "always" or (args.docs == "auto" and full):
-        write_section(report)
+        write_section(SECTION, report)
         print(f"written to {DOCS}")
     else:
         print(

@@ -23,7 +23,6 @@ import gzip
 import itertools
 import os
 import platform
-import re
 import shlex
 import sys
 import time
@@ -31,12 +30,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from report import DOCS, machine, write_section  # benchmarks/report.py: run as a script
 
 from vaekit.models import ModelConfig, build_module
 from vaekit.training import TrainConfig, Trainer
 
 DATA = Path("/usr/share/datasets/fashion-mnist")
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 SECTION = "## Training throughput"
 N_FEATURES, HIDDEN, LATENT = 784, [512, 512], 20
 
@@ -145,29 +144,9 @@ def train_throughput(x: torch.Tensor, batch: int, warmup: int, epochs: int) -> t
         verbose=0,
         callbacks=[time_epoch],
     )
+    meter = CpuMeter()  # times the first epoch too when there is no warm-up
     history = trainer.fit(x)
     return timings, history[-1]["train_neg_elbo"]
-
-
-def cpu_model() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        return re.search(r"^model name\s*:\s*(.+)$", text, re.M).group(1).strip()
-    except (OSError, AttributeError):
-        return platform.processor() or platform.machine()
-
-
-def write_section(text: str) -> None:
-    """Put ``text`` (starting with SECTION) into docs/benchmarks.md, replacing the old section."""
-    header = "# Benchmarks\n\nFigures measured by the scripts in `benchmarks/`.\n"
-    doc = DOCS.read_text() if DOCS.exists() else header
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(doc):
-        doc = pattern.sub(lambda _: text, doc)
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(doc.rstrip("\n") + "\n")
 
 
 def main() -> None:
@@ -183,9 +162,9 @@ def main() -> None:
 
     images = read_idx(DATA / "train-images-idx3-ubyte.gz")
     x = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0)
-    machine = f"{cpu_model()}, {os.cpu_count()} logical cores, torch.set_num_threads({args.threads})"
+    machine_text = machine(args.threads)
     command = shlex.join(["python", "benchmarks/throughput.py", *sys.argv[1:]])
-    print(f"{machine}; torch {torch.__version__}; {x.shape[0]} images", flush=True)
+    print(f"{machine_text}; torch {torch.__version__}; {x.shape[0]} images", flush=True)
 
     rows = []
     for batch in args.batch_sizes:
@@ -220,13 +199,13 @@ of the last epoch, in nats per image.
 |---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
-- machine: {machine}
+- machine: {machine_text}
 - torch {torch.__version__}, Python {platform.python_version()}, {date}
 - command: `{command}` (after `apt-get install -y dataset-fashion-mnist`)
 """
     print("\n" + text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
         print(f"written to {DOCS}")
 
 

@@ -1,0 +1,37 @@
+"""What every benchmark script shares: the machine it ran on, and its section of docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+HEADER = "# Benchmarks\n\nFigures measured by the scripts in `benchmarks/`.\n"
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo, or what platform knows."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        return re.search(r"^model name\s*:\s*(.+)$", text, re.M).group(1).strip()
+    except (OSError, AttributeError):
+        return platform.processor() or platform.machine()
+
+
+def machine(threads: int) -> str:
+    return f"{cpu_model()}, {os.cpu_count()} logical cores, torch.set_num_threads({threads})"
+
+
+def write_section(section: str, text: str) -> None:
+    """Put ``text`` (which starts with the heading ``section``) into docs/benchmarks.md, replacing
+    that section if it is there and leaving the other scripts' sections alone."""
+    doc = DOCS.read_text() if DOCS.exists() else HEADER
+    pattern = re.compile(rf"^{re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(doc):
+        doc = pattern.sub(lambda _: text, doc)
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + text
+    DOCS.parent.mkdir(parents=True, exist_ok=True)
+    DOCS.write_text(doc.rstrip("\n") + "\n")
