@@ -103,6 +103,12 @@ def test_loss_is_reconstruction_plus_beta_kl_and_reports_the_true_elbo():
 # -- the linear-Gaussian model, whose marginal likelihood is exact ----------------------------
 
 
+def _linear_vae(X: np.ndarray, latent_dim: int, scaling: str) -> VAE:
+    """A VAE with a linear encoder and decoder and a Gaussian likelihood: a factor model."""
+    settings = dict(epochs=300, batch_size=256, lr=1e-2, patience=30, random_state=0)
+    return VAE(latent_dim=latent_dim, hidden=(), likelihood="gaussian", scaling=scaling, **settings).fit(X)
+
+
 @pytest.fixture(scope="module")
 def linear_gaussian():
     """Data from a factor model x = W z + b + noise, and a linear VAE trained on it."""
@@ -112,18 +118,7 @@ def linear_gaussian():
     b = rng.normal(size=d) * 3
     noise = rng.uniform(0.2, 0.6, size=d)
     X = rng.normal(size=(n, k)) @ w.T + b + rng.normal(size=(n, d)) * noise
-    vae = VAE(
-        latent_dim=k,
-        hidden=(),
-        likelihood="gaussian",
-        scaling="none",
-        epochs=300,
-        batch_size=256,
-        lr=1e-2,
-        patience=30,
-        random_state=0,
-    ).fit(X)
-    return X, vae
+    return X, _linear_vae(X, latent_dim=k, scaling="none")
 
 
 def _exact_log_likelihood(vae: VAE, X: np.ndarray) -> np.ndarray:
@@ -202,17 +197,7 @@ def test_elbo_is_reported_in_the_units_of_the_users_data(linear_gaussian):
     """Standardising the data inside the model must not change the density of the raw rows."""
     X, _ = linear_gaussian
     fa_loglik = FactorAnalysis(n_components=2, random_state=0).fit(X).score(X)
-    vae = VAE(
-        latent_dim=2,
-        hidden=(),
-        likelihood="gaussian",
-        scaling="standard",
-        epochs=300,
-        batch_size=256,
-        lr=1e-2,
-        patience=30,
-        random_state=0,
-    ).fit(X)
+    vae = _linear_vae(X, latent_dim=2, scaling="standard")
     elbo = float(np.mean(vae.elbo(X, k=200)))
     assert fa_loglik - 0.1 < elbo <= fa_loglik + 0.01, (elbo, fa_loglik)
 

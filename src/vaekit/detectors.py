@@ -550,17 +550,16 @@ class AnomalyDetector(BaseDetector):
             raise ParameterError(f"trim={self.trim!r}: must be in [0, 0.5)")
         seed = 0 if self.random_state is None else int(self.random_state)
         matrix = as_matrix(X, "X")
-        frame_or_matrix = X
         self.models_, self.column_scale_, self.score_center_, self.score_scale_ = [], [], [], []
         for member in range(self.n_models):
             settings = self._member_settings(matrix.shape[1], member, seed)
-            model = Autoencoder(**settings).fit(frame_or_matrix)
+            model = Autoencoder(**settings).fit(X)
             if self.trim > 0 and matrix.shape[0] >= 20:
-                errors = _squared_errors(model, frame_or_matrix).sum(axis=1)
+                errors = _squared_errors(model, X).sum(axis=1)
                 keep = errors <= np.quantile(errors, 1 - self.trim)
                 subset = X.iloc[keep] if hasattr(X, "iloc") else matrix[keep]
                 model = Autoencoder(**settings).fit(subset)
-            errors = _squared_errors(model, frame_or_matrix)
+            errors = _squared_errors(model, X)
             column_scale = (
                 np.median(errors, axis=0) + 1e-6 if self.normalize_columns else np.ones(errors.shape[1])
             )
