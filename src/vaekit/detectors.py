@@ -14,17 +14,20 @@ column's share of a row's score, so a user can see which fields made a row anoma
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
+from torch import nn
 
-from vaekit.errors import DataError, ModelFileError, ParameterError
+from vaekit.errors import DataError, ModelFileError, ParameterError, TrainingError
 from vaekit.estimators import VAE, ArrayLike, Autoencoder, seeded
 from vaekit.io import as_matrix
 from vaekit.preprocessing import Scaler
@@ -58,8 +61,12 @@ def _batched(fn, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
 class BaseDetector(BaseEstimator):
     """Thresholds, labels, probabilities and saving, shared by every detector.
 
-    A subclass sets ``models_`` in ``_fit`` and implements ``_scores`` and ``_feature_errors``.
+    A subclass sets ``models_`` (its fitted :class:`VAE` or :class:`Autoencoder` models) in
+    ``_fit`` and implements ``_scores`` and ``_feature_errors``; one that keeps its models
+    otherwise names them in ``_fitted`` and overrides ``_write_members`` and ``_read_members``.
     """
+
+    _fitted = "models_"
 
     def fit(self, X: ArrayLike, y: object = None):
         """Fit on ``X`` (labels are never used) and set the threshold from ``contamination``."""
@@ -109,7 +116,7 @@ class BaseDetector(BaseEstimator):
     def set_threshold(self, X: ArrayLike, contamination: float | str = "auto"):
         """Set ``threshold_`` from the scores of ``X`` (which become ``decision_scores_``) and a
         contamination (a fraction, or ``"auto"``)."""
-        check_is_fitted(self, "models_")
+        check_is_fitted(self, self._fitted)
         self.decision_scores_ = self._scores(X)
         self.threshold_ = threshold_for(self.decision_scores_, contamination)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
@@ -146,22 +153,33 @@ class BaseDetector(BaseEstimator):
     def _set_state(self, state: dict) -> None:
         pass
 
+    def _write_members(self, folder: Path) -> dict:
+        from vaekit.persistence import save_model
+
+        for i, model in enumerate(self.models_):
+            save_model(model, folder / f"member_{i}")
+        return {"n_members": len(self.models_)}
+
+    def _read_members(self, path: Path, config: dict) -> None:
+        from vaekit.persistence import load
+
+        self.models_ = [load(path / f"member_{i}") for i in range(int(config["n_members"]))]
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write the detector to the folder ``path``: its members as model folders, plus JSON."""
-        from vaekit.persistence import FORMAT, FORMAT_VERSION, _version, save_model, write_folder
+        from vaekit.persistence import FORMAT, FORMAT_VERSION, _version, write_folder
 
         check_is_fitted(self, "threshold_")
 
         def write(tmp: Path) -> None:
-            for i, model in enumerate(self.models_):
-                save_model(model, tmp / f"member_{i}")
+            members = self._write_members(tmp)
             config = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
                 "vaekit_version": _version(),
                 "estimator": type(self).__name__,
                 "params": _jsonable(self.get_params()),
-                "n_members": len(self.models_),
+                **members,
                 "detector": {
                     "threshold": self.threshold_,
                     "decision_scores": self.decision_scores_.tolist(),
@@ -180,24 +198,23 @@ def _jsonable(params: dict) -> dict:
 
 def load_detector(path: Path, config: dict) -> BaseDetector:
     """Rebuild a detector saved by :meth:`BaseDetector.save` (called by :func:`vaekit.load`)."""
-    from vaekit.persistence import load
-
     cls = DETECTORS[config["estimator"]]
     try:
         params = {k: tuple(v) if k == "hidden" and v is not None else v for k, v in config["params"].items()}
         detector = cls(**params)
         state = config["detector"]
-        n_members = int(config["n_members"])
         detector.threshold_ = float(state["threshold"])
         detector.decision_scores_ = np.asarray(state["decision_scores"], dtype=np.float64)
         detector.n_features_in_ = int(state["n_features_in"])
+        detector._read_members(path, config)
+        detector._set_state(state)
+    except ModelFileError:
+        raise
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(
             f"{path}: config.json lacks or mangles a field ({type(exc).__name__}: {exc}); "
             "retrain or restore the detector"
         ) from None
-    detector.models_ = [load(path / f"member_{i}") for i in range(n_members)]
-    detector._set_state(state)
     detector.labels_ = (detector.decision_scores_ > detector.threshold_).astype(int)
     return detector
 
@@ -491,25 +508,29 @@ class RobustAutoencoderDetector(_SingleModelDetector):
 class AnomalyDetector(BaseDetector):
     """vaekit's recommended detector: nothing to choose but, optionally, the contamination.
 
-    An ensemble of ``n_models`` autoencoders of different sizes and seeds. Each is trained, then
-    trained again without the ``trim`` share of rows it reconstructed worst (so garbage in the
-    training data does not teach it), and its per-column errors are divided by that column's
-    median training error (so a column that is always hard to reconstruct does not drown the
-    others). A row's score is the mean over the ensemble of its standardised errors.
+    An ensemble of ``n_models`` small autoencoders (different random starts) trained together
+    (:class:`vaekit.models.ensemble.EnsembleAutoencoder`) for ``steps`` optimizer steps on
+    robustly scaled columns. After the first 30% of the steps, each member leaves out of its loss
+    the ``trim`` share of each batch it reconstructs worst, so garbage in the training data does not
+    teach it to reconstruct garbage. A member's per-column squared errors are divided by that
+    column's median training error (so a column that is always hard to reconstruct does not drown
+    the others); a row's score is the mean over members of the mean of those, each member's
+    standardised by the median and interquartile range of its training scores.
     ``feature_scores`` gives each column's share of the row's plain squared error.
     """
+
+    _fitted = "module_"
 
     def __init__(
         self,
         *,
         contamination: float | str = "auto",
-        n_models: int = 3,
+        n_models: int = 5,
         trim: float = 0.1,
         normalize_columns: bool = True,
-        epochs: int = 60,
+        steps: int = 200,
         batch_size: int = 256,
-        lr: float = 2e-3,
-        patience: int | None = 5,
+        lr: float = 1e-2,
         device: str = "auto",
         random_state: int | None = None,
         verbose: int = 0,
@@ -518,91 +539,206 @@ class AnomalyDetector(BaseDetector):
         self.n_models = n_models
         self.trim = trim
         self.normalize_columns = normalize_columns
-        self.epochs = epochs
+        self.steps = steps
         self.batch_size = batch_size
         self.lr = lr
-        self.patience = patience
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
-    def _member_settings(self, n_features: int, member: int, seed: int) -> dict:
-        hidden, latent = auto_architecture(n_features)
-        factor = (1.0, 0.5, 2.0, 0.75, 1.5)[member % 5]
-        return dict(
-            latent_dim=max(1, min(n_features, round(latent * factor))),
-            hidden=hidden,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            patience=self.patience,
-            likelihood="gaussian",
-            scaling="robust",
-            device=self.device,
-            random_state=seed + member,
-            verbose=self.verbose,
-        )
-
-    def _fit(self, X: ArrayLike) -> None:
-        if not isinstance(self.n_models, int) or self.n_models < 1:
-            raise ParameterError(f"n_models={self.n_models!r}: must be a whole number >= 1")
+    def _check_params(self) -> None:
+        for name in ("n_models", "steps", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
+                raise ParameterError(f"{name}={value!r}: must be a whole number >= 1")
         if not 0 <= self.trim < 0.5:
             raise ParameterError(f"trim={self.trim!r}: must be in [0, 0.5)")
-        seed = 0 if self.random_state is None else int(self.random_state)
-        matrix = as_matrix(X, "X")
-        self.models_, self.column_scale_, self.score_center_, self.score_scale_ = [], [], [], []
-        for member in range(self.n_models):
-            settings = self._member_settings(matrix.shape[1], member, seed)
-            model = Autoencoder(**settings).fit(X)
-            if self.trim > 0 and matrix.shape[0] >= 20:
-                errors = _squared_errors(model, X).sum(axis=1)
-                keep = errors <= np.quantile(errors, 1 - self.trim)
-                subset = X.iloc[keep] if hasattr(X, "iloc") else matrix[keep]
-                model = Autoencoder(**settings).fit(subset)
-            errors = _squared_errors(model, X)
-            column_scale = (
-                np.median(errors, axis=0) + 1e-6 if self.normalize_columns else np.ones(errors.shape[1])
-            )
-            row = (errors / column_scale).mean(axis=1)
-            q1, center, q3 = np.percentile(row, [25, 50, 75])
-            self.models_.append(model)
-            self.column_scale_.append(column_scale.tolist())
-            self.score_center_.append(float(center))
-            self.score_scale_.append(float(max(q3 - q1, 1e-6)))
+        if not self.lr > 0:
+            raise ParameterError(f"lr={self.lr!r}: must be > 0")
 
-    def _member_errors(self, X: ArrayLike) -> list[np.ndarray]:
-        return [
-            _squared_errors(model, X) / np.asarray(scale)
-            for model, scale in zip(self.models_, self.column_scale_, strict=True)
-        ]
+    @staticmethod
+    def ensemble_dims(n_features: int) -> list[int]:
+        """Layer widths for ``n_features`` columns: two hidden layers of at most 64 and 32 units."""
+        width = int(min(64, max(16, 2 ** math.ceil(math.log2(max(n_features, 2))))))
+        latent = int(min(32, max(2, round(math.sqrt(n_features)))))
+        hidden = max(width // 2, latent)
+        return [n_features, width, hidden, latent, hidden, width, n_features]
+
+    def _n_steps(self, n_features: int, batch: int) -> int:
+        # Very wide tables get fewer steps, so that a fit costs at most about WORK row-columns.
+        return int(max(20, min(self.steps, self.WORK // (batch * n_features))))
+
+    WORK = 20_000_000
+
+    def _fit(self, X: ArrayLike) -> None:
+        from vaekit.models.ensemble import EnsembleAutoencoder
+        from vaekit.training import resolve_device
+
+        self._check_params()
+        seed = 0 if self.random_state is None else int(self.random_state)
+        device = resolve_device(self.device)
+        self.scaler_ = Scaler("robust").fit(X, "X")
+        x = torch.from_numpy(self.scaler_.transform(X, "X")).to(device)
+        n, n_features = x.shape
+        generator = torch.Generator().manual_seed(seed)
+        module = EnsembleAutoencoder(self.n_models, self.ensemble_dims(n_features), generator).to(device)
+        batch = min(self.batch_size, n)
+        keep = batch - int(self.trim * batch)
+        steps = self._n_steps(n_features, batch)
+        optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, fused=device.type in ("cpu", "cuda"))
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, self.lr, total_steps=steps, pct_start=0.1)
+        with _small_model_threads(device, module), _progress(steps, self.verbose) as bar:
+            for step in range(steps):
+                rows = torch.randint(n, (batch,), generator=generator).to(device)
+                xb = x[rows]
+                errors = ((module(xb) - xb) ** 2).mean(dim=2)  # (members, batch)
+                if keep < batch and step >= 0.3 * steps:
+                    errors = errors.topk(keep, dim=1, largest=False).values
+                loss = errors.mean()
+                if not torch.isfinite(loss):
+                    raise TrainingError(
+                        f"the loss became {loss.item()} at step {step + 1}; the data may hold "
+                        "huge values: check it, or lower lr"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                bar.update(1)
+                if step % 20 == 0:
+                    bar.set_postfix(loss=f"{loss.item():.4g}")
+        module.eval()
+        self.module_ = module
+        self.steps_ = steps
+        self.column_scale_ = torch.ones(self.n_models, n_features, device=device)
+        if self.normalize_columns:
+            errors = torch.from_numpy(self._in_chunks(x, lambda e: e))
+            self.column_scale_ = (errors.median(dim=1).values + 1e-6).to(device)
+        rows = self._in_chunks(x, self._member_rows)
+        q1, center, q3 = np.percentile(rows, [25, 50, 75], axis=1)
+        self.score_center_ = center
+        self.score_scale_ = np.maximum(q3 - q1, 1e-6)
+
+    @property
+    def scaler(self) -> Scaler:
+        check_is_fitted(self, "scaler_")
+        return self.scaler_
+
+    def _scaled(self, X: ArrayLike) -> torch.Tensor:
+        return torch.from_numpy(self.scaler_.transform(X, "X")).to(self.column_scale_.device)
+
+    def _in_chunks(self, x: torch.Tensor, reduce, chunk: int = 4096) -> np.ndarray:
+        """``reduce`` applied to the members' squared errors, (members, rows, features), a chunk of
+        rows at a time; the results are joined on their second axis."""
+        with _small_model_threads(x.device, self.module_):
+            parts = [reduce(self.module_.squared_errors(x[i : i + chunk])) for i in range(0, len(x), chunk)]
+        return np.concatenate([part.cpu().numpy().astype(np.float64) for part in parts], axis=1)
+
+    def _member_rows(self, errors: torch.Tensor) -> torch.Tensor:
+        """(members, rows): each member's mean of the column-normalised squared errors."""
+        return (errors / self.column_scale_[:, None, :]).mean(dim=2)
+
+    def _row_scores(self, x: torch.Tensor) -> np.ndarray:
+        rows = self._in_chunks(x, self._member_rows)
+        return ((rows - self.score_center_[:, None]) / self.score_scale_[:, None]).mean(axis=0)
 
     def _scores(self, X: ArrayLike) -> np.ndarray:
-        standardised = [
-            (errors.mean(axis=1) - center) / scale
-            for errors, center, scale in zip(
-                self._member_errors(X), self.score_center_, self.score_scale_, strict=True
-            )
-        ]
-        return np.mean(standardised, axis=0)
+        return self._row_scores(self._scaled(X))
 
     def _feature_errors(self, X: ArrayLike) -> np.ndarray:
-        # Attribution uses the plain squared errors (robustly scaled units), not the ones divided
-        # by each column's typical error that the score uses: a corrupted field also shifts the
-        # reconstruction of the columns correlated with it, and a column that is usually
-        # reconstructed almost exactly would then take the blame for that small shift.
-        return np.mean([_squared_errors(model, X) for model in self.models_], axis=0)
+        """Counterfactual attribution: how much the row's score drops when one column is set to
+        its median. Squared errors alone blame the wrong column: a corrupted field throws the
+        whole reconstruction off, so that columns correlated with it are reconstructed badly too.
+        The ``ATTRIBUTION_CANDIDATES`` columns with the largest squared errors are tried; a row
+        whose score no single column lowers falls back to the squared errors."""
+        x = self._scaled(X)
+        n, n_features = x.shape
+        plain = self._in_chunks(x, lambda errors: errors.mean(dim=0, keepdim=True))[0]
+        k = min(n_features, self.ATTRIBUTION_CANDIDATES)
+        candidates = np.argsort(-plain, axis=1, kind="stable")[:, :k]
+        base = self._row_scores(x)
+        drops = np.zeros_like(plain)
+        chunk = max(1, 65_536 // k)
+        for start in range(0, n, chunk):
+            rows = slice(start, start + chunk)
+            columns = torch.from_numpy(candidates[rows]).to(x.device)
+            variants = x[rows].unsqueeze(1).repeat(1, k, 1)  # (rows, k, features): one copy per candidate
+            variants.scatter_(2, columns.unsqueeze(2), 0.0)  # 0 is the median on the robust scale
+            repaired = self._row_scores(variants.reshape(-1, n_features)).reshape(-1, k)
+            np.put_along_axis(drops[rows], candidates[rows], np.maximum(base[rows, None] - repaired, 0), 1)
+        explained = drops.sum(axis=1) > 1e-9
+        return np.where(explained[:, None], drops, plain)
+
+    ATTRIBUTION_CANDIDATES = 16
+
+    # -- saving: one safetensors file for the ensemble, the rest in config.json ----------
+    def _write_members(self, folder: Path) -> dict:
+        from safetensors.torch import save_file
+
+        from vaekit.persistence import WEIGHTS, _sha256
+
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()}
+        tensors["column_scale"] = self.column_scale_.detach().cpu().contiguous()
+        save_file(tensors, str(folder / WEIGHTS))
+        return {"n_members": 0, "weights_sha256": _sha256(folder / WEIGHTS)}
 
     def _state(self) -> dict:
         return {
-            "column_scale": self.column_scale_,
-            "score_center": self.score_center_,
-            "score_scale": self.score_scale_,
+            "dims": self.module_.dims,
+            "steps": self.steps_,
+            "scaler": self.scaler_.to_dict(),
+            "score_center": self.score_center_.tolist(),
+            "score_scale": self.score_scale_.tolist(),
         }
 
+    def _read_members(self, path: Path, config: dict) -> None:
+        from vaekit.models.ensemble import EnsembleAutoencoder
+        from vaekit.persistence import load_state_checked, read_weights
+        from vaekit.training import resolve_device
+
+        dims = [int(d) for d in config["detector"]["dims"]]
+        tensors = read_weights(path, config)
+        module = EnsembleAutoencoder(self.n_models, dims)
+        column_scale = tensors.pop("column_scale", None)
+        if column_scale is None or tuple(column_scale.shape) != (self.n_models, dims[0]):
+            raise ModelFileError(
+                f"{path}: the weights lack the column scales or do not fit config.json; "
+                "retrain or restore the detector"
+            )
+        load_state_checked(module, tensors, path)
+        device = resolve_device(self.device)
+        self.module_ = module.to(device).eval()
+        self.column_scale_ = column_scale.to(device)
+
     def _set_state(self, state: dict) -> None:
-        self.column_scale_ = state["column_scale"]
-        self.score_center_ = state["score_center"]
-        self.score_scale_ = state["score_scale"]
+        self.scaler_ = Scaler.from_dict(state["scaler"], "config.json")
+        self.steps_ = int(state["steps"])
+        self.score_center_ = np.asarray(state["score_center"], dtype=np.float64)
+        self.score_scale_ = np.asarray(state["score_scale"], dtype=np.float64)
+
+
+@contextlib.contextmanager
+def _small_model_threads(device: torch.device, module: nn.Module) -> Iterator[None]:
+    """One CPU thread for small models: their operations are too short to share out, and a
+    second thread waiting on a busy core costs more than it brings."""
+    small = sum(p.numel() for p in module.parameters()) < 2_000_000
+    if device.type != "cpu" or not small or torch.get_num_threads() == 1:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def _progress(total: int, verbose: int) -> Iterator[object]:
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc="training", unit="step", disable=not verbose, leave=False) as bar:
+        yield bar
 
 
 def wrap_model(model: VAE | Autoencoder, random_state: int = 0) -> BaseDetector:

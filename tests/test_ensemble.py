@@ -1,0 +1,79 @@
+"""The batched ensemble behind AnomalyDetector: each member is a plain MLP autoencoder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import vaekit
+from vaekit import AnomalyDetector, ModelFileError
+from vaekit.models.ensemble import EnsembleAutoencoder
+
+
+def test_each_member_is_the_mlp_its_weights_describe():
+    dims = [7, 16, 8, 3, 8, 16, 7]
+    ensemble = EnsembleAutoencoder(4, dims, torch.Generator().manual_seed(0))
+    x = torch.randn(5, 7)
+    out = ensemble(x)
+    assert out.shape == (4, 5, 7)
+    for m in range(4):
+        layers = []
+        for i, (w, b) in enumerate(zip(ensemble.weights, ensemble.biases, strict=True)):
+            linear = nn.Linear(dims[i], dims[i + 1])
+            linear.weight.data, linear.bias.data = w[m].T.clone(), b[m, 0].clone()
+            layers.append(linear)
+            if i not in (2, 5):  # the latent layer (index 2) and the output are linear
+                layers.append(nn.ReLU())
+        torch.testing.assert_close(out[m], nn.Sequential(*layers)(x))
+    torch.testing.assert_close(ensemble.squared_errors(x), (out - x) ** 2)
+
+
+def test_members_start_apart_and_the_seed_fixes_them():
+    a = EnsembleAutoencoder(3, [5, 8, 2, 8, 5], torch.Generator().manual_seed(1))
+    b = EnsembleAutoencoder(3, [5, 8, 2, 8, 5], torch.Generator().manual_seed(1))
+    for wa, wb in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(wa, wb)
+    assert not torch.allclose(a.weights[0][0], a.weights[0][1])
+    with pytest.raises(ValueError, match="dims"):
+        EnsembleAutoencoder(2, [5, 8, 2, 8])
+
+
+def test_trimming_keeps_garbage_from_being_learned():
+    """With trimming, rows far off the data's line are reconstructed worse than without it."""
+    rng = np.random.RandomState(0)
+    t = rng.uniform(-1, 1, size=(900, 1))
+    X = np.hstack([t, 2 * t, -t, 0.5 * t]) + 0.01 * rng.normal(size=(900, 4))
+    garbage = rng.uniform(-3, 3, size=(100, 4))
+    data = np.vstack([X, garbage])
+    y = np.r_[np.zeros(900), np.ones(100)]
+    from sklearn.metrics import roc_auc_score
+
+    trimmed = AnomalyDetector(random_state=0).fit(data)
+    plain = AnomalyDetector(random_state=0, trim=0.0).fit(data)
+    gap_trimmed = np.median(trimmed.decision_scores_[y == 1]) - np.median(trimmed.decision_scores_[y == 0])
+    gap_plain = np.median(plain.decision_scores_[y == 1]) - np.median(plain.decision_scores_[y == 0])
+    assert gap_trimmed > gap_plain
+    assert roc_auc_score(y, trimmed.decision_scores_) > 0.99
+
+
+def test_wide_tables_get_fewer_steps():
+    detector = AnomalyDetector(random_state=0)
+    assert detector._n_steps(10, 256) == 200
+    assert 20 <= detector._n_steps(2000, 256) < 200
+
+
+@pytest.mark.parametrize("bad", [dict(n_models=0), dict(steps=1.5), dict(trim=0.6), dict(lr=0)])
+def test_settings_are_checked(bad):
+    with pytest.raises(vaekit.ParameterError):
+        AnomalyDetector(**bad).fit(np.random.RandomState(0).normal(size=(50, 3)))
+
+
+def test_a_damaged_detector_file_is_refused(tmp_path):
+    X = np.random.RandomState(0).normal(size=(200, 4))
+    AnomalyDetector(random_state=0, steps=30).fit(X).save(tmp_path / "det")
+    weights = tmp_path / "det" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(ModelFileError, match="model.safetensors"):
+        vaekit.load(tmp_path / "det")
