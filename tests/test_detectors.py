@@ -153,3 +153,24 @@ def test_calibrate_sets_a_false_positive_rate_on_clean_rows(data):
 def test_contamination_is_checked(bad, data):
     with pytest.raises(ParameterError, match="contamination"):
         AutoencoderDetector(contamination=bad).fit(data[0])
+
+
+def test_image_detectors_give_error_maps_that_light_up_the_damage():
+    from sklearn.datasets import load_digits
+
+    images = load_digits().images[:600] / 16.0  # (n, 8, 8) grey values in [0, 1]
+    damaged = images[:20].copy()
+    damaged[:, 1:4, 1:4] = 1.0  # a bright 3x3 blotch in the top-left corner
+    detector = AnomalyDetector(random_state=0).fit(images)
+    assert detector.image_shape_ == (1, 8, 8)
+    scores = detector.decision_function(np.concatenate([images[:20], damaged]))
+    assert roc_auc_score(np.r_[np.zeros(20), np.ones(20)], scores) > 0.9
+    maps = detector.error_map(damaged)
+    assert maps.shape == (20, 1, 8, 8)
+    inside = maps[:, 0, 1:4, 1:4].mean()
+    outside = np.delete(maps[:, 0].reshape(20, -1), [9, 10, 11, 17, 18, 19, 25, 26, 27], axis=1).mean()
+    assert inside > 3 * outside
+    with pytest.raises(vaekit.DataError, match="shape"):
+        detector.decision_function(np.zeros((2, 9, 9)))
+    with pytest.raises(ParameterError, match="images"):
+        AnomalyDetector(random_state=0, steps=20).fit(images.reshape(600, -1)).error_map(images[:2])

@@ -75,5 +75,5 @@ def test_a_damaged_detector_file_is_refused(tmp_path):
     AnomalyDetector(random_state=0, steps=30).fit(X).save(tmp_path / "det")
     weights = tmp_path / "det" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-100])
-    with pytest.raises(ModelFileError, match="model.safetensors"):
+    with pytest.raises(ModelFileError, match=r"model\.safetensors"):
         vaekit.load(tmp_path / "det")

@@ -28,7 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from vaekit.errors import DataError, ModelFileError, ParameterError, TrainingError
-from vaekit.estimators import VAE, ArrayLike, Autoencoder, seeded
+from vaekit.estimators import VAE, ArrayLike, Autoencoder, as_rows, seeded
 from vaekit.io import as_matrix
 from vaekit.preprocessing import Scaler
 from vaekit.thresholds import (
@@ -69,8 +69,13 @@ class BaseDetector(BaseEstimator):
     _fitted = "models_"
 
     def fit(self, X: ArrayLike, y: object = None):
-        """Fit on ``X`` (labels are never used) and set the threshold from ``contamination``."""
+        """Fit on ``X`` (labels are never used) and set the threshold from ``contamination``.
+
+        ``X`` is a table (rows are examples) or images, (n, height, width) or (n, channels,
+        height, width) arrays or an :class:`vaekit.images.ImageData`, scored as rows of pixels.
+        """
         check_contamination(self.contamination)
+        X, self.image_shape_ = as_rows(X, "X")
         matrix = as_matrix(X, "X")
         if matrix.shape[0] < 2:
             raise DataError(f"X has {matrix.shape[0]} row; a detector needs at least 2 rows")
@@ -82,7 +87,7 @@ class BaseDetector(BaseEstimator):
     def decision_function(self, X: ArrayLike) -> np.ndarray:
         """The anomaly score of each row: higher is more anomalous."""
         check_is_fitted(self, "threshold_")
-        return self._scores(X)
+        return self._scores(self._rows(X))
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """1 for rows scored above ``threshold_`` (anomalies), 0 for the others."""
@@ -110,14 +115,37 @@ class BaseDetector(BaseEstimator):
     def feature_scores(self, X: ArrayLike) -> np.ndarray:
         """(n, n_features): each column's share of the row's error; every row sums to 1."""
         check_is_fitted(self, "threshold_")
-        errors = self._feature_errors(X)
+        errors = self._feature_errors(self._rows(X))
         return errors / np.maximum(errors.sum(axis=1, keepdims=True), EPS)
+
+    def error_map(self, X: ArrayLike) -> np.ndarray:
+        """(n, channels, height, width): each pixel's reconstruction error, for a detector fitted
+        on images; bright where the image differs from what the model expects."""
+        check_is_fitted(self, "threshold_")
+        if self.image_shape_ is None:
+            raise ParameterError(
+                "error_map is for detectors fitted on images; for tables use feature_scores(X)"
+            )
+        rows = self._rows(X)
+        return self._pixel_errors(rows).reshape(len(rows), *self.image_shape_)
+
+    def _pixel_errors(self, rows: np.ndarray) -> np.ndarray:
+        return self._feature_errors(rows)
+
+    def _rows(self, X: ArrayLike) -> ArrayLike:
+        """Images become rows of pixels, checked against the training images' shape."""
+        rows, shape = as_rows(X, "X")
+        expected = getattr(self, "image_shape_", None)
+        if shape is not None and shape != expected:
+            trained_on = f"images of shape {expected}" if expected else "a table"
+            raise DataError(f"X: images of shape {shape}, but the detector was fitted on {trained_on}")
+        return rows
 
     def set_threshold(self, X: ArrayLike, contamination: float | str = "auto"):
         """Set ``threshold_`` from the scores of ``X`` (which become ``decision_scores_``) and a
         contamination (a fraction, or ``"auto"``)."""
         check_is_fitted(self, self._fitted)
-        self.decision_scores_ = self._scores(X)
+        self.decision_scores_ = self._scores(self._rows(X))
         self.threshold_ = threshold_for(self.decision_scores_, contamination)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
@@ -125,7 +153,8 @@ class BaseDetector(BaseEstimator):
     def calibrate(self, X_clean: ArrayLike, false_positive_rate: float = 0.01):
         """Set ``threshold_`` so that ``false_positive_rate`` of rows known to be clean are flagged."""
         check_is_fitted(self, "threshold_")
-        self.threshold_ = threshold_for_false_positive_rate(self._scores(X_clean), false_positive_rate)
+        scores = self._scores(self._rows(X_clean))
+        self.threshold_ = threshold_for_false_positive_rate(scores, false_positive_rate)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
 
@@ -184,6 +213,7 @@ class BaseDetector(BaseEstimator):
                     "threshold": self.threshold_,
                     "decision_scores": self.decision_scores_.tolist(),
                     "n_features_in": self.n_features_in_,
+                    "image_shape": None if self.image_shape_ is None else list(self.image_shape_),
                     **self._state(),
                 },
             }
@@ -206,6 +236,8 @@ def load_detector(path: Path, config: dict) -> BaseDetector:
         detector.threshold_ = float(state["threshold"])
         detector.decision_scores_ = np.asarray(state["decision_scores"], dtype=np.float64)
         detector.n_features_in_ = int(state["n_features_in"])
+        shape = state.get("image_shape")
+        detector.image_shape_ = None if shape is None else tuple(int(s) for s in shape)
         detector._read_members(path, config)
         detector._set_state(state)
     except ModelFileError:
@@ -654,6 +686,8 @@ class AnomalyDetector(BaseDetector):
         x = self._scaled(X)
         n, n_features = x.shape
         plain = self._in_chunks(x, lambda errors: errors.mean(dim=0, keepdim=True))[0]
+        if self.image_shape_ is not None:
+            return plain  # one pixel at the median explains nothing: the error map does
         k = min(n_features, self.ATTRIBUTION_CANDIDATES)
         candidates = np.argsort(-plain, axis=1, kind="stable")[:, :k]
         base = self._row_scores(x)
@@ -752,6 +786,7 @@ def wrap_model(model: VAE | Autoencoder, random_state: int = 0) -> BaseDetector:
         detector = AutoencoderDetector(random_state=random_state)
     detector.models_ = [model]
     detector.n_features_in_ = model.n_features_in_
+    detector.image_shape_ = model.image_shape_
     return detector
 
 
