@@ -331,6 +331,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clean(args: argparse.Namespace) -> int:
+    from vaekit.clean import clean
+
+    result = clean(
+        args.input,
+        args.output,
+        model=args.model,
+        contamination=args.contamination,
+        label_column=args.label_column,
+        drop_duplicates=args.drop_duplicates,
+        copy=args.copy,
+        random_state=args.seed,
+        verbose=0 if args.quiet else 1,
+    )
+    print(f"vaekit clean: {result.summary()}")
+    if result.metrics:
+        m = result.metrics
+        print(
+            f"against --label-column {args.label_column}: recall {m['recall']:.3f}, precision "
+            f"{m['precision']:.3f}, AUROC {m['auroc']:.3f}, AUPRC {m['auprc']:.3f}"
+        )
+    print(f"wrote {result.outputs['clean']}, {result.outputs['garbage']}; report: {result.outputs['report']}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from vaekit.demo import run_demo
 
@@ -490,6 +515,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--top", type=int, default=3, help="how many contributing columns to list (default 3)")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser(
+        "clean",
+        help="split a data set into clean rows and garbage, with a report",
+        description="Find the garbage in INPUT (a CSV file, a Parquet file or a folder of images): train "
+        "the recommended detector on it (or use --model), score every row, and write OUTDIR/clean.<ext> and "
+        "OUTDIR/garbage.<ext> in the input's format, column order and row order (kept rows unchanged; "
+        "garbage rows with their score, rank, reason and top columns), OUTDIR/scores.csv, OUTDIR/model/ "
+        "and OUTDIR/report.html. Rows that cannot be parsed are garbage, with the reason. The input is "
+        "never modified.",
+    )
+    p.add_argument("input", metavar="INPUT", help="a CSV file, a Parquet file or a folder of images")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the outputs")
+    p.add_argument("--model", metavar="MODEL_DIR", default=None, help="a detector from 'vaekit train'")
+    p.add_argument(
+        "--contamination",
+        type=_contamination,
+        default="auto",
+        help="the share of rows to remove, or auto (default: estimated from the scores)",
+    )
+    p.add_argument(
+        "--label-column",
+        metavar="COL",
+        default=None,
+        help="a known 0/1 column (1 = garbage), used only for the report's metrics, never for training",
+    )
+    p.add_argument("--drop-duplicates", action="store_true", help="exact duplicate rows go to garbage")
+    p.add_argument("--copy", action="store_true", help="image folders: copy files into clean/ and garbage/")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_clean)
 
     p = sub.add_parser(
         "demo",

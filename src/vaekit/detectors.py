@@ -619,6 +619,7 @@ class AnomalyDetector(BaseDetector):
         steps = self._n_steps(n_features, batch)
         optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, fused=device.type in ("cpu", "cuda"))
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, self.lr, total_steps=steps, pct_start=0.1)
+        losses = []
         with _small_model_threads(device, module), _progress(steps, self.verbose) as bar:
             for step in range(steps):
                 rows = torch.randint(n, (batch,), generator=generator).to(device)
@@ -636,12 +637,14 @@ class AnomalyDetector(BaseDetector):
                 loss.backward()
                 optimizer.step()
                 schedule.step()
+                losses.append(loss.detach())
                 bar.update(1)
                 if step % 20 == 0:
                     bar.set_postfix(loss=f"{loss.item():.4g}")
         module.eval()
         self.module_ = module
         self.steps_ = steps
+        self.history_ = {"loss (mean squared error, trimmed)": torch.stack(losses).tolist()}
         self.column_scale_ = torch.ones(self.n_models, n_features, device=device)
         if self.normalize_columns:
             errors = torch.from_numpy(self._in_chunks(x, lambda e: e))
@@ -669,6 +672,28 @@ class AnomalyDetector(BaseDetector):
     def _member_rows(self, errors: torch.Tensor) -> torch.Tensor:
         """(members, rows): each member's mean of the column-normalised squared errors."""
         return (errors / self.column_scale_[:, None, :]).mean(dim=2)
+
+    def encode(self, X: ArrayLike) -> np.ndarray:
+        """(n, latent): the rows' codes in the first member's latent space (for pictures)."""
+        check_is_fitted(self, "threshold_")
+        x = self._scaled(self._rows(X))
+        with torch.no_grad(), _small_model_threads(x.device, self.module_):
+            codes = [self.module_.encode(x[i : i + 4096])[0] for i in range(0, len(x), 4096)]
+        return torch.cat(codes).cpu().numpy()
+
+    def reconstruct(self, X: ArrayLike) -> np.ndarray:
+        """The members' mean reconstruction, in the data's units (images come back as images)."""
+        check_is_fitted(self, "threshold_")
+        rows = self._rows(X)
+        x = self._scaled(rows)
+        with torch.no_grad(), _small_model_threads(x.device, self.module_):
+            parts = [self.module_(x[i : i + 4096]).mean(dim=0) for i in range(0, len(x), 4096)]
+        out = self.scaler_.inverse_transform(torch.cat(parts).cpu().numpy())
+        return (
+            out.reshape(len(rows), *self.image_shape_)
+            if self.image_shape_ is not None
+            else self.scaler_.as_frame(out)
+        )
 
     def _row_scores(self, x: torch.Tensor) -> np.ndarray:
         rows = self._in_chunks(x, self._member_rows)
@@ -720,6 +745,7 @@ class AnomalyDetector(BaseDetector):
         return {
             "dims": self.module_.dims,
             "steps": self.steps_,
+            "history": self.history_,
             "scaler": self.scaler_.to_dict(),
             "score_center": self.score_center_.tolist(),
             "score_scale": self.score_scale_.tolist(),
@@ -747,6 +773,7 @@ class AnomalyDetector(BaseDetector):
     def _set_state(self, state: dict) -> None:
         self.scaler_ = Scaler.from_dict(state["scaler"], "config.json")
         self.steps_ = int(state["steps"])
+        self.history_ = {str(k): [float(v) for v in values] for k, values in state.get("history", {}).items()}
         self.score_center_ = np.asarray(state["score_center"], dtype=np.float64)
         self.score_scale_ = np.asarray(state["score_scale"], dtype=np.float64)
 

@@ -41,12 +41,18 @@ class EnsembleAutoencoder(nn.Module):
         return self.weights[0].shape[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x.unsqueeze(0).expand(self.n_members, -1, -1)
+        return self._layers(x.unsqueeze(0).expand(self.n_members, -1, -1), 0, len(self.weights))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(n_members, batch, latent): each member's code for the rows of ``x``."""
+        return self._layers(x.unsqueeze(0).expand(self.n_members, -1, -1), 0, self.latent_layer + 1)
+
+    def _layers(self, h: torch.Tensor, start: int, stop: int) -> torch.Tensor:
         last = len(self.weights) - 1
         # iterating a ParameterList costs more than the arithmetic here: read its parameters once
         weights, biases = list(self.weights.parameters()), list(self.biases.parameters())
-        for i, (weight, bias) in enumerate(zip(weights, biases, strict=True)):
-            h = torch.baddbmm(bias, h, weight)
+        for i in range(start, stop):
+            h = torch.baddbmm(biases[i], h, weights[i])
             if i not in (self.latent_layer, last):
                 h = torch.relu(h)
         return h

@@ -1,0 +1,691 @@
+"""``vaekit clean``: find the garbage in a CSV file, a Parquet file or a folder of images, and split it off.
+
+The input is never modified. Every input row (or image file) ends up in exactly one of the two
+outputs, ``clean.<ext>`` and ``garbage.<ext>``, in the input's own format, column order and row
+order; a kept CSV row is written byte for byte as it was read. A row is garbage when it cannot be
+parsed (a wrong number of fields, bytes that are not UTF-8, text in a numeric column, an image
+that does not open), when the detector scores it above the threshold, or, with
+``drop_duplicates``, when it repeats an earlier row exactly. Each garbage row carries its reason.
+Every file is written atomically: an interrupted run leaves no half-written file under a final name.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vaekit.errors import DataError, ParameterError
+from vaekit.io import atomic_path
+
+logger = logging.getLogger(__name__)
+
+TABLE_KINDS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+NUMERIC_SHARE = 0.9  # a text column whose non-empty cells are at least this share numbers is numeric
+MAX_IMAGE_PIXELS = 64 * 64  # images are scored at most this big (aspect kept)
+
+
+@dataclass
+class CleanResult:
+    """What ``clean`` did: counts, the threshold, and where the outputs are."""
+
+    n_rows: int
+    n_kept: int
+    n_garbage: int
+    n_unparseable: int
+    n_flagged: int
+    n_duplicates: int
+    threshold: float
+    threshold_rule: str
+    outputs: dict[str, Path] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line that counts every input row exactly once."""
+        dropped = self.n_garbage - self.n_unparseable - self.n_flagged
+        parts = [f"{self.n_unparseable} unparseable", f"{self.n_flagged} flagged by the detector"]
+        if dropped:
+            parts.append(f"{dropped} duplicates dropped")
+        duplicates = f"; {self.n_duplicates} exact duplicate rows" if self.n_duplicates else ""
+        return (
+            f"{self.n_rows} rows in: {self.n_kept} kept + {self.n_garbage} garbage ({', '.join(parts)})"
+            f"{duplicates}; threshold {self.threshold:.4g}"
+        )
+
+
+# -- reading a CSV file record by record ---------------------------------------------------------
+
+
+@dataclass
+class CsvRecords:
+    """A CSV file split into its header and records, each kept as the bytes it was read as."""
+
+    header: bytes
+    columns: list[str]
+    dialect: type[csv.Dialect]
+    raw: list[bytes]  # one entry per record, line ending included
+    lines: list[int]  # the line number (1-based) each record starts on
+    fields: list[list[str] | None]  # the parsed fields, or None when the record cannot be parsed
+    reasons: list[str]  # why a record cannot be parsed ("" when it can)
+
+
+def _split_records(data: bytes) -> tuple[list[bytes], list[int]]:
+    """Physical lines joined into records: a quoted field may hold line breaks."""
+    records, lines, pending, start, quotes = [], [], b"", 1, 0
+    for number, line in enumerate(data.splitlines(keepends=True), start=1):
+        if not pending:
+            start = number
+        pending += line
+        quotes += line.count(b'"')
+        if quotes % 2 == 0:
+            records.append(pending)
+            lines.append(start)
+            pending, quotes = b"", 0
+    if pending:
+        records.append(pending)
+        lines.append(start)
+    return records, lines
+
+
+def read_csv_records(path: Path) -> CsvRecords:
+    """Split a CSV file into records and parse each one alone, so a bad line spoils only itself."""
+    data = path.read_bytes()
+    if not data.strip():
+        raise DataError(f"{path}: the file is empty; give a CSV file with a header line and rows")
+    records, lines = _split_records(data)
+    header_bytes, records, lines = records[0], records[1:], lines[1:]
+    try:
+        header_text = header_bytes.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: the header line is not UTF-8 text; save the file as UTF-8") from None
+    try:
+        dialect = csv.Sniffer().sniff(header_text, delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    columns = next(csv.reader([header_text.rstrip("\r\n")], dialect))
+    if len(set(columns)) != len(columns) or any(not c.strip() for c in columns):
+        raise DataError(
+            f"{path}: the header line has empty or repeated column names ({columns}); give every "
+            "column a distinct name"
+        )
+    fields, reasons = [], []
+    for raw in records:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            fields.append(None)
+            reasons.append(f"bytes that are not UTF-8 text at position {exc.start}")
+            continue
+        stripped = text.rstrip("\r\n")
+        if not stripped.strip():
+            fields.append(None)
+            reasons.append("an empty line")
+            continue
+        try:
+            values = next(csv.reader([stripped], dialect))
+        except csv.Error as exc:
+            fields.append(None)
+            reasons.append(f"not valid CSV ({exc})")
+            continue
+        if len(values) != len(columns):
+            fields.append(None)
+            reasons.append(f"{len(values)} fields, but the header has {len(columns)}")
+            continue
+        fields.append(values)
+        reasons.append("")
+    return CsvRecords(header_bytes, columns, dialect, records, lines, fields, reasons)
+
+
+def _typed_frame(records: CsvRecords, label_column: str | None) -> tuple[pd.DataFrame, list[str]]:
+    """The parsed records as a DataFrame with pandas' usual types, and per record a reason when a
+    text value sits in a column whose other values are numbers."""
+    parsed = [f for f in records.fields if f is not None]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(records.columns)
+    writer.writerows(parsed)
+    buffer.seek(0)
+    frame = pd.read_csv(buffer, dtype=str, keep_default_na=False)
+    reasons = [""] * len(frame)
+    for column in frame.columns:
+        values = frame[column]
+        missing = values.str.strip().isin(("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"))
+        numbers = pd.to_numeric(values.where(~missing), errors="coerce")
+        present = int((~missing).sum())
+        bad = ~missing & numbers.isna()
+        if (
+            present
+            and bad.any()
+            and (present - bad.sum()) / present >= NUMERIC_SHARE
+            and column != label_column
+        ):
+            for i in np.flatnonzero(bad.to_numpy()):
+                reasons[i] = reasons[i] or f"column {column!r}: {values.iloc[i]!r} is not a number"
+            frame[column] = numbers
+        elif present and not bad.any():
+            frame[column] = numbers
+        else:
+            frame[column] = values.where(~missing, None)
+    return frame, reasons
+
+
+# -- the pipeline ---------------------------------------------------------------------------------
+
+
+def clean(
+    input: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    model: str | os.PathLike | None = None,
+    contamination: float | str = "auto",
+    label_column: str | None = None,
+    drop_duplicates: bool = False,
+    copy: bool = False,
+    random_state: int = 0,
+    verbose: int = 1,
+) -> CleanResult:
+    """Find the garbage in ``input`` (a CSV or Parquet file, or a folder of images) and write
+    ``clean.<ext>``, ``garbage.<ext>``, ``scores.csv``, ``model/`` and ``report.html`` into the
+    folder ``output``.
+
+    ``model``: a detector saved earlier (``vaekit train --model auto``) instead of training one on
+    the input; its threshold is kept unless ``contamination`` is given as a fraction.
+    ``label_column``: a known 0/1 column (1 = garbage) used only for the report's metrics.
+    ``copy``: for an image folder, also copy the files into ``clean/`` and ``garbage/``.
+    """
+    started = time.perf_counter()
+    source = Path(input)
+    out = Path(output)
+    if not source.exists():
+        raise DataError(f"{source}: no such file or folder; check the path")
+    if out.resolve() == source.resolve() or (source.is_dir() and source.resolve() in out.resolve().parents):
+        raise ParameterError(f"{out}: the output folder must not be the input or lie inside it")
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"{out}: exists and is not a folder; choose a folder for the outputs")
+    if source.is_dir():
+        job = _ImageJob(source, label_column)
+    else:
+        kind = TABLE_KINDS.get(source.suffix.lower())
+        if kind is None:
+            raise DataError(
+                f"{source}: vaekit clean reads CSV files, Parquet files and folders of images, not "
+                f"{source.suffix or 'files without an extension'}"
+            )
+        job = _TableJob(source, kind, label_column, drop_duplicates)
+    job.read()
+    detector = job.detect(model, contamination, random_state, verbose)
+    out.mkdir(parents=True, exist_ok=True)
+    result = job.write(out, detector, copy)
+    if model is None:
+        detector.save(out / "model")
+        result.outputs["model"] = out / "model"
+    job.report(out / "report.html", detector, result, time.perf_counter() - started)
+    result.outputs["report"] = out / "report.html"
+    return result
+
+
+class _Job:
+    """What the table and image jobs share: scoring, the threshold, the split and the report."""
+
+    label_column: str | None
+    ids: list[str]  # a name for each scored row
+
+    def features(self):
+        raise NotImplementedError
+
+    def detect(self, model, contamination, random_state: int, verbose: int):
+        from vaekit.detectors import AnomalyDetector, BaseDetector
+        from vaekit.persistence import load
+
+        X = self.features()
+        if len(X) < 2:
+            raise DataError(f"{self.source}: only {len(X)} row can be read and scored; a detector needs more")
+        if model is not None:
+            detector = load(model)
+            if not isinstance(detector, BaseDetector):
+                raise ParameterError(
+                    f"{model}: is a {type(detector).__name__}, not a detector; train one with "
+                    "'vaekit train DATA -o MODEL --model auto'"
+                )
+            self.scores = detector.decision_function(X)
+            if contamination != "auto":
+                detector.set_threshold(X, contamination)
+                self.rule = f"the {contamination:.2%} highest scores (contamination={contamination})"
+            else:
+                self.rule = f"the threshold of the model {model}"
+        else:
+            detector = AnomalyDetector(
+                contamination=contamination, random_state=random_state, verbose=verbose
+            )
+            detector.fit(X)
+            self.scores = detector.decision_scores_
+            if contamination == "auto":
+                self.rule = (
+                    "contamination='auto': median + 3 robust standard deviations of the log-scaled "
+                    "scores, estimated without labels"
+                )
+            else:
+                self.rule = f"the {contamination:.2%} highest scores (contamination={contamination})"
+        self.threshold = float(detector.threshold_)
+        self.flagged = self.scores > self.threshold
+        return detector
+
+    def _ranks(self) -> np.ndarray:
+        """1 = the most anomalous scored row."""
+        order = np.argsort(-self.scores, kind="stable")
+        ranks = np.empty(len(order), dtype=np.int64)
+        ranks[order] = np.arange(1, len(order) + 1)
+        return ranks
+
+    def _metrics(self, known: np.ndarray | None) -> dict[str, float]:
+        if known is None or len(np.unique(known)) < 2:
+            return {}
+        from sklearn.metrics import average_precision_score, roc_auc_score
+
+        flagged = self.flagged
+        hits = int((flagged & (known == 1)).sum())
+        return {
+            "auroc": float(roc_auc_score(known, self.scores)),
+            "auprc": float(average_precision_score(known, self.scores)),
+            "recall": hits / max(int((known == 1).sum()), 1),
+            "precision": hits / max(int(flagged.sum()), 1),
+        }
+
+
+class _TableJob(_Job):
+    def __init__(self, source: Path, kind: str, label_column: str | None, drop_duplicates: bool):
+        self.source, self.kind, self.label_column = source, kind, label_column
+        self.drop_duplicates = drop_duplicates
+
+    def read(self) -> None:
+        if self.kind == "csv":
+            self.records = read_csv_records(self.source)
+            self.columns = self.records.columns
+            frame, value_reasons = _typed_frame(self.records, self.label_column)
+            parsed = [i for i, f in enumerate(self.records.fields) if f is not None]
+            self.n_rows = len(self.records.raw)
+            self.reasons = list(self.records.reasons)
+            for i, reason in zip(parsed, value_reasons, strict=True):
+                self.reasons[i] = reason
+            self.keys = [tuple(f) if f is not None else None for f in self.records.fields]
+            self.where = [f"row {i + 1} (line {line})" for i, line in enumerate(self.records.lines)]
+        else:
+            import pyarrow.parquet as pq
+
+            try:
+                self.arrow = pq.read_table(self.source)
+            except Exception as exc:
+                raise DataError(
+                    f"{self.source}: not a readable Parquet file ({type(exc).__name__})"
+                ) from None
+            frame = self.arrow.to_pandas()
+            parsed = list(range(len(frame)))
+            self.columns = list(frame.columns)
+            self.n_rows = len(frame)
+            self.reasons = [""] * self.n_rows
+            self.keys = list(frame.astype(str).itertuples(index=False, name=None))
+            self.where = [f"row {i + 1}" for i in range(self.n_rows)]
+        if self.n_rows == 0:
+            raise DataError(f"{self.source}: has a header but no rows; give a file with rows of data")
+        if self.label_column is not None and self.label_column not in self.columns:
+            raise DataError(
+                f"{self.source}: --label-column {self.label_column!r} is not a column; the columns are "
+                f"{self.columns}"
+            )
+        frame.index = parsed
+        self.frame = frame
+        self.first_seen: dict[tuple, int] = {}
+        self.duplicate_of: dict[int, int] = {}
+        self.dropped: set[int] = set()
+        for i, key in enumerate(self.keys):
+            if key is None:
+                continue
+            if key in self.first_seen:
+                self.duplicate_of[i] = self.first_seen[key]
+                if self.drop_duplicates and not self.reasons[i]:
+                    self.reasons[i] = f"an exact duplicate of {self.where[self.first_seen[key]]}"
+                    self.dropped.add(i)
+            else:
+                self.first_seen[key] = i
+        self.scored = np.array([i for i in parsed if not self.reasons[i]], dtype=np.int64)
+        self.ids = [self.where[i] for i in self.scored]
+
+    def features(self) -> pd.DataFrame:
+        frame = self.frame.loc[self.scored]
+        if self.label_column is not None:
+            frame = frame.drop(columns=[self.label_column])
+        return frame.reset_index(drop=True)
+
+    def _known(self) -> np.ndarray | None:
+        if self.label_column is None:
+            return None
+        values = pd.to_numeric(self.frame.loc[self.scored, self.label_column], errors="coerce")
+        if values.isna().any() or not values.isin([0, 1]).all():
+            raise DataError(
+                f"{self.source}: --label-column {self.label_column!r} must hold 0 (clean) or 1 "
+                "(garbage) in every scored row"
+            )
+        return values.to_numpy().astype(int)
+
+    def write(self, out: Path, detector, copy: bool) -> CleanResult:
+        X = self.features()
+        names, shares = detector.top_features(X, n=3)
+        self.shares = detector.feature_scores(X)
+        ranks = self._ranks()
+        garbage = np.array([bool(r) for r in self.reasons])
+        score = np.full(self.n_rows, np.nan)
+        rank = np.zeros(self.n_rows, dtype=np.int64)
+        top = [""] * self.n_rows
+        score[self.scored], rank[self.scored] = self.scores, ranks
+        for j, i in enumerate(self.scored):
+            top[i] = ", ".join(f"{n} ({s:.0%})" for n, s in zip(names[j], shares[j], strict=True))
+            if self.flagged[j]:
+                garbage[i] = True
+                self.reasons[i] = f"score {self.scores[j]:.4g} above the threshold {self.threshold:.4g}"
+        self.garbage = garbage
+        ext = "csv" if self.kind == "csv" else "parquet"
+        outputs = {
+            "clean": out / f"clean.{ext}",
+            "garbage": out / f"garbage.{ext}",
+            "scores": out / "scores.csv",
+        }
+        extra = pd.DataFrame(
+            {
+                "vaekit_row": np.arange(1, self.n_rows + 1),
+                "vaekit_score": score,
+                "vaekit_rank": rank,
+                "vaekit_reason": self.reasons,
+                "vaekit_top_columns": top,
+            }
+        )
+        if self.kind == "csv":
+            self._write_csv(outputs, extra)
+        else:
+            self._write_parquet(outputs, extra)
+        scores = extra.rename(columns=lambda c: c.removeprefix("vaekit_"))
+        scores.insert(1, "garbage", garbage.astype(int))
+        if self.kind == "csv":
+            scores.insert(1, "line", self.records.lines)
+        with atomic_path(outputs["scores"]) as tmp:
+            scores.to_csv(tmp, index=False)
+        n_dropped = len(self.dropped)
+        return CleanResult(
+            n_rows=self.n_rows,
+            n_kept=int((~garbage).sum()),
+            n_garbage=int(garbage.sum()),
+            n_unparseable=int(garbage.sum()) - int(self.flagged.sum()) - n_dropped,
+            n_flagged=int(self.flagged.sum()),
+            n_duplicates=len(self.duplicate_of),
+            threshold=self.threshold,
+            threshold_rule=self.rule,
+            outputs=outputs,
+            metrics=self._metrics(self._known()),
+        )
+
+    def _write_csv(self, outputs: dict[str, Path], extra: pd.DataFrame) -> None:
+        records = self.records
+        with atomic_path(outputs["clean"]) as tmp, open(tmp, "wb") as f:
+            f.write(records.header)
+            for raw, bad in zip(records.raw, self.garbage, strict=True):
+                if not bad:
+                    f.write(raw if raw.endswith((b"\n", b"\r")) else raw + b"\n")
+        with atomic_path(outputs["garbage"]) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, records.dialect, lineterminator="\n")
+            writer.writerow([*records.columns, *extra.columns, "vaekit_raw"])
+            for i in np.flatnonzero(self.garbage):
+                values = records.fields[i]
+                raw = (
+                    ""
+                    if values is not None
+                    else records.raw[i].decode("utf-8", "backslashreplace").rstrip("\r\n")
+                )
+                writer.writerow([*(values or [""] * len(records.columns)), *extra.iloc[i].tolist(), raw])
+
+    def _write_parquet(self, outputs: dict[str, Path], extra: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        kept = np.flatnonzero(~self.garbage)
+        bad = np.flatnonzero(self.garbage)
+        with atomic_path(outputs["clean"]) as tmp:
+            pq.write_table(self.arrow.take(pa.array(kept)), tmp)
+        garbage = self.arrow.take(pa.array(bad))
+        for column in extra.columns:
+            garbage = garbage.append_column(column, pa.array(extra[column].to_numpy()[bad]))
+        with atomic_path(outputs["garbage"]) as tmp:
+            pq.write_table(garbage, tmp)
+
+    def report(self, path: Path, detector, result: CleanResult, seconds: float) -> None:
+        from vaekit.report import CleanReport, write_report
+
+        X = self.features()
+        table = self.frame.loc[self.scored].reset_index(drop=True)
+        scored = set(self.scored.tolist())
+        unparseable = [
+            (self.where[i], self.reasons[i])
+            for i in range(self.n_rows)
+            if self.reasons[i] and i not in scored and i not in self.dropped
+        ]
+        duplicates = [(self.where[i], f"same as {self.where[j]}") for i, j in self.duplicate_of.items()]
+        data = CleanReport(
+            title=f"vaekit clean: {self.source.name}",
+            input_path=str(self.source),
+            kind="table",
+            n_rows=result.n_rows,
+            n_kept=result.n_kept,
+            n_garbage=result.n_garbage,
+            n_unparseable=result.n_unparseable,
+            n_flagged=result.n_flagged,
+            n_duplicates=result.n_duplicates,
+            duplicates_dropped=self.drop_duplicates,
+            threshold=self.threshold,
+            threshold_rule=self.rule,
+            detector=_describe(detector),
+            seconds=seconds,
+            scores=self.scores,
+            flagged=self.flagged,
+            row_ids=self.ids,
+            table=table,
+            shares=self.shares,
+            share_columns=list(X.columns),
+            unparseable=unparseable,
+            duplicates=duplicates,
+            latent=_latent(detector, X),
+            history=_history(detector),
+            images=None,
+            reconstructions=None,
+            labels=self._known(),
+            dropped_columns=dict(getattr(detector, "dropped_columns_", {}) or {}),
+            outputs={name: os.path.relpath(p, path.parent) for name, p in result.outputs.items()},
+        )
+        write_report(path, data)
+
+
+class _ImageJob(_Job):
+    def __init__(self, source: Path, label_column: str | None):
+        if label_column is not None:
+            raise ParameterError("--label-column is for tables; an image folder has no columns")
+        self.source, self.label_column = source, None
+
+    def read(self) -> None:
+        from vaekit.images import IMAGE_SUFFIXES
+
+        files = sorted(
+            p
+            for p in self.source.rglob("*")
+            if p.is_file()
+            and p.suffix.lower() in IMAGE_SUFFIXES
+            and not any(part.startswith(".") for part in p.relative_to(self.source).parts)
+        )
+        if not files:
+            raise DataError(
+                f"{self.source}: holds no image files ({', '.join(IMAGE_SUFFIXES)}); check the path"
+            )
+        self.files = files
+        self.n_rows = len(files)
+        data = load_images_flat(files, self.source)
+        self.images = data.images
+        opened = {Path(f) for f in data.files}
+        self.reasons = [
+            "" if f in opened else data.reasons.get(str(f), "does not open as an image") for f in files
+        ]
+        self.scored = np.array([i for i, f in enumerate(files) if f in opened], dtype=np.int64)
+        self.ids = [str(files[i].relative_to(self.source)) for i in self.scored]
+
+    def features(self) -> np.ndarray:
+        return self.images
+
+    def write(self, out: Path, detector, copy: bool) -> CleanResult:
+        ranks = self._ranks()
+        garbage = np.array([bool(r) for r in self.reasons])
+        score = np.full(self.n_rows, np.nan)
+        rank = np.zeros(self.n_rows, dtype=np.int64)
+        score[self.scored], rank[self.scored] = self.scores, ranks
+        for j, i in enumerate(self.scored):
+            if self.flagged[j]:
+                garbage[i] = True
+                self.reasons[i] = f"score {self.scores[j]:.4g} above the threshold {self.threshold:.4g}"
+        self.garbage = garbage
+        table = pd.DataFrame(
+            {
+                "file": [str(f.relative_to(self.source)) for f in self.files],
+                "garbage": garbage.astype(int),
+                "score": score,
+                "rank": rank,
+                "reason": self.reasons,
+            }
+        )
+        outputs = {"clean": out / "clean.csv", "garbage": out / "garbage.csv", "scores": out / "scores.csv"}
+        for name, rows in (
+            ("clean", table[~garbage][["file"]]),
+            ("garbage", table[garbage]),
+            ("scores", table),
+        ):
+            with atomic_path(outputs[name]) as tmp:
+                rows.to_csv(tmp, index=False)
+        if copy:
+            for i, file in enumerate(self.files):
+                target = out / ("garbage" if garbage[i] else "clean") / file.relative_to(self.source)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_path(target) as tmp:
+                    shutil.copy2(file, tmp)
+            outputs["clean_copies"], outputs["garbage_copies"] = out / "clean", out / "garbage"
+        n_unparseable = int(garbage.sum()) - int(self.flagged.sum())
+        return CleanResult(
+            n_rows=self.n_rows,
+            n_kept=int((~garbage).sum()),
+            n_garbage=int(garbage.sum()),
+            n_unparseable=n_unparseable,
+            n_flagged=int(self.flagged.sum()),
+            n_duplicates=0,
+            threshold=self.threshold,
+            threshold_rule=self.rule,
+            outputs=outputs,
+        )
+
+    def report(self, path: Path, detector, result: CleanResult, seconds: float) -> None:
+        from vaekit.report import CleanReport, write_report
+
+        scored = set(self.scored.tolist())
+        unparseable = [
+            (str(f.relative_to(self.source)), r)
+            for i, (f, r) in enumerate(zip(self.files, self.reasons, strict=True))
+            if r and i not in scored
+        ]
+        data = CleanReport(
+            title=f"vaekit clean: {self.source.name}/",
+            input_path=str(self.source),
+            kind="images",
+            n_rows=result.n_rows,
+            n_kept=result.n_kept,
+            n_garbage=result.n_garbage,
+            n_unparseable=result.n_unparseable,
+            n_flagged=result.n_flagged,
+            n_duplicates=0,
+            duplicates_dropped=False,
+            threshold=self.threshold,
+            threshold_rule=self.rule,
+            detector=_describe(detector),
+            seconds=seconds,
+            scores=self.scores,
+            flagged=self.flagged,
+            row_ids=self.ids,
+            table=None,
+            shares=None,
+            share_columns=[],
+            unparseable=unparseable,
+            duplicates=[],
+            latent=_latent(detector, self.images),
+            history=_history(detector),
+            images=self.images,
+            reconstructions=_reconstructions(detector, self.images),
+            labels=None,
+            dropped_columns={},
+            outputs={name: os.path.relpath(p, path.parent) for name, p in result.outputs.items()},
+        )
+        write_report(path, data)
+
+
+@dataclass
+class _Images:
+    images: np.ndarray
+    files: list[str]
+    reasons: dict[str, str]
+
+
+def load_images_flat(files: list[Path], where: Path) -> _Images:
+    """Open every file; the ones that do not open are listed with the reason instead of raising.
+    Images are brought to the most common size, shrunk (aspect kept) to at most 64x64 pixels."""
+    from collections import Counter
+
+    from PIL import Image
+
+    from vaekit.images import GREY_MODES, _pixels
+
+    opened, names, reasons = [], [], {}
+    for file in files:
+        try:
+            with Image.open(file) as image:
+                image.load()
+                opened.append(image.copy())
+            names.append(str(file))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            reasons[str(file)] = f"does not open as an image ({type(exc).__name__}: {first})"
+    if not opened:
+        raise DataError(f"{where}: none of its {len(files)} image files can be read")
+    grey = all(image.mode in GREY_MODES for image in opened)
+    (w, h), _ = Counter(image.size for image in opened).most_common(1)[0]
+    shrink = min(1.0, (MAX_IMAGE_PIXELS / (w * h)) ** 0.5)
+    size = (max(8, round(w * shrink)), max(8, round(h * shrink)))
+    images = np.stack([_pixels(image, grey, size) for image in opened])
+    return _Images(images, names, reasons)
+
+
+def _describe(detector) -> str:
+    name = type(detector).__name__
+    if hasattr(detector, "module_") and hasattr(detector, "steps_"):
+        return f"{name} ({detector.module_.n_members} autoencoders, {detector.steps_} training steps)"
+    return name
+
+
+def _latent(detector, X) -> np.ndarray | None:
+    encode = getattr(detector, "encode", None)
+    return None if encode is None else encode(X)
+
+
+def _history(detector) -> dict[str, list[float]]:
+    return dict(getattr(detector, "history_", {}) or {})
+
+
+def _reconstructions(detector, images: np.ndarray) -> np.ndarray | None:
+    reconstruct = getattr(detector, "reconstruct", None)
+    return None if reconstruct is None else np.clip(reconstruct(images), 0, 1)
