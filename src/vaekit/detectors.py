@@ -546,7 +546,8 @@ class AnomalyDetector(BaseDetector):
     the ``trim`` share of each batch it reconstructs worst, so garbage in the training data does not
     teach it to reconstruct garbage. A member's per-column squared errors are divided by that
     column's median training error (so a column that is always hard to reconstruct does not drown
-    the others); a row's score is the mean over members of the mean of those, each member's
+    the others; ``normalize_columns="auto"`` does this for tables, not for images); a row's score
+    is the mean over members of the mean of those, each member's
     standardised by the median and interquartile range of its training scores.
     ``feature_scores`` gives each column's share of the row's plain squared error.
     """
@@ -559,7 +560,7 @@ class AnomalyDetector(BaseDetector):
         contamination: float | str = "auto",
         n_models: int = 5,
         trim: float = 0.1,
-        normalize_columns: bool = True,
+        normalize_columns: bool | str = "auto",
         steps: int = 200,
         batch_size: int = 256,
         lr: float = 1e-2,
@@ -587,6 +588,8 @@ class AnomalyDetector(BaseDetector):
             raise ParameterError(f"trim={self.trim!r}: must be in [0, 0.5)")
         if not self.lr > 0:
             raise ParameterError(f"lr={self.lr!r}: must be > 0")
+        if self.normalize_columns not in (True, False, "auto"):
+            raise ParameterError(f"normalize_columns={self.normalize_columns!r}: use True, False or 'auto'")
 
     @staticmethod
     def ensemble_dims(n_features: int) -> list[int]:
@@ -646,7 +649,10 @@ class AnomalyDetector(BaseDetector):
         self.steps_ = steps
         self.history_ = {"loss (mean squared error, trimmed)": torch.stack(losses).tolist()}
         self.column_scale_ = torch.ones(self.n_models, n_features, device=device)
-        if self.normalize_columns:
+        normalize = self.normalize_columns
+        if normalize == "auto":
+            normalize = self.image_shape_ is None  # pixels are not fields: their errors compare as they are
+        if normalize:
             errors = torch.from_numpy(self._in_chunks(x, lambda e: e))
             self.column_scale_ = (errors.median(dim=1).values + 1e-6).to(device)
         rows = self._in_chunks(x, self._member_rows)

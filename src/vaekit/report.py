@@ -377,8 +377,9 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _png_image(image: np.ndarray, scale: int = 3) -> str:
-    """A (channels, h, w) image in [0, 1] as a PNG data URI, enlarged ``scale`` times."""
+def _png_image(image: np.ndarray) -> str:
+    """A (channels, h, w) image in [0, 1] as a PNG data URI, enlarged to about 64 pixels high."""
+    scale = max(1, 64 // max(image.shape[1:]))
     from PIL import Image
 
     array = np.clip(np.asarray(image, dtype=float), 0, 1)
@@ -402,6 +403,7 @@ body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; color: #22
 main { max-width: 1100px; margin: 0 auto; padding: 24px; }
 h1 { font-size: 1.6em; margin: 0 0 16px; }
 h2 { font-size: 1.2em; margin: 0 0 10px; }
+.gallery + h2 { margin-top: 18px; }
 section { background: white; border-radius: 8px; padding: 16px 20px; margin-bottom: 18px;
           box-shadow: 0 1px 3px rgba(0,0,0,0.08); }
 .cards { display: flex; flex-wrap: wrap; gap: 12px; margin-bottom: 14px; }
