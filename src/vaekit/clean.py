@@ -495,7 +495,7 @@ class _TableJob(_Job):
             row_ids=self.ids,
             table=table,
             shares=self.shares,
-            share_columns=list(X.columns),
+            share_columns=list(detector.feature_names),
             unparseable=unparseable,
             duplicates=duplicates,
             latent=_latent(detector, X),

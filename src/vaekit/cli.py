@@ -29,12 +29,14 @@ def _hidden(text: str) -> tuple[int, ...]:
     return widths
 
 
-def _read(path: str, min_rows: int = 1):
-    """Read a data file and check that it is a numeric table, naming the file in any error."""
+def _read(path: str, min_rows: int = 1, numeric: bool = True):
+    """Read a data file and check that it is a numeric table (unless ``numeric=False``: the
+    recommended detector takes mixed tables), naming the file in any error."""
     from vaekit.io import as_matrix, read_table
 
     frame = read_table(path)
-    as_matrix(frame, str(path))
+    if numeric:
+        as_matrix(frame, str(path))
     if len(frame) < min_rows:
         raise DataError(
             f"{path}: has {len(frame)} row; training needs at least {min_rows} rows (in practice hundreds)"
@@ -128,7 +130,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vaekit.persistence import check_model_output
     from vaekit.training import Trainer
 
-    frame = _read(args.data, min_rows=2)
+    frame = _read(args.data, min_rows=2, numeric=args.model != "auto")
     out = Path(args.output)
     check_model_output(out)  # before training: a folder of the user's is never replaced
     _check_device(args.device)
@@ -225,7 +227,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     _check_output(args.output, args.data)
     model = load(args.model)
-    frame = _read(args.data)
+    frame = _read(args.data, numeric=not isinstance(model, BaseDetector))
     if isinstance(model, BaseDetector):
         detector = model
         rows = _checked_by(detector.scaler, frame, args.data)

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
@@ -76,13 +77,17 @@ class BaseDetector(BaseEstimator):
         """
         check_contamination(self.contamination)
         X, self.image_shape_ = as_rows(X, "X")
-        matrix = as_matrix(X, "X")
-        if matrix.shape[0] < 2:
-            raise DataError(f"X has {matrix.shape[0]} row; a detector needs at least 2 rows")
-        self.n_features_in_ = matrix.shape[1]
-        self.n_rows_ = matrix.shape[0]
+        n_rows, n_columns = self._validate(X)
+        if n_rows < 2:
+            raise DataError(f"X has {n_rows} row; a detector needs at least 2 rows")
+        self.n_features_in_ = n_columns
+        self.n_rows_ = n_rows
         self._fit(X)
         return self.set_threshold(X, self.contamination)
+
+    def _validate(self, X: ArrayLike) -> tuple[int, int]:
+        """(rows, columns) of a training table of numbers, or a clear error."""
+        return as_matrix(X, "X").shape
 
     def decision_function(self, X: ArrayLike) -> np.ndarray:
         """The anomaly score of each row: higher is more anomalous."""
@@ -593,7 +598,7 @@ class AnomalyDetector(BaseDetector):
 
     @staticmethod
     def ensemble_dims(n_features: int) -> list[int]:
-        """Layer widths for ``n_features`` columns: two hidden layers of at most 64 and 32 units."""
+        """Layer widths for ``n_features`` encoded columns: two hidden layers of at most 64 and 32 units."""
         width = int(min(64, max(16, 2 ** math.ceil(math.log2(max(n_features, 2))))))
         latent = int(min(32, max(2, round(math.sqrt(n_features)))))
         hidden = max(width // 2, latent)
@@ -604,30 +609,51 @@ class AnomalyDetector(BaseDetector):
         return int(max(20, min(self.steps, self.WORK // (batch * n_features))))
 
     WORK = 20_000_000
+    INPUT_DROPOUT = 0.1
+
+    def _validate(self, X: ArrayLike) -> tuple[int, int]:
+        from vaekit.tabular import _as_frame
+
+        return _as_frame(X, "X").shape  # types are checked column by column by the encoder
 
     def _fit(self, X: ArrayLike) -> None:
         from vaekit.models.ensemble import EnsembleAutoencoder
+        from vaekit.tabular import TableEncoder
         from vaekit.training import resolve_device
 
         self._check_params()
         seed = 0 if self.random_state is None else int(self.random_state)
         device = resolve_device(self.device)
-        self.scaler_ = Scaler("robust").fit(X, "X")
-        x = torch.from_numpy(self.scaler_.transform(X, "X")).to(device)
-        n, n_features = x.shape
+        # tables: typed, encoded and robustly scaled columns; images: every pixel, robustly scaled
+        # (a pixel that is rarely inked then stands out when it is)
+        self.encoder_ = TableEncoder("robust", images=self.image_shape_ is not None).fit(X, "X")
+        self.dropped_columns_ = dict(self.encoder_.dropped)
+        self._layout(device)
+        x, mask = self._encoded(X, warn=False, device=device)
+        n, width = x.shape
         generator = torch.Generator().manual_seed(seed)
-        module = EnsembleAutoencoder(self.n_models, self.ensemble_dims(n_features), generator).to(device)
+        module = EnsembleAutoencoder(self.n_models, self.ensemble_dims(width), generator).to(device)
         batch = min(self.batch_size, n)
         keep = batch - int(self.trim * batch)
-        steps = self._n_steps(n_features, batch)
+        steps = self._n_steps(width, batch)
         optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, fused=device.type in ("cpu", "cuda"))
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, self.lr, total_steps=steps, pct_start=0.1)
+        self.module_ = module
         losses = []
         with _small_model_threads(device, module), _progress(steps, self.verbose) as bar:
             for step in range(steps):
                 rows = torch.randint(n, (batch,), generator=generator).to(device)
-                xb = x[rows]
-                errors = ((module(xb) - xb) ** 2).mean(dim=2)  # (members, batch)
+                xb, mb = x[rows], None if mask is None else mask[rows]
+                xin = xb
+                if self.image_shape_ is None and self.INPUT_DROPOUT > 0:
+                    # Hide a few cells behind the missing-value fill, so that a gap at scoring
+                    # time does not throw off the reconstruction of the other columns.
+                    hidden = (
+                        torch.rand(batch, self._column_of.shape[0], generator=generator) < self.INPUT_DROPOUT
+                    )
+                    hidden = (hidden.to(device).float() @ self._column_of.float()).bool()
+                    xin = torch.where(hidden, self._missing, xb)
+                errors = self._observed_mean(self._column_errors(module(xin), xb), mb)  # (members, batch)
                 if keep < batch and step >= 0.3 * steps:
                     errors = errors.topk(keep, dim=1, largest=False).values
                 loss = errors.mean()
@@ -645,92 +671,162 @@ class AnomalyDetector(BaseDetector):
                 if step % 20 == 0:
                     bar.set_postfix(loss=f"{loss.item():.4g}")
         module.eval()
-        self.module_ = module
         self.steps_ = steps
-        self.history_ = {"loss (mean squared error, trimmed)": torch.stack(losses).tolist()}
-        self.column_scale_ = torch.ones(self.n_models, n_features, device=device)
+        self.history_ = {"loss (trimmed mean of the column errors)": torch.stack(losses).tolist()}
+        n_columns = len(self.encoder_.columns)
+        self.column_scale_ = torch.ones(self.n_models, n_columns, device=device)
         normalize = self.normalize_columns
         if normalize == "auto":
             normalize = self.image_shape_ is None  # pixels are not fields: their errors compare as they are
         if normalize:
-            errors = torch.from_numpy(self._in_chunks(x, lambda e: e))
-            self.column_scale_ = (errors.median(dim=1).values + 1e-6).to(device)
-        rows = self._in_chunks(x, self._member_rows)
+            errors = torch.from_numpy(self._in_chunks(x, mask, lambda e, m: e)).to(device)
+            self.column_scale_ = (_masked_median(errors, mask) + 1e-6).float()
+        rows = self._in_chunks(x, mask, self._member_rows)
         q1, center, q3 = np.percentile(rows, [25, 50, 75], axis=1)
         self.score_center_ = center
         self.score_scale_ = np.maximum(q3 - q1, 1e-6)
 
-    @property
-    def scaler(self) -> Scaler:
-        check_is_fitted(self, "scaler_")
-        return self.scaler_
+    # -- the columns' errors ---------------------------------------------------------------
+    def _layout(self, device: torch.device) -> None:
+        """Index tensors mapping the encoded matrix onto the kept columns (see :mod:`vaekit.tabular`)."""
+        numeric, owner, groups = [], [], []
+        for j, (column, where) in enumerate(zip(self.encoder_.columns, self.encoder_.slices(), strict=True)):
+            if column.kind == "categorical":
+                groups.append((j, where.start, where.stop))
+            else:
+                numeric += list(range(where.start, where.stop))
+                owner += [j] * (where.stop - where.start)
+        self._numeric = torch.tensor(numeric, dtype=torch.long, device=device)
+        self._owner = torch.tensor(owner, dtype=torch.long, device=device)
+        self._groups = groups
+        self._typical = torch.from_numpy(self.encoder_.typical_row()).to(device)
+        self._missing = torch.from_numpy(self.encoder_.missing_row()).to(device)
+        column_of = torch.zeros(len(self.encoder_.columns), self.encoder_.width, dtype=torch.bool)
+        for j, where in enumerate(self.encoder_.slices()):
+            column_of[j, where] = True
+        self._column_of = column_of.to(device)
 
-    def _scaled(self, X: ArrayLike) -> torch.Tensor:
-        return torch.from_numpy(self.scaler_.transform(X, "X")).to(self.column_scale_.device)
+    def _column_errors(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(members, rows, kept columns): squared errors of numbers (summed over a date's
+        features), cross-entropy in nats of categories (the outputs of a category are logits)."""
+        if self.encoder_.simple:
+            return (out - x) ** 2
+        errors = out.new_zeros(*out.shape[:-1], len(self.encoder_.columns))
+        if len(self._numeric):
+            squared = (out[..., self._numeric] - x[..., self._numeric]) ** 2
+            errors = errors.index_add(-1, self._owner, squared)
+        for j, start, stop in self._groups:
+            log_p = torch.log_softmax(out[..., start:stop], dim=-1)
+            errors[..., j] = -(log_p * x[..., start:stop]).sum(dim=-1)
+        return errors
 
-    def _in_chunks(self, x: torch.Tensor, reduce, chunk: int = 4096) -> np.ndarray:
-        """``reduce`` applied to the members' squared errors, (members, rows, features), a chunk of
-        rows at a time; the results are joined on their second axis."""
-        with _small_model_threads(x.device, self.module_):
-            parts = [reduce(self.module_.squared_errors(x[i : i + chunk])) for i in range(0, len(x), chunk)]
+    @staticmethod
+    def _observed_mean(errors: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """The mean over the observed columns of each row: a row with gaps is judged on what it has."""
+        if mask is None:
+            return errors.mean(dim=-1)
+        return (errors * mask).sum(dim=-1) / mask.sum(dim=-1).clamp_min(1)
+
+    def _encoded(
+        self, X: ArrayLike, warn: bool = True, device=None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        matrix, mask = self.encoder_.transform(X, "X", warn=warn)
+        device = device or self.column_scale_.device
+        return (
+            torch.from_numpy(matrix).to(device),
+            None if mask is None else torch.from_numpy(mask).to(device),
+        )
+
+    def _in_chunks(self, x: torch.Tensor, mask: torch.Tensor | None, reduce, chunk: int = 4096) -> np.ndarray:
+        """``reduce(errors, mask)`` of the members' column errors, (members, rows, columns), a
+        chunk of rows at a time; the results are joined on their second axis."""
+        parts = []
+        with torch.no_grad(), _small_model_threads(x.device, self.module_):
+            for i in range(0, len(x), chunk):
+                xb, mb = x[i : i + chunk], None if mask is None else mask[i : i + chunk]
+                errors = self._column_errors(self.module_(xb), xb)
+                if mb is not None:
+                    errors = errors * mb
+                parts.append(reduce(errors, mb))
         return np.concatenate([part.cpu().numpy().astype(np.float64) for part in parts], axis=1)
 
-    def _member_rows(self, errors: torch.Tensor) -> torch.Tensor:
-        """(members, rows): each member's mean of the column-normalised squared errors."""
-        return (errors / self.column_scale_[:, None, :]).mean(dim=2)
+    def _member_rows(self, errors: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """(members, rows): each member's mean of the column-normalised errors over observed columns."""
+        return self._observed_mean(errors / self.column_scale_[:, None, :], mask)
+
+    # -- what users call ---------------------------------------------------------------------
+    @property
+    def feature_names(self) -> list[str]:
+        check_is_fitted(self, "encoder_")
+        return self.encoder_.names
+
+    @property
+    def scaler(self):
+        """The schema of the data the detector takes (``select`` checks a table against it)."""
+        check_is_fitted(self, "encoder_")
+        return self.encoder_
 
     def encode(self, X: ArrayLike) -> np.ndarray:
         """(n, latent): the rows' codes in the first member's latent space (for pictures)."""
         check_is_fitted(self, "threshold_")
-        x = self._scaled(self._rows(X))
+        x, _ = self._encoded(self._rows(X))
         with torch.no_grad(), _small_model_threads(x.device, self.module_):
             codes = [self.module_.encode(x[i : i + 4096])[0] for i in range(0, len(x), 4096)]
         return torch.cat(codes).cpu().numpy()
 
-    def reconstruct(self, X: ArrayLike) -> np.ndarray:
-        """The members' mean reconstruction, in the data's units (images come back as images)."""
+    def reconstruct(self, X: ArrayLike) -> np.ndarray | pd.DataFrame:
+        """The members' mean reconstruction in the data's units: images come back as images,
+        tables as a DataFrame of the kept columns (categories as their most likely level)."""
         check_is_fitted(self, "threshold_")
         rows = self._rows(X)
-        x = self._scaled(rows)
+        x, _ = self._encoded(rows)
         with torch.no_grad(), _small_model_threads(x.device, self.module_):
-            parts = [self.module_(x[i : i + 4096]).mean(dim=0) for i in range(0, len(x), 4096)]
-        out = self.scaler_.inverse_transform(torch.cat(parts).cpu().numpy())
-        return (
-            out.reshape(len(rows), *self.image_shape_)
-            if self.image_shape_ is not None
-            else self.scaler_.as_frame(out)
-        )
+            parts = []
+            for i in range(0, len(x), 4096):
+                out = self.module_(x[i : i + 4096])
+                for _, start, stop in self._groups:
+                    out[..., start:stop] = torch.softmax(out[..., start:stop], dim=-1)
+                parts.append(out.mean(dim=0))
+        decoded = self.encoder_.inverse(torch.cat(parts).cpu().numpy())
+        if self.image_shape_ is not None:
+            return decoded.to_numpy(dtype=np.float32).reshape(len(rows), *self.image_shape_)
+        return decoded
 
-    def _row_scores(self, x: torch.Tensor) -> np.ndarray:
-        rows = self._in_chunks(x, self._member_rows)
+    def _row_scores(self, x: torch.Tensor, mask: torch.Tensor | None) -> np.ndarray:
+        rows = self._in_chunks(x, mask, self._member_rows)
         return ((rows - self.score_center_[:, None]) / self.score_scale_[:, None]).mean(axis=0)
 
     def _scores(self, X: ArrayLike) -> np.ndarray:
-        return self._row_scores(self._scaled(X))
+        return self._row_scores(*self._encoded(X))
 
     def _feature_errors(self, X: ArrayLike) -> np.ndarray:
         """Counterfactual attribution: how much the row's score drops when one column is set to
-        its median. Squared errors alone blame the wrong column: a corrupted field throws the
-        whole reconstruction off, so that columns correlated with it are reconstructed badly too.
-        The ``ATTRIBUTION_CANDIDATES`` columns with the largest squared errors are tried; a row
-        whose score no single column lowers falls back to the squared errors."""
-        x = self._scaled(X)
-        n, n_features = x.shape
-        plain = self._in_chunks(x, lambda errors: errors.mean(dim=0, keepdim=True))[0]
+        a typical value (its median, or its most common category). Errors alone blame the wrong
+        column: a corrupted field throws the whole reconstruction off, so that columns correlated
+        with it are reconstructed badly too. The ``ATTRIBUTION_CANDIDATES`` columns with the
+        largest errors are tried; a row whose score no single column lowers falls back to the
+        errors. Missing cells get no blame."""
+        x, mask = self._encoded(X)
+        plain = self._in_chunks(x, mask, lambda errors, m: errors.mean(dim=0, keepdim=True))[0]
         if self.image_shape_ is not None:
-            return plain  # one pixel at the median explains nothing: the error map does
-        k = min(n_features, self.ATTRIBUTION_CANDIDATES)
+            return plain  # one pixel set to a typical value explains nothing: the error map does
+        n, n_columns = plain.shape
+        k = min(n_columns, self.ATTRIBUTION_CANDIDATES)
         candidates = np.argsort(-plain, axis=1, kind="stable")[:, :k]
-        base = self._row_scores(x)
+        base = self._row_scores(x, mask)
         drops = np.zeros_like(plain)
         chunk = max(1, 65_536 // k)
         for start in range(0, n, chunk):
             rows = slice(start, start + chunk)
             columns = torch.from_numpy(candidates[rows]).to(x.device)
-            variants = x[rows].unsqueeze(1).repeat(1, k, 1)  # (rows, k, features): one copy per candidate
-            variants.scatter_(2, columns.unsqueeze(2), 0.0)  # 0 is the median on the robust scale
-            repaired = self._row_scores(variants.reshape(-1, n_features)).reshape(-1, k)
+            variants = x[rows].unsqueeze(1).repeat(1, k, 1)  # (rows, k, encoded): one copy per candidate
+            replace = self._column_of[columns]  # (rows, k, encoded): where each candidate column sits
+            variants = torch.where(replace, self._typical, variants).reshape(-1, x.shape[1])
+            masks = None if mask is None else mask[rows].repeat_interleave(k, dim=0)
+            repaired = self._row_scores(variants, masks).reshape(-1, k)
             np.put_along_axis(drops[rows], candidates[rows], np.maximum(base[rows, None] - repaired, 0), 1)
+        if mask is not None:
+            drops *= mask.cpu().numpy()
         explained = drops.sum(axis=1) > 1e-9
         return np.where(explained[:, None], drops, plain)
 
@@ -752,7 +848,7 @@ class AnomalyDetector(BaseDetector):
             "dims": self.module_.dims,
             "steps": self.steps_,
             "history": self.history_,
-            "scaler": self.scaler_.to_dict(),
+            "encoder": self.encoder_.to_dict(),
             "score_center": self.score_center_.tolist(),
             "score_scale": self.score_scale_.tolist(),
         }
@@ -760,28 +856,45 @@ class AnomalyDetector(BaseDetector):
     def _read_members(self, path: Path, config: dict) -> None:
         from vaekit.models.ensemble import EnsembleAutoencoder
         from vaekit.persistence import load_state_checked, read_weights
+        from vaekit.tabular import TableEncoder
         from vaekit.training import resolve_device
 
-        dims = [int(d) for d in config["detector"]["dims"]]
+        state = config["detector"]
+        dims = [int(d) for d in state["dims"]]
+        self.encoder_ = TableEncoder.from_dict(state["encoder"], path / "config.json")
         tensors = read_weights(path, config)
         module = EnsembleAutoencoder(self.n_models, dims)
         column_scale = tensors.pop("column_scale", None)
-        if column_scale is None or tuple(column_scale.shape) != (self.n_models, dims[0]):
+        expected = (self.n_models, len(self.encoder_.columns))
+        if column_scale is None or tuple(column_scale.shape) != expected or dims[0] != self.encoder_.width:
             raise ModelFileError(
-                f"{path}: the weights lack the column scales or do not fit config.json; "
+                f"{path}: the weights do not fit the column encoding in config.json; "
                 "retrain or restore the detector"
             )
         load_state_checked(module, tensors, path)
         device = resolve_device(self.device)
         self.module_ = module.to(device).eval()
         self.column_scale_ = column_scale.to(device)
+        self.dropped_columns_ = dict(self.encoder_.dropped)
+        self._layout(device)
 
     def _set_state(self, state: dict) -> None:
-        self.scaler_ = Scaler.from_dict(state["scaler"], "config.json")
         self.steps_ = int(state["steps"])
         self.history_ = {str(k): [float(v) for v in values] for k, values in state.get("history", {}).items()}
         self.score_center_ = np.asarray(state["score_center"], dtype=np.float64)
         self.score_scale_ = np.asarray(state["score_scale"], dtype=np.float64)
+
+
+def _masked_median(errors: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """(members, columns): the median error of each column over the rows where it is observed."""
+    if mask is None:
+        return errors.median(dim=1).values
+    observed = mask.bool().T  # (columns, rows)
+    out = torch.zeros(errors.shape[0], errors.shape[2], dtype=errors.dtype, device=errors.device)
+    for j in range(errors.shape[2]):
+        if observed[j].any():
+            out[:, j] = errors[:, observed[j], j].median(dim=1).values
+    return out
 
 
 @contextlib.contextmanager

@@ -1,0 +1,374 @@
+"""Mixed tables in, numbers out: typing, encoding and scaling of real-world columns, with a mask for gaps.
+
+:class:`TableEncoder` looks at each column of the training table once and decides what it is:
+
+- ``numeric``: numbers (and booleans, as 0/1), centred on the median and divided by the
+  interquartile range / 1.349 (outliers cannot set the scale; a column whose quartiles coincide
+  falls back to its standard deviation, then to 1);
+- ``datetime``: datetime64 columns and text columns that parse as dates in full, turned into the
+  time in days (scaled as a number) plus the day of the week on a circle (cos, sin);
+- ``categorical``: text or category columns with few distinct values, one-hot encoded, with one
+  extra ``other`` level for values seen fewer than twice in training and for values never seen
+  (those warn, naming the column and values, when scoring);
+- left out, with a warning that names them: constant columns, identifiers (every value distinct,
+  text, or whole numbers named like an id or counting up by one) and free text or high-cardinality
+  text columns.
+
+Missing values (NaN, None, NA, empty text) are never silently zero: ``transform`` gives, besides the
+encoded matrix (with a neutral fill), an observed-mask with one entry per kept column, and models
+leave masked entries out of their loss and scores.
+
+At scoring time: a kept column that is missing is an error naming it; columns the encoder did
+not see are ignored with a warning naming them; text in a numeric column is an error naming the
+column and the row.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from vaekit.errors import DataError, ModelFileError
+
+logger = logging.getLogger(__name__)
+
+MAX_LEVELS = 50  # a text column with more distinct values than this is free text, not a category
+MIN_LEVEL_COUNT = 2  # rarer values share the "other" level
+DATE_SHARE = 0.95  # a text column is dates if this share of its values parse as dates
+ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|key|index|idx)$|^(id|uuid|guid|key|index|idx)([_\s-]|$)", re.I)
+NUMBER_PATTERN = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Column:
+    """One kept column: its name, kind, and what encoding it needs."""
+
+    name: str
+    kind: str  # numeric | datetime | categorical
+    center: float = 0.0
+    scale: float = 1.0
+    levels: list[str] = field(default_factory=list)  # categorical: the one-hot levels, then "other"
+    typical: int = 0  # categorical: the index of the most common level
+
+    @property
+    def width(self) -> int:
+        return {"numeric": 1, "datetime": 3}.get(self.kind, len(self.levels) + 1)
+
+
+@dataclass
+class TableEncoder:
+    """Fitted once on a training table; then ``transform`` gives (matrix, mask) for any table
+    with the same columns. ``scaling="none"`` keeps numbers as they are; ``images=True`` keeps
+    every column (pixel) as a number, constant or not (pixels: ``transform`` gives no mask)."""
+
+    scaling: str = "robust"
+    images: bool = False
+    columns: list[Column] = field(default_factory=list)
+    dropped: dict[str, str] = field(default_factory=dict)
+    named: bool = False
+    input_columns: list[str] = field(default_factory=list)
+
+    # -- fitting ------------------------------------------------------------------------------
+    def fit(self, data: pd.DataFrame | np.ndarray, source: str = "X") -> TableEncoder:
+        frame = _as_frame(data, source)
+        self.named = isinstance(data, pd.DataFrame)
+        self.input_columns = [str(c) for c in frame.columns]
+        self.columns, self.dropped = [], {}
+        n = len(frame)
+        for name in frame.columns:
+            values = frame[name]
+            if self.images:
+                self.columns.append(self._numeric(str(name), values.astype(float)))
+                continue
+            column, reason = self._type(str(name), values, n)
+            if column is None:
+                self.dropped[str(name)] = reason
+            else:
+                self.columns.append(column)
+        if self.dropped:
+            shown = "; ".join(f"{name!r} ({why})" for name, why in self.dropped.items())
+            logger.warning("%s: left out %d column(s): %s", source, len(self.dropped), shown)
+        if not self.columns:
+            raise DataError(
+                f"{source}: no column is usable ({'; '.join(f'{k}: {v}' for k, v in self.dropped.items())}); "
+                "give a table with numeric, date or categorical columns"
+            )
+        return self
+
+    def _type(self, name: str, values: pd.Series, n: int) -> tuple[Column | None, str]:
+        present = values.dropna()
+        if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+            present = present[present.astype(str).str.strip() != ""]
+        distinct = present.nunique()
+        if distinct <= 1:
+            return None, "constant" if len(present) else "empty"
+        kind = values.dtype.kind
+        if kind == "b" or (values.dtype == object and present.map(type).isin([bool, np.bool_]).all()):
+            return self._numeric(name, present.astype(float)), ""
+        if kind in "iuf":
+            if kind in "iu" and distinct == n and (ID_NAME.search(name) or _counts_up(present)):
+                return None, "an identifier (every value distinct)"
+            return self._numeric(name, present.astype(float)), ""
+        if kind == "M":
+            return self._datetime(name, present), ""
+        if kind == "m":
+            return self._numeric(name, present.dt.total_seconds()), ""
+        text = present.astype(str).str.strip()
+        if text.str.match(NUMBER_PATTERN).mean() >= 0.99:
+            return self._numeric(name, pd.to_numeric(text, errors="coerce").dropna()), ""
+        dates = _parse_dates(text)
+        if dates.notna().mean() >= DATE_SHARE:
+            return self._datetime(name, dates.dropna()), ""
+        if distinct == len(present) and len(present) > MAX_LEVELS // 2:
+            return None, "an identifier (every value distinct)"
+        if distinct > MAX_LEVELS:
+            return None, f"free text or too many distinct values ({distinct})"
+        counts = text.value_counts()
+        levels = [str(v) for v, c in counts.items() if c >= MIN_LEVEL_COUNT]
+        return Column(name, "categorical", levels=levels, typical=0), ""
+
+    def _numeric(self, name: str, values: pd.Series) -> Column:
+        v = values.to_numpy(dtype=np.float64)
+        if self.scaling == "none":
+            return Column(name, "numeric")
+        q1, median, q3 = np.percentile(v, [25, 50, 75])
+        scale = (q3 - q1) / 1.349 if q3 - q1 > 1e-12 else v.std()
+        return Column(name, "numeric", center=float(median), scale=float(scale if scale > 1e-12 else 1.0))
+
+    def _datetime(self, name: str, values: pd.Series) -> Column:
+        days = _days(values)
+        column = self._numeric(name, pd.Series(days))
+        column.kind = "datetime"
+        return column
+
+    # -- encoding -----------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        """The kept columns, in order: the columns of the mask and of ``feature_scores``."""
+        return [c.name for c in self.columns]
+
+    @property
+    def width(self) -> int:
+        return sum(c.width for c in self.columns)
+
+    @property
+    def simple(self) -> bool:
+        """Every kept column is one number: the encoded matrix has one column per kept column."""
+        return all(c.kind == "numeric" for c in self.columns)
+
+    def slices(self) -> list[slice]:
+        """Where each kept column's encoding sits in the encoded matrix."""
+        out, start = [], 0
+        for column in self.columns:
+            out.append(slice(start, start + column.width))
+            start += column.width
+        return out
+
+    def typical_row(self) -> np.ndarray:
+        """The encoding of a typical row: medians, the most common levels."""
+        row = np.zeros(self.width, dtype=np.float32)
+        for column, where in zip(self.columns, self.slices(), strict=True):
+            if column.kind == "categorical":
+                row[where.start + column.typical] = 1.0
+            elif column.kind == "datetime":
+                row[where.start + 1] = 1.0  # cos of the weekday angle, a neutral point on the circle
+        return row
+
+    def missing_row(self) -> np.ndarray:
+        """What ``transform`` puts in the place of a missing value: 0 for numbers (their median),
+        no level at all for a category, the median time on a neutral weekday for a date."""
+        row = np.zeros(self.width, dtype=np.float32)
+        for column, where in zip(self.columns, self.slices(), strict=True):
+            if column.kind == "datetime":
+                row[where.start + 1] = 1.0
+        return row
+
+    def transform(
+        self, data: pd.DataFrame | np.ndarray, source: str = "X", warn: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(encoded float32 matrix, observed mask with one column per kept column, or None when
+        nothing is missing). ``warn``: name the categories mapped to "other"."""
+        frame = self._select(data, source)
+        n = len(frame)
+        matrix = np.zeros((n, self.width), dtype=np.float32)
+        mask = np.ones((n, len(self.columns)), dtype=np.float32)
+        for j, (column, where) in enumerate(zip(self.columns, self.slices(), strict=True)):
+            values = frame[column.name]
+            if column.kind == "numeric":
+                numbers = _numbers(values, column.name, source)
+                missing = np.isnan(numbers)
+                matrix[:, where.start] = np.where(missing, 0.0, (numbers - column.center) / column.scale)
+            elif column.kind == "datetime":
+                parsed = (
+                    values if values.dtype.kind == "M" else _parse_dates(values.astype("string").str.strip())
+                )
+                days = _days(parsed)
+                missing = np.isnan(days)
+                angle = 2 * np.pi * np.nan_to_num(_weekday(parsed)) / 7
+                matrix[:, where.start] = np.where(missing, 0.0, (days - column.center) / column.scale)
+                matrix[:, where.start + 1] = np.where(missing, 1.0, np.cos(angle))
+                matrix[:, where.start + 2] = np.where(missing, 0.0, np.sin(angle))
+            else:
+                text = values.astype("string").str.strip()
+                missing = (text.isna() | (text == "")).to_numpy()
+                index = {level: k for k, level in enumerate(column.levels)}
+                codes = text.map(index).to_numpy(dtype=object)
+                unseen = ~missing & pd.isna(codes)
+                if warn and unseen.any():
+                    self._warn_new(column, sorted(set(text[unseen].astype(str))), source)
+                codes = np.where(pd.isna(codes), len(column.levels), codes).astype(np.int64)
+                rows = np.flatnonzero(~missing)
+                matrix[rows, where.start + codes[rows]] = 1.0
+            mask[:, j] = ~missing
+        return matrix, (None if mask.all() else mask)
+
+    def _warn_new(self, column: Column, new: list[str], source: str) -> None:
+        shown = ", ".join(repr(v) for v in new[:5]) + (f" and {len(new) - 5} more" if len(new) > 5 else "")
+        logger.warning(
+            "%s: column %r has value(s) seen fewer than %d times in training (%s); they are scored as "
+            "the column's 'other' level",
+            source,
+            column.name,
+            MIN_LEVEL_COUNT,
+            shown,
+        )
+
+    def select(self, data: pd.DataFrame | np.ndarray, source: str = "X") -> pd.DataFrame:
+        """``data`` checked against the columns seen in training (see the module's rules)."""
+        return self._select(data, source)
+
+    def inverse(self, matrix: np.ndarray) -> pd.DataFrame:
+        """Encoded rows (categories as probabilities or one-hot) back in the kept columns' units."""
+        out = {}
+        for column, where in zip(self.columns, self.slices(), strict=True):
+            block = matrix[:, where]
+            if column.kind == "numeric":
+                out[column.name] = block[:, 0] * column.scale + column.center
+            elif column.kind == "datetime":
+                days = block[:, 0].astype(np.float64) * column.scale + column.center
+                out[column.name] = pd.to_datetime(days * 86_400e9, unit="ns")
+            else:
+                levels = np.asarray([*column.levels, "other"], dtype=object)
+                out[column.name] = levels[block.argmax(axis=1)]
+        return pd.DataFrame(out)
+
+    def _select(self, data: pd.DataFrame | np.ndarray, source: str) -> pd.DataFrame:
+        frame = _as_frame(data, source)
+        if not self.named or not isinstance(data, pd.DataFrame):
+            if frame.shape[1] != len(self.input_columns):
+                raise DataError(
+                    f"{source}: has {frame.shape[1]} column(s) but the model was trained on "
+                    f"{len(self.input_columns)}; give data with the same columns as in training"
+                )
+            frame.columns = self.input_columns
+            return frame
+        frame = frame.rename(columns=str)
+        missing = [c for c in self.names if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"{source}: the model needs column(s) {missing}, missing here; give data with the "
+                f"columns it was trained on ({self.names})"
+            )
+        extra = [c for c in frame.columns if c not in self.input_columns]
+        if extra:
+            logger.warning("%s: ignored column(s) %s, not seen in training", source, extra)
+        return frame
+
+    # -- saving -------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"format_version": FORMAT_VERSION, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, state: dict, source: object = "the preprocessing state") -> TableEncoder:
+        try:
+            if state.get("format_version") != FORMAT_VERSION:
+                raise ValueError(f"format_version {state.get('format_version')!r}")
+            return cls(
+                scaling=str(state["scaling"]),
+                images=bool(state.get("images", False)),
+                columns=[Column(**c) for c in state["columns"]],
+                dropped={str(k): str(v) for k, v in state["dropped"].items()},
+                named=bool(state["named"]),
+                input_columns=[str(c) for c in state["input_columns"]],
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ModelFileError(
+                f"{source}: the table encoding is unreadable ({type(exc).__name__}: {exc}); retrain or "
+                "restore the model"
+            ) from None
+
+
+def _as_frame(data: pd.DataFrame | np.ndarray, source: str) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        frame = data
+    else:
+        array = np.asarray(data)
+        if array.ndim == 1:
+            raise DataError(
+                f"{source}: expected a 2-D table (rows x columns) but got a 1-D array of {array.shape[0]} "
+                "values; use X.reshape(-1, 1) for one column or X.reshape(1, -1) for one row"
+            )
+        if array.ndim != 2:
+            raise DataError(f"{source}: expected a 2-D table but got shape {array.shape}")
+        frame = pd.DataFrame(array, columns=[str(j) for j in range(array.shape[1])])
+    if frame.shape[0] == 0:
+        raise DataError(f"{source}: has no rows of data")
+    if frame.shape[1] == 0:
+        raise DataError(f"{source}: has no columns")
+    return frame
+
+
+def _numbers(values: pd.Series, name: str, source: str) -> np.ndarray:
+    if values.dtype.kind in "biuf":
+        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        text = values.astype("string").str.strip()
+        numbers = pd.to_numeric(text.where(text != ""), errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+        bad = np.isnan(numbers) & ~(text.isna() | (text == "")).to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"{source}: column {name!r}, row {row + 1}: {values.iloc[row]!r} is not a number "
+                f"({int(bad.sum())} such value(s)); the column was numeric in training: fix the values"
+            )
+    if np.isinf(numbers).any():
+        row = int(np.flatnonzero(np.isinf(numbers))[0])
+        raise DataError(f"{source}: column {name!r}, row {row + 1}: infinity; replace it with a number")
+    return numbers
+
+
+def _parse_dates(text: pd.Series) -> pd.Series:
+    looks_like_date = text.str.contains(r"\d[-/.:]\d|\d{4}-\d", regex=True, na=False)
+    if not looks_like_date.any():
+        return pd.Series(pd.NaT, index=text.index)
+    parsed = pd.to_datetime(text.where(looks_like_date), errors="coerce", format="mixed")
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert(None)
+    return parsed
+
+
+def _days(values: pd.Series) -> np.ndarray:
+    stamps = pd.to_datetime(values, errors="coerce")
+    if getattr(stamps.dt, "tz", None) is not None:
+        stamps = stamps.dt.tz_convert(None)
+    nanoseconds = stamps.astype("datetime64[ns]").to_numpy().astype("int64").astype(np.float64)
+    nanoseconds[stamps.isna().to_numpy()] = np.nan
+    return nanoseconds / 86_400e9
+
+
+def _weekday(values: pd.Series) -> np.ndarray:
+    stamps = pd.to_datetime(values, errors="coerce")
+    return stamps.dt.day_of_week.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _counts_up(values: pd.Series) -> bool:
+    """Whole numbers that are a running index: sorted, they go up by one."""
+    v = np.sort(values.to_numpy(dtype=np.float64))
+    return len(v) > 2 and bool(np.all(np.diff(v) == 1))

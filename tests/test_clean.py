@@ -1,0 +1,235 @@
+"""`vaekit clean`: every input row lands in exactly one output, unchanged, and the garbage is found."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from vaekit import DataError
+from vaekit.clean import _split_records, clean, read_csv_records
+from vaekit.cli import main
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def manifold_table(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.RandomState(seed)
+    z = rng.normal(size=(n, 2))
+    X = np.tanh(z @ rng.normal(size=(2, 6))) + 0.02 * rng.normal(size=(n, 6))
+    return pd.DataFrame(np.round(X, 4), columns=[f"f{j}" for j in range(6)])
+
+
+@pytest.fixture(scope="module")
+def dirty_csv(tmp_path_factory):
+    """A CSV with planted garbage: far-off rows, a short line, bytes that are not UTF-8, text in a
+    numeric column, a quoted field with a line break, CRLF endings and a duplicate row."""
+    folder = tmp_path_factory.mktemp("clean-csv")
+    frame = manifold_table()
+    frame["note"] = "ok"
+    outliers = [5, 50, 150, 250, 350]
+    for i in outliers:
+        frame.loc[i, ["f1", "f4"]] = [9.5, -8.25]
+    lines = frame.to_csv(index=False, lineterminator="\r\n").encode().splitlines(keepends=True)
+    header, rows = lines[0], lines[1:]
+    rows[20] = b'0.1,0.2,0.3,"multi\nline",0.5,0.6,ok\r\n'  # one record: a quoted line break
+    rows[30] = b"0.1,0.2,0.3\r\n"  # too few fields
+    rows[40] = b"0.1,0.2,\xff\xfe,0.4,0.5,0.6,ok\r\n"  # not UTF-8
+    rows[60] = b"0.1,oops,0.3,0.4,0.5,0.6,ok\r\n"  # text in a numeric column
+    rows[71] = rows[70]  # an exact duplicate
+    path = folder / "data.csv"
+    path.write_bytes(header + b"".join(rows))
+    return path, rows, {"outliers": outliers, "unparseable": [20, 30, 40, 60]}
+
+
+def test_split_records_keeps_quoted_line_breaks_together():
+    records, lines = _split_records(b'a,b\n1,"x\ny"\n2,z\n')
+    assert records == [b"a,b\n", b'1,"x\ny"\n', b"2,z\n"] and lines == [1, 2, 4]
+
+
+def test_csv_round_trip(dirty_csv, tmp_path):
+    path, rows, planted = dirty_csv
+    before = _sha(path)
+    result = clean(path, tmp_path / "out", verbose=0)
+    assert _sha(path) == before  # the input is never touched
+    out = tmp_path / "out"
+    assert result.n_rows == len(rows) == result.n_kept + result.n_garbage
+    assert result.n_unparseable == 4 and result.n_duplicates == 1  # the quoted row has text in f3
+
+    # clean.csv is the header and the kept rows, byte for byte, in their original order
+    kept = (out / "clean.csv").read_bytes()
+    header = path.read_bytes().splitlines(keepends=True)[0]
+    assert kept.startswith(header)
+    scores = pd.read_csv(out / "scores.csv")
+    assert len(scores) == len(rows) and list(scores["row"]) == list(range(1, len(rows) + 1))
+    expected = header + b"".join(r for r, g in zip(rows, scores["garbage"], strict=True) if not g)
+    assert kept == expected
+
+    # garbage.csv: the other rows, with their reasons; together they are the input, once each
+    garbage = pd.read_csv(out / "garbage.csv", dtype=str, keep_default_na=False)
+    assert len(garbage) == result.n_garbage
+    assert sorted(garbage["vaekit_row"].astype(int)) == list(np.flatnonzero(scores["garbage"]) + 1)
+    reasons = dict(zip(garbage["vaekit_row"].astype(int) - 1, garbage["vaekit_reason"], strict=True))
+    assert "fields" in reasons[30] and "UTF-8" in reasons[40] and "'oops' is not a number" in reasons[60]
+    assert garbage.loc[garbage["vaekit_row"] == "31", "vaekit_raw"].item() == "0.1,0.2,0.3"
+    for i in planted["outliers"]:
+        assert "threshold" in reasons[i], (i, reasons.get(i))
+    # the parsed garbage rows keep their values as written in the input
+    original = pd.read_csv(io.BytesIO(header + b"".join(rows[i] for i in planted["outliers"])), dtype=str)
+    flagged = garbage[garbage["vaekit_row"].astype(int).isin(np.array(planted["outliers"]) + 1)]
+    pd.testing.assert_frame_equal(
+        flagged[list(original.columns)].reset_index(drop=True), original, check_dtype=False
+    )
+    kept_rows = list(csv.reader(io.StringIO(kept.decode())))
+    assert len(kept_rows) - 1 + len(garbage) == len(rows)
+    assert (out / "model" / "config.json").exists() and (out / "report.html").stat().st_size > 10_000
+    assert result.n_flagged <= 0.05 * len(rows)  # few good rows are removed
+
+
+def test_parquet_round_trip(tmp_path):
+    frame = manifold_table()
+    frame["id_text"] = [f"r{i}" for i in range(len(frame))]
+    frame = frame.drop(columns=["id_text"])
+    frame.loc[[3, 77, 300], "f2"] = [12.0, -11.0, 15.0]
+    path = tmp_path / "data.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    before = _sha(path)
+    result = clean(path, tmp_path / "out", verbose=0)
+    assert _sha(path) == before
+    kept = pq.read_table(tmp_path / "out" / "clean.parquet").to_pandas()
+    garbage = pq.read_table(tmp_path / "out" / "garbage.parquet").to_pandas()
+    assert list(kept.columns) == list(frame.columns)
+    assert list(garbage.columns[: frame.shape[1]]) == list(frame.columns)
+    assert len(kept) + len(garbage) == len(frame) == result.n_rows
+    rows = garbage["vaekit_row"].to_numpy() - 1
+    assert {3, 77, 300} <= set(rows)
+    together = pd.concat([kept, garbage[frame.columns]]).to_numpy()
+    order = np.r_[np.setdiff1d(np.arange(len(frame)), rows), rows]
+    np.testing.assert_array_equal(together, frame.to_numpy()[order])  # same values, original order
+
+
+def test_duplicates_are_counted_and_dropped_on_request(dirty_csv, tmp_path):
+    path, _rows, _ = dirty_csv
+    result = clean(path, tmp_path / "out", drop_duplicates=True, verbose=0)
+    garbage = pd.read_csv(tmp_path / "out" / "garbage.csv", dtype=str, keep_default_na=False)
+    reason = garbage.loc[garbage["vaekit_row"] == "72", "vaekit_reason"].item()
+    assert reason == "an exact duplicate of row 71 (line 73)"
+    assert result.n_garbage == result.n_unparseable + result.n_flagged + 1
+    assert "1 duplicates dropped" in result.summary()
+
+
+def test_label_column_gives_metrics_and_is_not_a_feature(tmp_path):
+    frame = manifold_table(300, seed=1)
+    frame["is_bad"] = 0
+    bad = [10, 100, 200]
+    frame.loc[bad, "f0"] = 7.0
+    frame.loc[bad, "is_bad"] = 1
+    path = tmp_path / "labelled.csv"
+    frame.to_csv(path, index=False)
+    result = clean(path, tmp_path / "out", label_column="is_bad", verbose=0)
+    assert result.metrics["auroc"] > 0.95 and result.metrics["recall"] == 1.0
+    from vaekit import load
+
+    assert "is_bad" not in load(tmp_path / "out" / "model").feature_names
+    with pytest.raises(DataError, match="no_such"):
+        clean(path, tmp_path / "out2", label_column="no_such", verbose=0)
+
+
+def test_an_interrupted_run_leaves_no_partial_output(dirty_csv, tmp_path, monkeypatch):
+    path, _, _ = dirty_csv
+    import vaekit.io
+
+    real_replace = vaekit.io.os.replace
+
+    def interrupted(src, dst):
+        if str(dst).endswith("clean.csv"):
+            raise KeyboardInterrupt  # the run is stopped just as clean.csv would appear
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(vaekit.io.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        clean(path, tmp_path / "out", verbose=0)
+    left = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert "clean.csv" not in left and not [name for name in left if name.endswith(".tmp")], left
+
+
+def _digit_png(folder, name, pixels):
+    Image.fromarray((np.clip(pixels, 0, 1) * 255).astype(np.uint8), mode="L").resize((16, 16)).save(
+        folder / name
+    )
+
+
+def test_image_folder(tmp_path):
+    from sklearn.datasets import load_digits
+
+    folder = tmp_path / "images"
+    (folder / "batch2").mkdir(parents=True)
+    digits = load_digits().images[:150] / 16.0
+    for i, image in enumerate(digits):
+        _digit_png(folder if i % 2 else folder / "batch2", f"d{i:03d}.png", image)
+    rng = np.random.RandomState(0)
+    _digit_png(folder, "noise.png", rng.uniform(size=(8, 8)))
+    _digit_png(folder, "inverted.png", 1 - digits[0])
+    _digit_png(folder, "white.png", np.ones((8, 8)))
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    good = (folder / "d001.png").read_bytes()
+    (folder / "truncated.png").write_bytes(good[: len(good) // 2])
+    before = {p: _sha(p) for p in folder.rglob("*") if p.is_file()}
+
+    assert main(["clean", str(folder), "-o", str(tmp_path / "out"), "--copy", "--quiet"]) == 0
+    assert {p: _sha(p) for p in folder.rglob("*") if p.is_file()} == before
+    scores = pd.read_csv(tmp_path / "out" / "scores.csv")
+    assert len(scores) == 155
+    by_file = scores.set_index("file")
+    assert by_file.loc["broken.png", "garbage"] == 1 and "open" in by_file.loc["broken.png", "reason"]
+    assert by_file.loc["truncated.png", "garbage"] == 1
+    assert by_file.loc[["noise.png", "inverted.png", "white.png"], "garbage"].all()
+    clean_list = pd.read_csv(tmp_path / "out" / "clean.csv")["file"]
+    garbage_list = pd.read_csv(tmp_path / "out" / "garbage.csv")["file"]
+    assert sorted([*clean_list, *garbage_list]) == sorted(scores["file"])
+    assert (tmp_path / "out" / "garbage" / "broken.png").read_bytes() == (folder / "broken.png").read_bytes()
+    assert (tmp_path / "out" / "clean" / "batch2" / "d000.png").exists() or "batch2/d000.png" in set(
+        garbage_list
+    )
+    assert garbage_list.size <= 15  # few good digits are removed
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(b"", "empty"), (b"a,b\n", "no rows"), (b"a,a\n1,2\n", "repeated")],
+)
+def test_bad_tables_are_refused_with_the_file_named(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        clean(path, tmp_path / "out", verbose=0)
+
+
+def test_read_csv_records_sniffs_semicolons(tmp_path):
+    path = tmp_path / "semi.csv"
+    path.write_text("a;b\n1;2\n3\n")
+    records = read_csv_records(path)
+    assert records.columns == ["a", "b"] and records.fields == [["1", "2"], None]
+    assert records.reasons[1] == "1 fields, but the header has 2"
+
+
+def test_the_demo_finds_the_injected_garbage(tmp_path, capsys):
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "recall" in out and "report:" in out
+    truth = pd.read_csv(tmp_path / "demo" / "injected.csv", keep_default_na=False)
+    scores = pd.read_csv(tmp_path / "demo" / "cleaned" / "scores.csv").merge(truth, on="file")
+    injected = scores["injected"] != ""
+    assert injected.sum() == 88 and len(scores) == 1885
+    assert scores.loc[injected, "garbage"].mean() >= 0.85  # recall
+    assert scores.loc[~injected, "garbage"].mean() <= 0.02  # good images removed
+    assert (tmp_path / "demo" / "cleaned" / "report.html").exists()

@@ -1,0 +1,166 @@
+"""Mixed tables: column typing, categories with a categorical likelihood, gaps masked, schema checks."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+import vaekit
+from vaekit import AnomalyDetector, DataError
+from vaekit.cli import main
+from vaekit.tabular import TableEncoder
+
+
+def mixed_table(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    """Numbers tied to a category and a date, plus columns that must be left out."""
+    rng = np.random.RandomState(seed)
+    city = rng.choice(["Lyon", "Oslo", "Porto"], size=n, p=[0.5, 0.3, 0.2])
+    base = {"Lyon": 10.0, "Oslo": 2.0, "Porto": 18.0}
+    temperature = np.array([base[c] for c in city]) + rng.normal(0, 1, n)
+    when = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.randint(0, 365, n), unit="D")
+    return pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "city": city,
+            "temperature": temperature,
+            "humidity": 80 - 2 * temperature + rng.normal(0, 1, n),
+            "raining": temperature < 5,
+            "day": when.strftime("%Y-%m-%d"),
+            "source": "sensor",
+            "comment": [f"free text note number {i} about the weather" for i in range(n)],
+        }
+    )
+
+
+def test_columns_are_typed_and_the_unusable_ones_named(caplog):
+    with caplog.at_level(logging.WARNING, logger="vaekit"):
+        encoder = TableEncoder().fit(mixed_table())
+    kinds = {c.name: c.kind for c in encoder.columns}
+    assert kinds == {
+        "city": "categorical",
+        "temperature": "numeric",
+        "humidity": "numeric",
+        "raining": "numeric",
+        "day": "datetime",
+    }
+    assert set(encoder.dropped) == {"id", "source", "comment"}
+    assert "identifier" in encoder.dropped["id"] and encoder.dropped["source"] == "constant"
+    assert "id" in caplog.text and "comment" in caplog.text
+    matrix, mask = encoder.transform(mixed_table())
+    assert matrix.shape == (600, 1 + 1 + 1 + 3 + 4) and mask is None  # city: 3 levels + other
+    city = next(c for c in encoder.columns if c.name == "city")
+    assert city.levels == ["Lyon", "Oslo", "Porto"]
+    np.testing.assert_allclose(matrix[:, encoder.slices()[0]].sum(axis=1), 1.0)
+    assert TableEncoder.from_dict(json.loads(json.dumps(encoder.to_dict()))) == encoder
+
+
+def test_the_categorical_error_is_the_cross_entropy():
+    frame = mixed_table()[["city", "temperature"]]
+    detector = AnomalyDetector(random_state=0, steps=30).fit(frame)
+    x, _ = detector._encoded(frame.iloc[:5])
+    logits = torch.randn(detector.n_models, 5, x.shape[1])
+    errors = detector._column_errors(logits, x)
+    where = detector.encoder_.slices()[0]
+    by_hand = -torch.log(torch.softmax(logits[..., where], dim=-1)[..., x[:, where].argmax(dim=1)])
+    by_hand = by_hand.diagonal(dim1=1, dim2=2)  # each row's own level
+    torch.testing.assert_close(errors[..., 0], by_hand)
+    torch.testing.assert_close(errors[..., 1], (logits[..., where.stop] - x[:, where.stop]) ** 2)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    frame = mixed_table()
+    return frame, AnomalyDetector(random_state=0).fit(frame)
+
+
+def test_planted_garbage_in_a_mixed_table_is_found_and_explained(fitted):
+    _, detector = fitted
+    test = mixed_table(200, seed=1)
+    bad_number = [3, 50, 120]
+    test.loc[bad_number, "humidity"] += 40  # a wrong value, within the column's range for other cities
+    bad_city = [10, 90]
+    test.loc[bad_city, "city"] = "Tokyo"  # never seen
+    test.loc[[20, 140], "city"] = test.loc[[20, 140], "city"].map(
+        {"Lyon": "Oslo", "Oslo": "Porto", "Porto": "Lyon"}
+    )
+    bad = bad_number + bad_city + [20, 140]
+    y = np.isin(np.arange(200), bad)
+    scores = detector.decision_function(test)
+    assert roc_auc_score(y, scores) > 0.95
+    names, _ = detector.top_features(test.loc[bad_number])
+    assert list(names[:, 0]) == ["humidity"] * 3
+    names, _ = detector.top_features(test.loc[[20, 140]])
+    assert set(names[:, 0]) <= {"city", "temperature", "humidity"} and "city" in names[:, :2]
+
+
+def test_missing_cells_are_masked_not_zero(fitted):
+    frame, detector = fitted
+    rows = frame.iloc[:50].copy()
+    rows.loc[rows.index[:25], "humidity"] = np.nan
+    rows.loc[rows.index[25:], "city"] = None
+    x, mask = detector._encoded(rows)
+    assert mask is not None and mask[:25, 2].eq(0).all() and mask[25:, 0].eq(0).all()
+    with torch.no_grad():
+        out = detector.module_(x)
+    base = detector._observed_mean(detector._column_errors(out, x), mask)
+    out[:, :25, 5] += 50.0  # the reconstruction of a missing humidity (encoded column 5) does not count
+    out[:, 25:, 0:4] = torch.tensor([0.0, 0.0, 9.0, 0.0])  # nor that of a missing city
+    torch.testing.assert_close(detector._observed_mean(detector._column_errors(out, x), mask), base)
+    # a good row with a gap is still judged normal, and a bad row with a gap still bad
+    assert (detector.decision_function(rows) < detector.threshold_).mean() >= 0.95
+    worse = rows.iloc[:5].copy()
+    worse["temperature"] = 60.0
+    assert (detector.decision_function(worse) > detector.threshold_).all()
+    assert np.isfinite(detector.feature_scores(rows)).all()
+    assert (detector.feature_scores(rows.iloc[:25])[:, detector.feature_names.index("humidity")] == 0).all()
+
+
+def test_scoring_schema_rules(fitted, caplog):
+    frame, detector = fitted
+    with pytest.raises(DataError, match="temperature"):
+        detector.decision_function(frame.drop(columns=["temperature"]))
+    with pytest.raises(DataError, match=r"humidity.*row 3"):
+        bad = frame.iloc[:5].copy()
+        bad["humidity"] = bad["humidity"].astype(object)
+        bad.iloc[2, bad.columns.get_loc("humidity")] = "wet"
+        detector.decision_function(bad)
+    extra = frame.iloc[:20].assign(new_column=1.0)
+    with caplog.at_level(logging.WARNING, logger="vaekit"):
+        scores = detector.decision_function(extra)
+        assert "new_column" in caplog.text
+        np.testing.assert_array_equal(scores, detector.decision_function(frame.iloc[:20]))
+        detector.decision_function(frame.iloc[:3].assign(city="Tokyo"))
+        assert "Tokyo" in caplog.text and "other" in caplog.text
+    # the dropped columns are not needed at scoring time
+    detector.decision_function(frame.drop(columns=["id", "comment", "source"]))
+
+
+def test_mixed_detector_saves_and_loads(fitted, tmp_path):
+    frame, detector = fitted
+    detector.save(tmp_path / "det")
+    loaded = vaekit.load(tmp_path / "det")
+    np.testing.assert_array_equal(loaded.decision_function(frame), detector.decision_function(frame))
+    np.testing.assert_array_equal(loaded.feature_scores(frame[:50]), detector.feature_scores(frame[:50]))
+    assert loaded.dropped_columns_ == detector.dropped_columns_
+    rebuilt = loaded.reconstruct(frame[:5])
+    assert list(rebuilt.columns) == loaded.feature_names and set(rebuilt["city"]) <= {"Lyon", "Oslo", "Porto"}
+
+
+def test_cli_trains_and_scores_a_mixed_csv(tmp_path, capsys):
+    frame = mixed_table(400)
+    frame.loc[7, "humidity"] = 400.0
+    path = tmp_path / "mixed.csv"
+    frame.to_csv(path, index=False)
+    assert main(["train", str(path), "-o", str(tmp_path / "det"), "--model", "auto", "--quiet"]) == 0
+    assert main(["score", str(tmp_path / "det"), str(path), "-o", str(tmp_path / "scores.csv")]) == 0
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert scores["score"].idxmax() == 7 and scores.loc[7, "top1"] == "humidity"
+    capsys.readouterr()
+    assert main(["train", str(path), "-o", str(tmp_path / "rda"), "--model", "rda", "--quiet"]) == 2
+    assert "city" in capsys.readouterr().err  # the other detectors take numbers only, and say so
