@@ -135,7 +135,7 @@ def _histogram(d: CleanReport) -> str:
     # Scores with a long right tail are drawn on a log axis, shifted to start just above 0.
     offset = scores.min() - max(float(np.median(scores - scores.min())), 1e-6) * 0.1
     shifted = scores - offset
-    log = len(scores) > 10 and np.percentile(shifted, 99) > 50 * np.median(shifted)
+    log = len(scores) > 10 and shifted.max() > 50 * np.median(shifted)
     values = shifted if log else scores
     bins = np.geomspace(values.min(), values.max(), 60) if log else np.histogram_bin_edges(values, bins=60)
     ax.hist(values[~d.flagged], bins=bins, color=KEPT_COLOUR, label="kept")
