@@ -10,6 +10,7 @@ import pytest
 import torch
 from sklearn.decomposition import FactorAnalysis
 
+import vaekit.errors as vaekit_errors
 from vaekit import VAE
 from vaekit.models import ModelConfig, VAEModule, build_module, gaussian_kl
 from vaekit.models.vae import gaussian_log_prob
@@ -212,3 +213,76 @@ def test_iwae_on_a_nonlinear_model_is_above_the_elbo_and_grows_with_k():
     assert abs(iw[0] - elbo) < 0.5
     assert iw[0] < iw[1] < iw[2]
     assert iw[2] - elbo > 0.1  # a visible gap on a nonlinear model
+
+
+def test_iwae_training_loss_with_one_sample_is_the_elbo_and_with_more_is_tighter():
+    torch.manual_seed(0)
+    vae = _tiny_vae()
+    x = torch.randn(64, 3, dtype=torch.float64)
+    # k=1: a Monte Carlo estimate of the same -ELBO (its KL sampled, not analytic): equal on average
+    with torch.no_grad():
+        draws = [
+            vae._iwae_loss(x, 1, torch.randn(1, 64, 2, dtype=torch.float64)).loss.item() for _ in range(2000)
+        ]
+        analytic = np.mean([vae(x).loss.item() for _ in range(2000)])
+    assert abs(np.mean(draws) - analytic) < 4 * np.std(draws) / np.sqrt(len(draws))
+    # with more samples the bound is tighter: -IWAE_k <= -ELBO, in expectation (many draws here)
+    k_losses = [vae(x, iwae_samples=k).loss.item() for k in (2, 8, 32) for _ in range(20)]
+    means = [np.mean(k_losses[i * 20 : (i + 1) * 20]) for i in range(3)]
+    elbo_mean = np.mean([vae(x).neg_elbo.item() for _ in range(60)])
+    assert elbo_mean > means[0] > means[1] > means[2]
+    out = vae(x, iwae_samples=8)
+    out.loss.backward()  # differentiable end to end
+    assert all(p.grad is not None for p in vae.encoder.parameters())
+    assert out.kl.item() > 0 and math.isfinite(out.neg_elbo.item())
+
+
+def test_a_vae_trained_on_the_iwae_bound_saves_and_reloads(tmp_path):
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:300] / 16.0
+    vae = VAE(latent_dim=4, hidden=(32,), likelihood="bernoulli", iwae_samples=5, epochs=3, random_state=0)
+    vae.fit(X)
+    assert vae._train_config(0).iwae_samples == 5
+    vae.save(tmp_path / "m")
+    from vaekit import load
+
+    again = load(tmp_path / "m")
+    assert again.iwae_samples == 5
+    np.testing.assert_array_equal(again.elbo(X[:10]), vae.elbo(X[:10]))
+    for bad in (0, 2.5, True):
+        with pytest.raises(vaekit_errors.ParameterError, match="iwae_samples"):
+            VAE(iwae_samples=bad).fit(X)
+    with pytest.raises(vaekit_errors.ParameterError, match="beta"):
+        VAE(iwae_samples=3, beta=0.5).fit(X)
+
+
+def test_evaluate_reports_bits_per_dimension_and_active_units():
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:400] / 16.0
+    vae = VAE(latent_dim=6, hidden=(64,), likelihood="bernoulli", epochs=20, random_state=0).fit(X)
+    result = vae.evaluate(X, iwae_k=50)
+    assert result["bits_per_dim"] == pytest.approx(result["neg_elbo"] / (64 * math.log(2)))
+    assert result["nll_iwae_bits_per_dim"] == pytest.approx(result["nll_iwae"] / (64 * math.log(2)))
+    assert result["nll_iwae"] <= result["neg_elbo"] + 0.05
+    mu = vae.transform(X)
+    assert result["active_units"] == int((mu.var(axis=0) > 0.01).sum())
+    assert 1 <= result["active_units"] <= 6
+
+
+def test_active_units_counts_the_dimensions_whose_posterior_mean_moves():
+    """A VAE whose encoder ignores x in some latent dimensions: those are not active."""
+    torch.manual_seed(0)
+    encoder = torch.nn.Linear(3, 8)
+    with torch.no_grad():
+        encoder.weight[[1, 3, 5, 7]] = 0.0  # the mean of z_1 and z_3 does not depend on x ...
+        encoder.weight[:4] *= torch.tensor([[3.0], [1.0], [0.01], [1.0]])  # ... nor, nearly, z_2's
+    X = np.random.RandomState(0).normal(size=(500, 3)).astype(np.float32)
+    vae = VAE(latent_dim=4, encoder=encoder, decoder=torch.nn.Linear(4, 3), epochs=1, random_state=0)
+    vae.fit(X)
+    with torch.no_grad():  # put the weights back after the epoch of training
+        vae.module_.encoder.weight.copy_(encoder.weight)
+    variances = vae.transform(X).var(axis=0)
+    assert vae.active_units(X) == int((variances > 0.01).sum())
+    assert variances[1] < 1e-10 and variances[3] < 1e-10

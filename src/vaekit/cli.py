@@ -169,6 +169,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             beta=args.beta,
             warmup_epochs=args.warmup_epochs,
             free_bits=args.free_bits,
+            iwae_samples=args.iwae_samples,
             **common,
         )
     else:
@@ -315,12 +316,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model = _load_model(args.model)
     x = _checked(model, _read(args.data), args.data)
     if model.config_.kind == "vae":
-        result = model.evaluate(x, k=args.k, random_state=args.seed)
+        result = model.evaluate(x, k=args.k, random_state=args.seed, iwae_k=args.iwae)
         if args.iwae:
-            result["log_likelihood"] = float(
-                model.log_likelihood(x, k=args.iwae, random_state=args.seed).mean()
-            )
-            result["iwae_k"] = args.iwae
+            result["log_likelihood"] = -result["nll_iwae"]
     else:
         result = model.evaluate(x)
     result["units"] = "nats per example"
@@ -451,6 +449,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beta", type=float, default=1.0, help="KL weight in training (default 1)")
     p.add_argument("--warmup-epochs", type=int, default=0, help="epochs of linear KL warm-up")
     p.add_argument("--free-bits", type=float, default=0.0, help="free bits per latent unit, nats")
+    p.add_argument(
+        "--iwae-samples",
+        type=int,
+        default=1,
+        metavar="K",
+        help="VAE: train on the importance-weighted bound with K samples (default 1 = the ELBO)",
+    )
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -121,7 +122,12 @@ class _AutoencoderBase(BaseEstimator):
     def _train_config(self, seed: int) -> TrainConfig:
         extra = {}
         if self._kind == "vae":
-            extra = dict(beta=self.beta, warmup_epochs=self.warmup_epochs, free_bits=self.free_bits)
+            extra = dict(
+                beta=self.beta,
+                warmup_epochs=self.warmup_epochs,
+                free_bits=self.free_bits,
+                iwae_samples=self.iwae_samples,
+            )
         return TrainConfig(
             epochs=self.epochs,
             batch_size=self.batch_size,
@@ -378,6 +384,8 @@ class VAE(_AutoencoderBase):
         and maps any other range onto [0, 1] with one range for all pixels.
     beta, warmup_epochs, free_bits : the KL weight, its linear warm-up, and the free bits
         (nats per latent unit) of the training objective. Reported losses are always the true ELBO.
+    iwae_samples : 1 trains on the ELBO; k > 1 on the importance-weighted bound with k samples
+        (Burda et al. 2015), tighter than the ELBO, at k times the decoder's cost.
     validation_fraction, patience : the held-out share for early stopping (the best epoch's
         weights are kept) and how many epochs without improvement end training.
     encoder, decoder : optional custom ``nn.Module``s; the encoder outputs 2 * latent_dim values
@@ -413,6 +421,7 @@ class VAE(_AutoencoderBase):
         beta: float = 1.0,
         warmup_epochs: int = 0,
         free_bits: float = 0.0,
+        iwae_samples: int = 1,
         epochs: int = 100,
         batch_size: int = 128,
         lr: float = 1e-3,
@@ -443,6 +452,7 @@ class VAE(_AutoencoderBase):
         self.beta = beta
         self.warmup_epochs = warmup_epochs
         self.free_bits = free_bits
+        self.iwae_samples = iwae_samples
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -465,6 +475,14 @@ class VAE(_AutoencoderBase):
             raise ParameterError(f"variance={self.variance!r}: use feature or decoder")
         if self.beta < 0 or self.free_bits < 0 or self.warmup_epochs < 0:
             raise ParameterError("beta, free_bits and warmup_epochs must be >= 0")
+        k = self.iwae_samples
+        if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
+            raise ParameterError(f"iwae_samples={k!r}: must be a whole number >= 1 (1 = the ELBO)")
+        if k > 1 and (self.beta != 1 or self.free_bits > 0 or self.warmup_epochs > 0):
+            raise ParameterError(
+                f"iwae_samples={k} trains on the importance-weighted bound, which has no KL weight: "
+                "leave beta=1, free_bits=0 and warmup_epochs=0"
+            )
 
     def _log_det(self) -> float:
         """Change of units from the scaled data back to the user's, for a Gaussian density."""
@@ -533,15 +551,33 @@ class VAE(_AutoencoderBase):
         """The mean ELBO per row, in nats."""
         return float(np.mean(self.elbo(X)))
 
-    def evaluate(self, X: ArrayLike, k: int = 1, random_state: int | None = 0) -> dict[str, float]:
-        """Mean ``neg_elbo``, ``reconstruction`` and ``kl`` in nats per example, and the row count."""
+    def active_units(self, X: ArrayLike, threshold: float = 0.01) -> int:
+        """How many latent dimensions the model uses: those whose posterior mean E_q[z_j] varies
+        across the rows of ``X`` with variance above ``threshold`` (Burda et al. 2015)."""
+        mu = self.transform(X)
+        return int((mu.var(axis=0) > threshold).sum()) if len(mu) > 1 else 0
+
+    def evaluate(
+        self, X: ArrayLike, k: int = 1, random_state: int | None = 0, iwae_k: int = 0
+    ) -> dict[str, float]:
+        """Mean ``neg_elbo``, ``reconstruction`` and ``kl`` in nats per example, the -ELBO in
+        bits per dimension, the number of ``active_units`` and the row count; with ``iwae_k``,
+        also ``nll_iwae``, the importance-weighted estimate of -log p(x) with that many samples,
+        in nats and bits per dimension."""
         terms = self.elbo_terms(X, k, random_state)
-        return {
+        per_dim = math.log(2) * self.n_features_in_
+        out = {
             "neg_elbo": float(-terms["elbo"].mean()),
             "reconstruction": float(terms["reconstruction"].mean()),
             "kl": float(terms["kl"].mean()),
+            "bits_per_dim": float(-terms["elbo"].mean() / per_dim),
+            "active_units": self.active_units(X),
             "n_rows": int(terms["kl"].shape[0]),
         }
+        if iwae_k:
+            nll = float(-self.log_likelihood(X, k=iwae_k, random_state=random_state).mean())
+            out.update(nll_iwae=nll, nll_iwae_bits_per_dim=nll / per_dim, iwae_k=int(iwae_k))
+        return out
 
 
 class Autoencoder(_AutoencoderBase):

@@ -43,6 +43,7 @@ class TrainConfig:
     beta: float = 1.0
     warmup_epochs: int = 0
     free_bits: float = 0.0
+    iwae_samples: int = 1
     seed: int = 0
     checkpoint_every: int = 1
     time_limit: float | None = None
@@ -99,7 +100,10 @@ def _progress(record: dict) -> dict[str, str]:
 
 def _loss_kwargs(module: nn.Module, config: TrainConfig, epoch: int) -> dict:
     if hasattr(module, "latent_dim"):  # a VAE: KL weight schedule and free bits
-        return {"beta": config.kl_weight(epoch), "free_bits": config.free_bits}
+        kwargs = {"beta": config.kl_weight(epoch), "free_bits": config.free_bits}
+        if config.iwae_samples > 1:
+            kwargs["iwae_samples"] = config.iwae_samples
+        return kwargs
     return {}
 
 

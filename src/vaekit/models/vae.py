@@ -86,9 +86,15 @@ class VAEModule(nn.Module):
         beta: float = 1.0,
         free_bits: float = 0.0,
         eps: torch.Tensor | None = None,
+        iwae_samples: int = 1,
     ) -> VAEOutput:
+        """The training loss: the -ELBO (with ``beta`` and ``free_bits``), or with
+        ``iwae_samples=k > 1`` the importance-weighted bound with k samples (Burda et al. 2015),
+        -log (1/k) sum_i p(x, z_i) / q(z_i|x). The reported terms are the plain ELBO's either way."""
         if self.binarize and self.training:
             x = torch.bernoulli(x)  # (batch, features), a new binary draw at every use
+        if iwae_samples > 1:
+            return self._iwae_loss(x, iwae_samples, eps)
         mu, logvar = self.encode(x)
         if eps is None:
             eps = torch.randn_like(mu)
@@ -102,6 +108,24 @@ class VAEModule(nn.Module):
             kl_objective = kl.mean()
         return VAEOutput(
             loss=reconstruction.mean() + beta * kl_objective,
+            neg_elbo=(reconstruction + kl).mean(),
+            reconstruction=reconstruction.mean(),
+            kl=kl.mean(),
+        )
+
+    def _iwae_loss(self, x: torch.Tensor, k: int, eps: torch.Tensor | None) -> VAEOutput:
+        mu, logvar = self.encode(x)
+        if eps is None:
+            eps = torch.randn((k, *mu.shape), dtype=mu.dtype, device=mu.device)
+        z = self.reparameterize(mu, logvar, eps)  # (k, batch, latent)
+        log_px = self._log_px(x, z)  # (k, batch)
+        log_w = log_px + gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
+        log_w = log_w - gaussian_log_prob(z, mu, logvar)
+        bound = torch.logsumexp(log_w, dim=0) - math.log(k)  # (batch,)
+        reconstruction = -log_px.mean(0)
+        kl = gaussian_kl(mu, logvar).sum(-1)
+        return VAEOutput(
+            loss=-bound.mean(),
             neg_elbo=(reconstruction + kl).mean(),
             reconstruction=reconstruction.mean(),
             kl=kl.mean(),
