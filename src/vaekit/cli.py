@@ -88,8 +88,86 @@ ARRAY_SUFFIXES = (".npy", ".npz")
 
 
 def _checked(model, frame, path: str):
-    """The rows of ``frame`` as the model's columns, with errors naming the file."""
+    """The rows of ``frame`` as the model's columns, with errors naming the file; images pass as
+    they are (the model checks their shape)."""
+    from vaekit.images import ImageData
+
+    if isinstance(frame, ImageData):
+        with _errors_naming(path):
+            model._scaled(frame)
+        return frame
     return _checked_by(model.scaler_, frame, path)
+
+
+def _is_image_source(path: str) -> bool:
+    """A folder, an image file, an IDX file, or an NPY/NPZ file whose array is (n, h, w[, c])."""
+    import numpy as np
+
+    from vaekit.images import IMAGE_SUFFIXES
+    from vaekit.io import npz_data_key
+
+    p = Path(path)
+    if p.is_dir():
+        return True
+    name = p.name.lower()
+    stem = name[:-3] if name.endswith(".gz") else name
+    suffix = Path(stem).suffix
+    if suffix in IMAGE_SUFFIXES or "idx" in stem or suffix == ".ubyte":
+        return True
+    if suffix in ARRAY_SUFFIXES and p.is_file():
+        try:
+            if suffix == ".npy":
+                return np.load(p, mmap_mode="r", allow_pickle=False).ndim >= 3
+            with np.load(p, allow_pickle=False) as archive:
+                return archive[npz_data_key(archive, p)].ndim >= 3
+        except Exception:
+            return False  # read_table will say what is wrong with it
+    return False
+
+
+def _read_data(path: str, min_rows: int = 1, numeric: bool = True, size=None):
+    """A table (DataFrame) or, for an image source, an ImageData with its labels if it has any."""
+    if _is_image_source(path):
+        from vaekit.images import load_images
+
+        data = load_images(path, size=size)
+        if len(data) < min_rows:
+            raise DataError(f"{path}: holds {len(data)} image; training needs at least {min_rows}")
+        return data
+    return _read(path, min_rows, numeric)
+
+
+def _write_rows(rows, path: str, columns=None) -> None:
+    """Rows (a table) or images (n, c, h, w): a PNG grid, an NPY/NPZ array, or a flat table."""
+    import numpy as np
+    import pandas as pd
+
+    if Path(path).suffix.lower() == ".png":
+        if np.ndim(rows) != 4:
+            raise DataError(f"{path}: a PNG grid is for image models; write a table to .csv or .parquet")
+        from vaekit.plots import image_grid, save_figure
+
+        images = np.asarray(rows)
+        grey = images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
+        n_cols = int(np.ceil(np.sqrt(len(images))))
+        save_figure(image_grid(np.clip(grey, 0, 1), n_cols=n_cols, cmap="gray"), path)
+        print(f"wrote {path}", file=sys.stderr)
+        return
+    if np.ndim(rows) > 2:
+        from vaekit.io import atomic_path, check_output_path
+
+        if check_output_path(path) in ARRAY_SUFFIXES:
+            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                (np.save if path.lower().endswith(".npy") else lambda f, a: np.savez(f, X=a))(
+                    fh, np.asarray(rows)
+                )
+            print(f"wrote {path}", file=sys.stderr)
+            return
+        flat = np.asarray(rows).reshape(len(rows), -1)
+        rows = pd.DataFrame(flat, columns=[f"p{j}" for j in range(flat.shape[1])])
+    elif not isinstance(rows, pd.DataFrame):
+        rows = pd.DataFrame(rows, columns=columns)
+    _write(rows, path)
 
 
 def _checked_by(scaler, frame, path: str):
@@ -130,7 +208,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vaekit.persistence import check_model_output
     from vaekit.training import Trainer
 
-    frame = _read(args.data, min_rows=2, numeric=args.model != "auto")
+    frame = _read_data(args.data, min_rows=2, numeric=args.model != "auto")
     out = Path(args.output)
     check_model_output(out)  # before training: a folder of the user's is never replaced
     _check_device(args.device)
@@ -227,16 +305,18 @@ def cmd_score(args: argparse.Namespace) -> int:
     from vaekit.persistence import load
 
     _check_output(args.output, args.data)
+    from vaekit.images import ImageData
+
     model = load(args.model)
-    frame = _read(args.data, numeric=not isinstance(model, BaseDetector))
+    frame = _read_data(args.data, numeric=not isinstance(model, BaseDetector))
     if isinstance(model, BaseDetector):
         detector = model
-        rows = _checked_by(detector.scaler, frame, args.data)
+        rows = frame if isinstance(frame, ImageData) else _checked_by(detector.scaler, frame, args.data)
         if args.contamination is not None:
             detector.set_threshold(rows, args.contamination)
     else:
         detector = wrap_model(model)
-        rows = _checked_by(model.scaler_, frame, args.data)
+        rows = _checked(model, frame, args.data)
         detector.set_threshold(rows, args.contamination or "auto")
     scores = detector.decision_function(rows)
     labels = (scores > detector.threshold_).astype(int)
@@ -267,7 +347,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
     _check_output(args.output, args.data)
     model = _load_model(args.model)
-    x = _checked(model, _read(args.data), args.data)
+    x = _checked(model, _read_data(args.data), args.data)
     if model.config_.kind == "vae":
         mu, logvar = model.encode(x)
         k = mu.shape[1]
@@ -283,19 +363,17 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    import pandas as pd
 
     _check_output(args.output, args.data)
     model = _load_model(args.model)
-    x = _checked(model, _read(args.data), args.data)
-    _write(pd.DataFrame(model.reconstruct(x), columns=model.scaler_.columns), args.output)
+    x = _checked(model, _read_data(args.data), args.data)
+    _write_rows(model.reconstruct(x), args.output, columns=model.scaler_.columns)
     return 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    _check_output(args.output)
+    if Path(args.output).suffix.lower() != ".png":
+        _check_output(args.output)
     model = _load_model(args.model)
     if model.config_.kind != "vae":
         raise DataError(
@@ -304,7 +382,34 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise DataError(f"-n {args.n}: the number of samples must be >= 1")
     rows = model.sample(args.n, mean=args.mean, random_state=args.seed)
-    _write(pd.DataFrame(rows, columns=model.scaler_.columns), args.output)
+    _write_rows(rows, args.output, columns=model.scaler_.columns)
+    return 0
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    from vaekit.explore import explore
+
+    model = _load_model(args.model)
+    data = _read_data(args.data)
+    labels, names = None, None
+    from vaekit.images import ImageData
+
+    if isinstance(data, ImageData):
+        labels, names = data.labels, data.class_names
+        x = _checked(model, data, args.data)
+    else:
+        if args.labels is not None:
+            if args.labels not in data.columns:
+                columns = list(data.columns)
+                raise DataError(
+                    f"{args.data}: --labels {args.labels!r} is not a column; the columns are {columns}"
+                )
+            labels = data[args.labels].to_numpy()
+            data = data.drop(columns=[args.labels])
+        x = _checked(model, data, args.data)
+    paths = explore(model, x, labels, args.output, class_names=names)
+    for path in paths:
+        print(path)
     return 0
 
 
@@ -314,7 +419,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.iwae < 0:
         raise ParameterError(f"--iwae {args.iwae}: the number of importance samples must be >= 1 (0 = off)")
     model = _load_model(args.model)
-    x = _checked(model, _read(args.data), args.data)
+    x = _checked(model, _read_data(args.data), args.data)
     if model.config_.kind == "vae":
         result = model.evaluate(x, k=args.k, random_state=args.seed, iwae_k=args.iwae)
         if args.iwae:
@@ -395,7 +500,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"vaekit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    data_help = "a CSV (with a header), Parquet, NPY or NPZ file of numbers"
+    data_help = (
+        "a CSV (with a header), Parquet, NPY or NPZ file of numbers, or images: an IDX file (MNIST's "
+        "format, its label file found beside it), an NPY/NPZ array of images, a folder of PNG/JPEG files"
+    )
     out_help = "output file: .csv, .parquet, .npy or .npz"
 
     p = sub.add_parser(
@@ -497,7 +605,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("model", metavar="MODEL_DIR")
     p.add_argument("-n", type=int, required=True, help="how many rows")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help=out_help)
+    p.add_argument(
+        "-o", "--output", required=True, metavar="OUT", help=out_help + "; .png: a grid (image models)"
+    )
     p.add_argument("--mean", action="store_true", help="write the mean of p(x|z) instead of a draw")
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(func=cmd_sample)
@@ -539,6 +649,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--top", type=int, default=3, help="how many contributing columns to list (default 3)")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser(
+        "explore",
+        help="pictures of what a VAE learned: reconstructions, samples, latent space, traversals",
+        description="Write PNG pictures of MODEL_DIR on DATA into OUTDIR: the latent means coloured by "
+        "label (2 principal components for K > 2), training curves and, for image models, reconstructions, "
+        "samples from the prior, interpolations, latent traversals and (K = 2) the decoded latent grid.",
+    )
+    p.add_argument("model", metavar="MODEL_DIR")
+    p.add_argument("data", metavar="DATA", help=data_help)
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the PNG files")
+    p.add_argument("--labels", metavar="COL", default=None, help="tables: a column of labels to colour by")
+    p.set_defaults(func=cmd_explore)
 
     p = sub.add_parser(
         "clean",
