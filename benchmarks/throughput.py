@@ -58,14 +58,17 @@ def layer_shapes() -> list[tuple[int, int, bool]]:
     return shapes + [(a, b, True) for a, b in itertools.pairwise(dec)]
 
 
-def flops_per_image() -> int:
-    return sum(2 * a * b * (3 if grad_in else 2) for a, b, grad_in in layer_shapes())
+def flops_per_image(shapes: list[tuple[int, int, bool]] | None = None) -> int:
+    return sum(2 * a * b * (3 if grad_in else 2) for a, b, grad_in in shapes or layer_shapes())
 
 
-def matmul_limit(batch: int, trials: int = 7, steps: int = 50) -> float:
-    """Images/s if a training step were only its matmuls (best of ``trials``)."""
+def matmul_limit(
+    batch: int, trials: int = 7, steps: int = 50, shapes: list[tuple[int, int, bool]] | None = None
+) -> float:
+    """Images/s if a training step were only the matmuls of ``shapes`` (in, out, needs grad wrt
+    the input) of its Linear layers (best of ``trials``); by default this script's model."""
     layers = []
-    for a, b, grad_in in layer_shapes():
+    for a, b, grad_in in shapes or layer_shapes():
         x, g = torch.rand(batch, a), torch.rand(batch, b)
         w, bias = torch.rand(b, a), torch.rand(b)
         layers.append((x, g, w, bias, grad_in))

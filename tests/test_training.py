@@ -228,3 +228,37 @@ def test_progress_bar_shows_the_live_loss_and_can_be_silenced(X, capsys):
 def test_time_limit_ends_training_early(X):
     vae = VAE(hidden=(8,), epochs=10_000, patience=None, time_limit=0.5, random_state=0).fit(X)
     assert 1 <= vae.n_epochs_ < 10_000
+
+
+def test_cosine_schedule_anneals_the_learning_rate_to_zero_and_time_limit_stops_within_an_epoch():
+    from vaekit.models import ModelConfig, build_module
+    from vaekit.training import Trainer
+
+    config = TrainConfig(lr=0.01, lr_schedule="cosine")
+    assert config.learning_rate(0.0) == pytest.approx(0.01)
+    assert config.learning_rate(0.5) == pytest.approx(0.005)
+    assert config.learning_rate(1.0) == pytest.approx(0.0, abs=1e-12)
+    assert TrainConfig(lr=0.01).learning_rate(0.9) == 0.01
+
+    x = torch.randn(400, 5)
+    module = build_module(ModelConfig(kind="vae", n_features=5, latent_dim=2, hidden=[8]))
+    trainer = Trainer(
+        module,
+        TrainConfig(epochs=4, batch_size=50, lr=0.01, lr_schedule="cosine"),
+        torch.device("cpu"),
+        verbose=0,
+    )
+    rates = []
+    trainer.callbacks.append(lambda epoch, record: rates.append(trainer.optimizer.param_groups[0]["lr"]))
+    trainer.fit(x)
+    # the rate of each epoch's last step: 8 steps per epoch, 32 in all
+    expected = [config.learning_rate(step / 32) for step in (7, 15, 23, 31)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-9)
+
+    # a time limit shorter than one epoch stops inside the first epoch, after at least one batch
+    slow = VAE(latent_dim=2, hidden=(8,), epochs=50, batch_size=1, time_limit=0.05, random_state=0)
+    slow.fit(np.random.RandomState(0).normal(size=(20000, 5)))
+    assert slow.n_epochs_ == 1
+    assert np.isfinite(slow.history_[0]["train_neg_elbo"])
+    with pytest.raises(ParameterError, match="lr_schedule"):
+        VAE(lr_schedule="linear").fit(np.random.RandomState(0).normal(size=(40, 5)))

@@ -227,10 +227,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         dropout=args.dropout,
         norm=args.norm,
         likelihood=args.likelihood,
+        binarize=args.binarize,
         scaling=args.scaling,
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        lr_schedule=args.lr_schedule,
+        time_limit=args.time_limit,
         weight_decay=args.weight_decay,
         validation_fraction=args.validation_fraction,
         patience=args.patience if args.patience > 0 else None,
@@ -543,9 +546,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--norm", choices=["none", "batch", "layer"], default="none")
     p.add_argument(
         "--likelihood",
-        choices=["auto", "bernoulli", "gaussian"],
+        choices=["auto", "bernoulli", "made", "gaussian"],
         default="auto",
-        help="p(x|z) (VAE) or loss (AE): auto = bernoulli if all values are in [0,1]",
+        help="p(x|z) (VAE) or loss (AE): auto = bernoulli if all values are in [0,1]; made = "
+        "autoregressive pixels (VAE, MLP)",
+    )
+    p.add_argument(
+        "--binarize",
+        action="store_true",
+        help="dynamic binarization: draw binary pixels x ~ Bernoulli(x) afresh at every training pass",
     )
     p.add_argument(
         "--variance",
@@ -567,6 +576,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument(
+        "--lr-schedule",
+        choices=["constant", "cosine"],
+        default="constant",
+        help="cosine anneals the learning rate to 0 over the epochs (or --time-limit)",
+    )
+    p.add_argument("--time-limit", type=float, default=None, help="stop training after this many seconds")
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--validation-fraction", type=float, default=0.1)
     p.add_argument("--patience", type=int, default=10, help="early-stopping patience (0 = off)")

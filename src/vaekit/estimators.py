@@ -107,8 +107,13 @@ class _AutoencoderBase(BaseEstimator):
             )
         if not isinstance(self.binarize, bool | np.bool_):
             raise ParameterError(f"binarize={self.binarize!r}: must be True or False")
-        if self.likelihood not in ("auto", "bernoulli", "gaussian"):
-            raise ParameterError(f"likelihood={self.likelihood!r}: use auto, bernoulli or gaussian")
+        allowed = (
+            ("auto", "bernoulli", "made", "gaussian")
+            if self._kind == "vae"
+            else ("auto", "bernoulli", "gaussian")
+        )
+        if self.likelihood not in allowed:
+            raise ParameterError(f"likelihood={self.likelihood!r}: use one of {', '.join(allowed)}")
         if self.scaling not in ("auto", *SCALINGS):
             raise ParameterError(f"scaling={self.scaling!r}: use one of {['auto', *SCALINGS]}")
         if not 0 <= self.dropout < 1:
@@ -117,6 +122,8 @@ class _AutoencoderBase(BaseEstimator):
             raise ParameterError(f"validation_fraction={self.validation_fraction!r}: must be in [0, 1)")
         if not self.lr > 0:
             raise ParameterError(f"lr={self.lr!r}: must be > 0")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ParameterError(f"lr_schedule={self.lr_schedule!r}: use constant or cosine")
         resolve_device(self.device)
 
     def _train_config(self, seed: int) -> TrainConfig:
@@ -132,6 +139,7 @@ class _AutoencoderBase(BaseEstimator):
             epochs=self.epochs,
             batch_size=self.batch_size,
             lr=self.lr,
+            lr_schedule=self.lr_schedule,
             weight_decay=self.weight_decay,
             patience=self.patience,
             clip_grad_norm=self.clip_grad_norm,
@@ -163,7 +171,7 @@ class _AutoencoderBase(BaseEstimator):
             raise DataError(f"X has {n} row; training needs at least 2 rows (in practice hundreds)")
         architecture = self._choose_architecture(image_shape)
         likelihood, scaling = self._choose_likelihood(matrix, images=image_shape is not None)
-        if self.binarize and likelihood != "bernoulli":
+        if self.binarize and likelihood not in ("bernoulli", "made"):
             raise ParameterError(
                 "binarize=True draws binary pixels for a Bernoulli likelihood; use likelihood='bernoulli' "
                 "(or 'auto' on [0, 1] data), or binarize=False"
@@ -269,18 +277,18 @@ class _AutoencoderBase(BaseEstimator):
         if scaling == "auto" and images:
             scaling = "none" if in_unit else "minmax"
         elif scaling == "auto":
-            if likelihood == "bernoulli":
+            if likelihood in ("bernoulli", "made"):
                 scaling = "none" if in_unit else "minmax"
             else:
                 scaling = "standard"
-        if likelihood == "bernoulli" and scaling in ("standard", "robust"):
+        if likelihood in ("bernoulli", "made") and scaling in ("standard", "robust"):
             raise ParameterError(
-                "likelihood='bernoulli' needs values in [0, 1]; use scaling='minmax' (or 'auto')"
+                f"likelihood={likelihood!r} needs values in [0, 1]; use scaling='minmax' (or 'auto')"
             )
-        if likelihood == "bernoulli" and scaling == "none" and not in_unit:
+        if likelihood in ("bernoulli", "made") and scaling == "none" and not in_unit:
             raise DataError(
                 f"X: values run from {matrix.min():g} to {matrix.max():g}, but "
-                "likelihood='bernoulli' needs [0, 1]; use scaling='minmax' or 'auto'"
+                f"likelihood={likelihood!r} needs [0, 1]; use scaling='minmax' or 'auto'"
             )
         return likelihood, scaling
 
@@ -375,6 +383,9 @@ class VAE(_AutoencoderBase):
     likelihood : ``"bernoulli"`` for binary or [0, 1] data, ``"gaussian"`` for real values,
         ``"auto"`` picks Bernoulli when every value is in [0, 1]. For grey images, Bernoulli is
         the usual continuous cross-entropy; Gaussian models the intensities as real values.
+        ``"made"`` (MLP only) is an autoregressive Bernoulli decoder: each value also depends on
+        the values before it, given z (a MADE as wide as ``hidden[0]``); it models binarized
+        images much better than independent pixels, and samples one value at a time.
     binarize : dynamic binarization for a Bernoulli likelihood: every training pass draws binary
         pixels x ~ Bernoulli(x) afresh from the [0, 1] data (the validation data are binarized
         once). Scoring methods use the data as given.
@@ -390,6 +401,10 @@ class VAE(_AutoencoderBase):
         weights are kept) and how many epochs without improvement end training.
     encoder, decoder : optional custom ``nn.Module``s; the encoder outputs 2 * latent_dim values
         (mean, log-variance), the decoder the likelihood's parameters.
+    lr, lr_schedule : Adam's learning rate, kept ``"constant"`` or annealed to 0 on a
+        ``"cosine"`` over the epochs, or over ``time_limit`` when that ends training first.
+    time_limit : seconds of training after which ``fit`` stops (within an epoch), keeping the
+        best weights so far.
     random_state : an integer makes training reproducible on the CPU.
     checkpoint_dir, checkpoint_every : where and how often the training state is saved, so that
         ``fit(X, resume=True)`` continues a killed run.
@@ -425,6 +440,7 @@ class VAE(_AutoencoderBase):
         epochs: int = 100,
         batch_size: int = 128,
         lr: float = 1e-3,
+        lr_schedule: str = "constant",
         weight_decay: float = 0.0,
         validation_fraction: float = 0.1,
         patience: int | None = 10,
@@ -456,6 +472,7 @@ class VAE(_AutoencoderBase):
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
         self.patience = patience
@@ -604,6 +621,7 @@ class Autoencoder(_AutoencoderBase):
         epochs: int = 100,
         batch_size: int = 128,
         lr: float = 1e-3,
+        lr_schedule: str = "constant",
         weight_decay: float = 0.0,
         validation_fraction: float = 0.1,
         patience: int | None = 10,
@@ -630,6 +648,7 @@ class Autoencoder(_AutoencoderBase):
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
         self.patience = patience

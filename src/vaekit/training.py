@@ -47,6 +47,14 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 1
     time_limit: float | None = None
+    lr_schedule: str = "constant"
+
+    def learning_rate(self, progress: float) -> float:
+        """The learning rate once a share ``progress`` of the training is done: constant, or
+        cosine annealing from ``lr`` to 0 (Loshchilov & Hutter 2017)."""
+        if self.lr_schedule == "cosine":
+            return self.lr * 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+        return self.lr
 
     def kl_weight(self, epoch: int) -> float:
         """beta, raised linearly from ~0 over the first ``warmup_epochs`` epochs (KL warm-up)."""
@@ -183,8 +191,20 @@ class Trainer:
                 self.module.train()
                 kwargs = _loss_kwargs(self.module, cfg, epoch)
                 perm = torch.randperm(n).to(self.device)
-                names, total = None, 0.0
-                for start in range(0, n, cfg.batch_size):
+                names, total, seen = None, 0.0, 0
+                n_batches = math.ceil(n / cfg.batch_size)
+                for step, start in enumerate(range(0, n, cfg.batch_size)):
+                    elapsed = time.monotonic() - started
+                    if cfg.time_limit is not None and elapsed > cfg.time_limit and seen:
+                        out_of_time = True  # stop within the epoch: the budget is the budget
+                        break
+                    if cfg.lr_schedule != "constant":
+                        # progress: the share of the epochs or of the time limit used, whichever is larger
+                        progress = (epoch * n_batches + step) / (cfg.epochs * n_batches)
+                        if cfg.time_limit:
+                            progress = max(progress, elapsed / cfg.time_limit)
+                        for group in self.optimizer.param_groups:
+                            group["lr"] = cfg.learning_rate(progress)
                     xb = x_train.index_select(0, perm[start : start + cfg.batch_size])
                     output = self.module(xb, **kwargs)
                     self.optimizer.zero_grad(set_to_none=True)
@@ -195,8 +215,9 @@ class Trainer:
                     metrics = {"loss": output.loss.detach(), **_metrics(output)}
                     names = list(metrics)
                     total = total + torch.stack(list(metrics.values())) * xb.shape[0]
+                    seen += xb.shape[0]
                 record = {"epoch": epoch + 1}
-                record.update({f"train_{k}": v / n for k, v in zip(names, total.tolist(), strict=True)})
+                record.update({f"train_{k}": v / seen for k, v in zip(names, total.tolist(), strict=True)})
                 if not all(math.isfinite(v) for k, v in record.items() if k != "epoch"):
                     raise TrainingError(
                         f"the training loss became NaN or infinite in epoch {epoch + 1}; lower "

@@ -52,7 +52,7 @@ class ModelConfig:
     activation: str = "relu"
     dropout: float = 0.0
     norm: str = "none"
-    likelihood: Literal["bernoulli", "gaussian"] = "gaussian"
+    likelihood: Literal["bernoulli", "made", "gaussian"] = "gaussian"
     variance: Literal["feature", "decoder", "fixed"] = "feature"
     custom_encoder: str | None = None
     custom_decoder: str | None = None
@@ -76,14 +76,17 @@ def build_module(
     decoder modules are given."""
     d, k = config.n_features, config.latent_dim
     if config.kind == "vae":
-        likelihood = make_likelihood(config.likelihood, d, config.variance)
+        if config.likelihood == "made" and config.architecture != "mlp":
+            raise ValueError("likelihood='made' (autoregressive pixels) works with the MLP architecture")
+        made_hidden = config.hidden[0] if config.hidden else 500  # as wide as the decoder's last layer
+        likelihood = make_likelihood(config.likelihood, d, config.variance, made_hidden)
         encoder = encoder if encoder is not None else _encoder(config, 2 * k)
         decoder = decoder if decoder is not None else _decoder(config, likelihood.n_params())
         return VAEModule(encoder, decoder, likelihood, k, binarize=config.binarize)
     if config.kind == "ae":
         encoder = encoder if encoder is not None else _encoder(config, k)
         decoder = decoder if decoder is not None else _decoder(config, d)
-        loss = "bce" if config.likelihood == "bernoulli" else "mse"
+        loss = "bce" if config.likelihood in ("bernoulli", "made") else "mse"
         return AutoencoderModule(encoder, decoder, loss, binarize=config.binarize)
     raise ValueError(f"unknown model kind {config.kind!r}; use vae or ae")
 
