@@ -7,16 +7,15 @@ interrupted. Heavy libraries are imported inside the commands, so ``--help`` is 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import math
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 from vaekit import __version__
 from vaekit.errors import DataError, ParameterError, VaekitError
+from vaekit.io import errors_naming
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -60,18 +59,6 @@ def _load_model(path: str):
     return model
 
 
-@contextlib.contextmanager
-def _errors_naming(path: str) -> Iterator[None]:
-    """The library calls the data it is given X; in the command line's errors, name the file."""
-    try:
-        yield
-    except DataError as exc:
-        message = str(exc)
-        if message.startswith("X"):
-            raise DataError(f"{path}{message[1:]}") from None
-        raise
-
-
 def _contamination(text: str) -> float | str:
     if text == "auto":
         return text
@@ -93,7 +80,7 @@ def _checked(model, frame, path: str):
     from vaekit.images import ImageData
 
     if isinstance(frame, ImageData):
-        with _errors_naming(path):
+        with errors_naming(path):
             model._scaled(frame)
         return frame
     return _checked_by(model.scaler_, frame, path)
@@ -255,7 +242,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     else:
         model = Autoencoder(**common)
-    with _errors_naming(args.data):
+    with errors_naming(args.data):
         model.fit(frame, resume=args.resume)
     model.save(out)
     last = model.history_[-1] if model.history_ else {}
@@ -287,7 +274,7 @@ def _train_detector(args: argparse.Namespace, frame, out: Path) -> int:
             hidden=args.hidden,
             **common,
         )
-    with _errors_naming(args.data):
+    with errors_naming(args.data):
         detector.fit(frame)
     detector.save(out)
     summary = {
@@ -302,39 +289,52 @@ def _train_detector(args: argparse.Namespace, frame, out: Path) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from vaekit.detectors import BaseDetector, wrap_model
     from vaekit.persistence import load
+    from vaekit.scoring import parse_size, score_file
 
     _check_output(args.output, args.data)
-    from vaekit.images import ImageData
-
     model = load(args.model)
-    frame = _read_data(args.data, numeric=not isinstance(model, BaseDetector))
-    if isinstance(model, BaseDetector):
-        detector = model
-        rows = frame if isinstance(frame, ImageData) else _checked_by(detector.scaler, frame, args.data)
-        if args.contamination is not None:
-            detector.set_threshold(rows, args.contamination)
+    is_detector = isinstance(model, BaseDetector)
+    detector = model if is_detector else wrap_model(model)
+    contamination = args.contamination if is_detector else (args.contamination or "auto")
+    if _is_image_source(args.data):
+        summary = _score_images(detector, args.data, args.output, contamination, args.top)
     else:
-        detector = wrap_model(model)
-        rows = _checked(model, frame, args.data)
-        detector.set_threshold(rows, args.contamination or "auto")
+        scaler = detector.scaler if is_detector else model.scaler_
+        with errors_naming(args.data):
+            summary = score_file(
+                detector,
+                args.data,
+                args.output,
+                memory_budget=parse_size(args.memory_budget),
+                contamination=contamination,
+                top=args.top,
+                select=lambda frame: _checked_by(scaler, frame, args.data),
+            )
+    print(f"wrote {args.output}", file=sys.stderr)
+    print(json.dumps(summary))
+    return 0
+
+
+def _score_images(detector, path: str, output: str, contamination, top: int) -> dict:
+    """Images are scored in memory: one row per image, its top pixels as the columns."""
+    import pandas as pd
+
+    from vaekit.io import write_table
+
+    rows = _read_data(path)
+    if contamination is not None:
+        detector.set_threshold(rows, contamination)
     scores = detector.decision_function(rows)
     labels = (scores > detector.threshold_).astype(int)
-    names, shares = detector.top_features(rows, n=min(args.top, len(detector.feature_names)))
+    names, shares = detector.top_features(rows, n=min(top, len(detector.feature_names)))
     table = pd.DataFrame({"row": range(len(scores)), "score": scores, "label": labels})
     for j in range(names.shape[1]):
         table[f"top{j + 1}"] = names[:, j]
         table[f"top{j + 1}_share"] = shares[:, j].round(4)
-    _write(table, args.output)
-    print(
-        json.dumps(
-            {"rows": len(scores), "flagged": int(labels.sum()), "threshold": float(detector.threshold_)}
-        )
-    )
-    return 0
+    write_table(table, output)
+    return {"rows": len(scores), "flagged": int(labels.sum()), "threshold": float(detector.threshold_)}
 
 
 def _write(data, path: str) -> None:
@@ -664,6 +664,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="set the threshold on DATA: auto or a fraction (default: the detector's own)",
     )
     p.add_argument("--top", type=int, default=3, help="how many contributing columns to list (default 3)")
+    p.add_argument(
+        "--memory-budget",
+        default="1G",
+        metavar="SIZE",
+        help="a table larger than this (e.g. 512M, 4G) is read and scored in record batches, its scores "
+        "written as they come, so memory stays flat however long the file is (default 1G)",
+    )
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser(

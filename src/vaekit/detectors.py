@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from vaekit.errors import DataError, ModelFileError, ParameterError, TrainingError
-from vaekit.estimators import VAE, ArrayLike, Autoencoder, as_rows, seeded
+from vaekit.estimators import VAE, ArrayLike, Autoencoder, as_rows
 from vaekit.io import as_matrix
 from vaekit.preprocessing import Scaler
 from vaekit.thresholds import (
@@ -344,8 +344,8 @@ class VAEDetector(_SingleModelDetector):
     """Scores a row by a VAE: ``score="elbo"`` is the negative ELBO; ``"reconstruction_probability"``
     is An & Cho's (2015) -log (1/L) sum_l p(x | z_l), z_l ~ q(z|x), computed as a log-mean-exp.
 
-    Both use ``n_samples`` draws from a generator seeded by ``random_state``: the same row always
-    gets the same score.
+    Both use the same ``n_samples`` draws of the noise for every row, from a generator seeded by
+    ``random_state``: the same row always gets the same score, in any batch.
     """
 
     def __init__(
@@ -396,19 +396,24 @@ class VAEDetector(_SingleModelDetector):
 
     def _scores(self, X: ArrayLike) -> np.ndarray:
         vae = self.models_[0]
-        if self.score == "elbo":
-            return -vae.elbo(X, k=self.n_samples, random_state=self.seed_).astype(np.float64)
         x = torch.from_numpy(vae.scaler_.transform(X, "X")).to(vae.device_)
         module, n = vae.module_.eval(), self.n_samples
+        # The same draws eps_1..eps_n for every row: a row's score depends on that row alone,
+        # not on the batch or the place it is scored in.
+        generator = torch.Generator().manual_seed(int(self.seed_))
+        eps = torch.randn((n, 1, module.latent_dim), generator=generator).to(vae.device_)
+
+        def neg_elbo(xb: torch.Tensor) -> torch.Tensor:
+            log_px, kl = module.elbo_terms(xb, n, eps=eps)
+            return kl - log_px
 
         def neg_log_mean_prob(xb: torch.Tensor) -> torch.Tensor:
             mu, logvar = module.encode(xb)
-            z = module.reparameterize(mu, logvar, torch.randn((n, *mu.shape), device=mu.device))
-            log_px = module._log_px(xb, z)  # (n, batch)
+            log_px = module._log_px(xb, module.reparameterize(mu, logvar, eps))  # (n, batch)
             return -(torch.logsumexp(log_px, dim=0) - math.log(n))
 
-        with seeded(self.seed_, vae.device_):
-            return _batched(neg_log_mean_prob, x).cpu().numpy().astype(np.float64)
+        scores = _batched(neg_elbo if self.score == "elbo" else neg_log_mean_prob, x)
+        return scores.cpu().numpy().astype(np.float64) - vae._log_det()
 
     def _feature_errors(self, X: ArrayLike) -> np.ndarray:
         """Squared residuals at z = E_q[z], in units of the decoder's standard deviation."""

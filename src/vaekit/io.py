@@ -109,6 +109,14 @@ def _row_place(row: int, source: str) -> str:
     return place
 
 
+def row_number(index: pd.Index | None, position: int) -> int:
+    """The row a message names: the frame's integer label (a batch read from the middle of a file
+    is labelled by its rows' places in the file), else the position."""
+    if isinstance(index, pd.RangeIndex):
+        return int(index[position])
+    return position
+
+
 def as_matrix(data: pd.DataFrame | np.ndarray, source: str = "the data") -> np.ndarray:
     """Check that ``data`` is a non-empty table of finite numbers and return it as float32.
 
@@ -147,15 +155,18 @@ def as_matrix(data: pd.DataFrame | np.ndarray, source: str = "the data") -> np.n
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise DataError(
-                f"{source}: column {name!r}, {_row_place(row, source)}: {column.iloc[row]!r} is "
+                f"{source}: column {name!r}, {_row_place(row_number(frame.index, row), source)}: "
+                f"{column.iloc[row]!r} is "
                 f"not a number ({int(bad.sum())} such value(s) in that column); fix those values "
                 "or drop the column"
             )
     matrix = frame.to_numpy(dtype=np.float32, na_value=np.nan)
-    return _check_finite(matrix, source, list(frame.columns))
+    return _check_finite(matrix, source, list(frame.columns), frame.index)
 
 
-def _check_finite(matrix: np.ndarray, source: str, columns: list | None) -> np.ndarray:
+def _check_finite(
+    matrix: np.ndarray, source: str, columns: list | None, index: pd.Index | None = None
+) -> np.ndarray:
     if matrix.shape[0] == 0:
         raise DataError(f"{source}: has no rows of data")
     if matrix.shape[1] == 0:
@@ -167,11 +178,23 @@ def _check_finite(matrix: np.ndarray, source: str, columns: list | None) -> np.n
         name = repr(columns[col]) if columns is not None else str(col)
         what = "missing (NaN)" if np.isnan(matrix[row, col]) else "infinite"
         raise DataError(
-            f"{source}: column {name}, {_row_place(row, source)} is {what} "
+            f"{source}: column {name}, {_row_place(row_number(index, row), source)} is {what} "
             f"({len(rows)} non-finite value(s) in all); fill or drop those rows (the tabular "
             "preprocessing that handles missing values is not in this version)"
         )
     return matrix
+
+
+@contextlib.contextmanager
+def errors_naming(path: str | os.PathLike) -> Iterator[None]:
+    """The library calls the data it is given X; in errors about a file, name the file."""
+    try:
+        yield
+    except DataError as exc:
+        message = str(exc)
+        if message.startswith("X"):
+            raise DataError(f"{path}{message[1:]}") from None
+        raise
 
 
 @contextlib.contextmanager

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from vaekit.errors import DataError, ModelFileError
+from vaekit.io import row_number
 
 logger = logging.getLogger(__name__)
 
@@ -335,11 +336,12 @@ def _numbers(values: pd.Series, name: str, source: str) -> np.ndarray:
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise DataError(
-                f"{source}: column {name!r}, row {row + 1}: {values.iloc[row]!r} is not a number "
+                f"{source}: column {name!r}, row {row_number(values.index, row) + 1}: "
+                f"{values.iloc[row]!r} is not a number "
                 f"({int(bad.sum())} such value(s)); the column was numeric in training: fix the values"
             )
     if np.isinf(numbers).any():
-        row = int(np.flatnonzero(np.isinf(numbers))[0])
+        row = row_number(values.index, int(np.flatnonzero(np.isinf(numbers))[0]))
         raise DataError(f"{source}: column {name!r}, row {row + 1}: infinity; replace it with a number")
     return numbers
 
