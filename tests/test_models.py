@@ -190,7 +190,9 @@ def test_importance_weighted_bound_tightens_with_k_and_converges_to_the_exact_va
     assert abs(one_sample.mean()) < 4 * one_sample.std() / np.sqrt(len(X))
     bounds = [vae.log_likelihood(X, k=k, random_state=1).mean() for k in (1, 5, 50, 500)]
     assert all(a <= b + 1e-4 for a, b in itertools.pairwise(bounds)), bounds
-    assert bounds[-1] <= exact + 1e-3
+    # E[estimate] <= log p(x); one draw of the mean over 400 rows scatters by its standard error
+    gaps = vae.log_likelihood(X, k=500, random_state=1) - _exact_log_likelihood(vae, X)
+    assert bounds[-1] <= exact + 4 * gaps.std() / np.sqrt(len(X)), (bounds[-1], exact)
     assert exact - bounds[-1] < 0.01
 
 

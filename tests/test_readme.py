@@ -35,6 +35,10 @@ def test_python_examples_run(tmp_path, monkeypatch):
     assert (tmp_path / "wine-vae" / "model.safetensors").exists()
     assert namespace["grid"].shape == (16, 1, 8, 8)
     assert namespace["shares"].shape == (178, 13) and namespace["names"].shape == (178, 3)
+    assert (
+        list(namespace["wine_scores"].columns[:2]) == ["score", "label"]
+        and len(namespace["wine_scores"]) == 178
+    )
 
 
 def test_command_line_examples_run(tmp_path):

@@ -195,10 +195,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vaekit.persistence import check_model_output
     from vaekit.training import Trainer
 
-    frame = _read_data(args.data, min_rows=2, numeric=args.model != "auto")
     out = Path(args.output)
     check_model_output(out)  # before training: a folder of the user's is never replaced
     _check_device(args.device)
+    shard, rank, device = None, 0, args.device
+    if args.distributed:
+        from vaekit import distributed
+
+        if args.model not in ("vae", "ae"):
+            raise ParameterError("--distributed trains --model vae or ae")
+        rank, world, device = distributed.init_from_env(args.device)
+        with errors_naming(args.data):
+            frame, shard = distributed.read_shard(args.data, rank, world)
+    else:
+        frame = _read_data(args.data, min_rows=2, numeric=args.model != "auto")
     if args.model in ("auto", "rda"):
         return _train_detector(args, frame, out)
     checkpoint = out / "checkpoint"
@@ -225,9 +235,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         validation_fraction=args.validation_fraction,
         patience=args.patience if args.patience > 0 else None,
         clip_grad_norm=args.clip_grad_norm if args.clip_grad_norm > 0 else None,
-        device=args.device,
+        device=device,
         random_state=args.seed,
-        verbose=0 if args.quiet else 1,
+        verbose=0 if args.quiet or rank > 0 else 1,
         checkpoint_dir=str(checkpoint),
         checkpoint_every=args.checkpoint_every,
     )
@@ -243,8 +253,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         model = Autoencoder(**common)
     with errors_naming(args.data):
-        model.fit(frame, resume=args.resume)
-    model.save(out)
+        model.fit(frame, resume=args.resume, shard=shard)
+    if shard is not None:
+        from vaekit import distributed
+
+        if rank == 0:
+            model.save(out)
+        distributed.dist.barrier()
+        distributed.dist.destroy_process_group()
+        if rank > 0:
+            return 0
+    else:
+        model.save(out)
     last = model.history_[-1] if model.history_ else {}
     summary = {
         "model": str(out),
@@ -252,6 +272,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         "best_epoch": model.best_epoch_,
         **{k: round(v, 4) for k, v in last.items() if k.startswith(("train_", "val_")) and k != "train_loss"},
     }
+    if shard is not None:
+        summary["processes"] = shard.world
+        summary["rows"] = shard.total
     print(json.dumps(summary))
     return 0
 
@@ -583,6 +606,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="cosine anneals the learning rate to 0 over the epochs (or --time-limit)",
     )
     p.add_argument("--time-limit", type=float, default=None, help="stop training after this many seconds")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel training under torchrun (vae, ae): each process reads its share of the "
+        "rows; gloo on CPUs, NCCL on GPUs (torchrun --nproc_per_node=2 -m vaekit train ... --distributed)",
+    )
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--validation-fraction", type=float, default=0.1)
     p.add_argument("--patience", type=int, default=10, help="early-stopping patience (0 = off)")

@@ -26,6 +26,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from vaekit import distributed
+from vaekit.distributed import Shard
 from vaekit.errors import DataError, ParameterError
 from vaekit.images import ImageData
 from vaekit.io import as_matrix
@@ -157,29 +159,38 @@ class _AutoencoderBase(BaseEstimator):
         *,
         resume: bool = False,
         callbacks: Sequence[Callable[[int, dict], None]] = (),
+        shard: Shard | None = None,
     ):
         """Learn the preprocessing and train the model on ``X`` (rows are examples).
 
         With ``checkpoint_dir`` set, the training state is saved there every
-        ``checkpoint_every`` epochs, and ``resume=True`` continues from it.
+        ``checkpoint_every`` epochs, and ``resume=True`` continues from it. ``shard``: in a
+        distributed run (:mod:`vaekit.distributed`), ``X`` is this process's share of the rows.
         """
         self._check_params()
         X, image_shape = as_rows(X, "X")
         matrix = as_matrix(X, "X")
-        n = matrix.shape[0]
+        n = matrix.shape[0] if shard is None else shard.total
         if n < 2:
             raise DataError(f"X has {n} row; training needs at least 2 rows (in practice hundreds)")
+        low, high = float(matrix.min()), float(matrix.max())
+        if shard is not None:
+            low, high = (
+                float(distributed.all_extreme([low], "min")[0]),
+                float(distributed.all_extreme([high], "max")[0]),
+            )
         architecture = self._choose_architecture(image_shape)
-        likelihood, scaling = self._choose_likelihood(matrix, images=image_shape is not None)
+        likelihood, scaling = self._choose_likelihood(low, high, images=image_shape is not None)
         if self.binarize and likelihood not in ("bernoulli", "made"):
             raise ParameterError(
                 "binarize=True draws binary pixels for a Bernoulli likelihood; use likelihood='bernoulli' "
                 "(or 'auto' on [0, 1] data), or binarize=False"
             )
         scaler = Scaler(scaling).fit(X, "X")
+        if shard is not None:
+            distributed.fit_scaler_globally(scaler, matrix)
         if image_shape is not None and self.scaling == "auto" and scaling == "minmax":
             # One range for every pixel (0..255 -> [0, 1]): per-pixel ranges would distort the pictures.
-            low, high = float(matrix.min()), float(matrix.max())
             scaler.center = [low] * matrix.shape[1]
             scaler.scale = [high - low if high - low > 1e-12 else 1.0] * matrix.shape[1]
         x = torch.from_numpy(scaler.transform(X, "X"))
@@ -187,11 +198,19 @@ class _AutoencoderBase(BaseEstimator):
         seed = self.random_state
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
-        seed = int(seed)
+        seed = int(seed) if shard is None else distributed.broadcast_int(seed)
         rng = np.random.RandomState(seed)
         order = rng.permutation(n)
         n_val = round(self.validation_fraction * n) if n >= 20 else 0
         val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+        n_train = len(train_idx)
+        positions = None
+        if shard is not None:  # this process's rows of the split, counted from its first row
+            lo, hi = shard.start, shard.start + shard.rows
+            mine = (train_idx >= lo) & (train_idx < hi)
+            positions = torch.from_numpy(np.flatnonzero(mine))
+            val_idx = val_idx[(val_idx >= lo) & (val_idx < hi)] - lo
+            train_idx = train_idx[mine] - lo
 
         config = ModelConfig(
             kind=self._kind,
@@ -212,10 +231,13 @@ class _AutoencoderBase(BaseEstimator):
         )
         device = resolve_device(self.device)
         train_config = self._train_config(seed)
+        data_sum = float(matrix.astype(np.float64).sum())
+        if shard is not None:
+            data_sum = float(distributed.all_sum(data_sum))
         fingerprint = {
             "model": config.to_dict(),
             "train": {k: v for k, v in train_config.__dict__.items() if k not in ("epochs", "time_limit")},
-            "data": [n, matrix.shape[1], round(float(matrix.astype(np.float64).sum()), 6)],
+            "data": [n, matrix.shape[1], round(data_sum, 6)],
             "validation_fraction": self.validation_fraction,
         }
         started = time.perf_counter()
@@ -229,6 +251,8 @@ class _AutoencoderBase(BaseEstimator):
                 verbose=self.verbose,
                 callbacks=callbacks,
                 fingerprint=fingerprint,
+                train_positions=positions,
+                n_train_total=n_train if shard is not None else None,
             )
             if resume:
                 if self.checkpoint_dir is None:
@@ -237,7 +261,7 @@ class _AutoencoderBase(BaseEstimator):
                     trainer.load_checkpoint()
                 else:
                     logger.warning("no checkpoint in %s: starting afresh", self.checkpoint_dir)
-            x_val = x[val_idx] if n_val else None
+            x_val = x[val_idx] if len(val_idx) else None
             if self.binarize and x_val is not None:  # one fixed binary draw to select the best epoch on
                 x_val = torch.bernoulli(x_val, generator=torch.Generator().manual_seed(seed))
             history = trainer.fit(x[train_idx], x_val)
@@ -250,7 +274,7 @@ class _AutoencoderBase(BaseEstimator):
         self.history_ = history
         self.n_epochs_ = trainer.epoch
         self.best_epoch_ = trainer.best_epoch
-        self.n_train_, self.n_val_ = len(train_idx), n_val
+        self.n_train_, self.n_val_ = n_train, n_val
         self.fit_seconds_ = time.perf_counter() - started
         self.n_features_in_ = matrix.shape[1]
         if isinstance(X, pd.DataFrame):
@@ -268,8 +292,9 @@ class _AutoencoderBase(BaseEstimator):
             return "conv" if is_large_image else "mlp"
         return self.architecture
 
-    def _choose_likelihood(self, matrix: np.ndarray, images: bool = False) -> tuple[str, str]:
-        in_unit = bool(matrix.min() >= 0 and matrix.max() <= 1)
+    def _choose_likelihood(self, low: float, high: float, images: bool = False) -> tuple[str, str]:
+        """The likelihood and scaling for data whose values run from ``low`` to ``high``."""
+        in_unit = bool(low >= 0 and high <= 1)
         likelihood = self.likelihood
         if likelihood == "auto":
             likelihood = "bernoulli" if in_unit else "gaussian"
@@ -287,7 +312,7 @@ class _AutoencoderBase(BaseEstimator):
             )
         if likelihood in ("bernoulli", "made") and scaling == "none" and not in_unit:
             raise DataError(
-                f"X: values run from {matrix.min():g} to {matrix.max():g}, but "
+                f"X: values run from {low:g} to {high:g}, but "
                 f"likelihood={likelihood!r} needs [0, 1]; use scaling='minmax' or 'auto'"
             )
         return likelihood, scaling

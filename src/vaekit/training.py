@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -116,17 +117,22 @@ def _loss_kwargs(module: nn.Module, config: TrainConfig, epoch: int) -> dict:
 
 
 @torch.no_grad()
-def evaluate_batches(module: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> dict[str, float]:
-    """The mean of each loss term of ``module`` over ``x``, in eval mode, with no gradient."""
+def _batch_sums(module: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> dict[str, float]:
+    """The sum over the rows of ``x`` of each loss term of ``module``, in eval mode."""
     was_training = module.training
     module.eval()
-    sums: dict[str, torch.Tensor] = {}
+    sums: dict[str, float] = {}
     for start in range(0, x.shape[0], batch_size):
         xb = x[start : start + batch_size]
         for name, value in _metrics(module(xb)).items():
-            sums[name] = sums.get(name, 0.0) + value * xb.shape[0]
+            sums[name] = sums.get(name, 0.0) + float(value) * xb.shape[0]
     module.train(was_training)
-    return {name: float(value) / x.shape[0] for name, value in sums.items()}
+    return sums
+
+
+def evaluate_batches(module: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> dict[str, float]:
+    """The mean of each loss term of ``module`` over ``x``, in eval mode, with no gradient."""
+    return {name: value / x.shape[0] for name, value in _batch_sums(module, x, batch_size).items()}
 
 
 class Trainer:
@@ -145,8 +151,14 @@ class Trainer:
         verbose: int = 1,
         callbacks: Sequence[Callable[[int, dict], None]] = (),
         fingerprint: dict | None = None,
+        train_positions: torch.Tensor | None = None,
+        n_train_total: int | None = None,
     ):
+        """``train_positions`` (distributed runs only): the place of each of this process's
+        training rows in the whole training set of ``n_train_total`` rows."""
         self.module = module.to(device)
+        self.train_positions, self.n_train_total = train_positions, n_train_total
+        self.distributed = train_positions is not None
         self.config = config
         self.device = device
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -173,7 +185,19 @@ class Trainer:
         cfg = self.config
         x_train = x_train.to(self.device)
         x_val = x_val.to(self.device) if x_val is not None and len(x_val) else None
-        n = x_train.shape[0]
+        n = x_train.shape[0] if not self.distributed else int(self.n_train_total)
+        model, local_of, has_val = self.module, None, x_val is not None
+        if self.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            from vaekit import distributed
+
+            world = distributed.dist.get_world_size()
+            local_of = torch.full((n,), -1, dtype=torch.long)
+            local_of[self.train_positions] = torch.arange(x_train.shape[0])
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            model = DistributedDataParallel(self.module, device_ids=ids)
+            has_val = distributed.all_sum(0 if x_val is None else len(x_val)) > 0
         started = time.monotonic()
         out_of_time = False
         bar = tqdm(
@@ -190,12 +214,14 @@ class Trainer:
                 epoch = self.epoch
                 self.module.train()
                 kwargs = _loss_kwargs(self.module, cfg, epoch)
-                perm = torch.randperm(n).to(self.device)
+                # the same order on every process of a distributed run, and after a resume
+                perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch))
                 names, total, seen = None, 0.0, 0
                 n_batches = math.ceil(n / cfg.batch_size)
                 for step, start in enumerate(range(0, n, cfg.batch_size)):
                     elapsed = time.monotonic() - started
-                    if cfg.time_limit is not None and elapsed > cfg.time_limit and seen:
+                    limit_hit = cfg.time_limit is not None and elapsed > cfg.time_limit and seen
+                    if limit_hit and not self.distributed:
                         out_of_time = True  # stop within the epoch: the budget is the budget
                         break
                     if cfg.lr_schedule != "constant":
@@ -205,17 +231,29 @@ class Trainer:
                             progress = max(progress, elapsed / cfg.time_limit)
                         for group in self.optimizer.param_groups:
                             group["lr"] = cfg.learning_rate(progress)
-                    xb = x_train.index_select(0, perm[start : start + cfg.batch_size])
-                    output = self.module(xb, **kwargs)
+                    batch = perm[start : start + cfg.batch_size]
+                    weight = 1.0
+                    if self.distributed:  # this process's rows of the global batch
+                        mine = local_of[batch]
+                        mine = mine[mine >= 0]
+                        # DDP averages over processes: weigh each so the sum is the global batch mean
+                        weight = len(mine) * world / len(batch)
+                        batch = mine if len(mine) else torch.zeros(1, dtype=torch.long)
+                    xb = x_train.index_select(0, batch.to(self.device))
+                    output = model(xb, **kwargs)
                     self.optimizer.zero_grad(set_to_none=True)
-                    output.loss.backward()
+                    (output.loss * weight).backward()
                     if cfg.clip_grad_norm:
                         nn.utils.clip_grad_norm_(self.module.parameters(), cfg.clip_grad_norm)
                     self.optimizer.step()
                     metrics = {"loss": output.loss.detach(), **_metrics(output)}
                     names = list(metrics)
-                    total = total + torch.stack(list(metrics.values())) * xb.shape[0]
-                    seen += xb.shape[0]
+                    rows = xb.shape[0] if weight else 0
+                    total = total + torch.stack(list(metrics.values())) * rows
+                    seen += rows
+                if self.distributed:
+                    sums = distributed.all_sum(np.append(total.cpu().numpy(), seen))
+                    total, seen = torch.from_numpy(sums[:-1]), float(sums[-1])
                 record = {"epoch": epoch + 1}
                 record.update({f"train_{k}": v / seen for k, v in zip(names, total.tolist(), strict=True)})
                 if not all(math.isfinite(v) for k, v in record.items() if k != "epoch"):
@@ -224,20 +262,34 @@ class Trainer:
                         f"the learning rate (now {cfg.lr}), keep gradient clipping on, or check "
                         "the data for extreme values"
                     )
-                if x_val is not None:
+                if has_val and self.distributed:
+                    local = _batch_sums(self.module, x_val) if x_val is not None else {}
+                    val_names = names[1:]
+                    sums = distributed.all_sum(
+                        [*(local.get(k, 0.0) for k in val_names), 0 if x_val is None else len(x_val)]
+                    )
+                    record.update(
+                        {f"val_{k}": v / sums[-1] for k, v in zip(val_names, sums[:-1], strict=True)}
+                    )
+                elif has_val:
                     record.update({f"val_{k}": v for k, v in evaluate_batches(self.module, x_val).items()})
                 self._early_stopping(record, epoch)
                 self.history.append(record)
                 self.epoch = epoch + 1
                 if cfg.time_limit is not None and time.monotonic() - started > cfg.time_limit:
                     out_of_time = True
+                if self.distributed:  # every process stops together
+                    out_of_time = bool(distributed.all_extreme([float(out_of_time)], "max")[0])
                 if self.checkpoint_dir is not None and (
                     self.epoch % max(cfg.checkpoint_every, 1) == 0
                     or self.epoch == cfg.epochs
                     or self.stopped_early
                     or out_of_time
                 ):
-                    self.save_checkpoint()
+                    if not self.distributed or distributed.dist.get_rank() == 0:
+                        self.save_checkpoint()  # one writer; the others wait for it
+                    if self.distributed:
+                        distributed.dist.barrier()
                 bar.update(1)
                 bar.set_postfix(_progress(record))
                 logger.debug("epoch %d: %s", epoch + 1, record)
