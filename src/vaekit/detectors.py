@@ -82,8 +82,10 @@ class BaseDetector(BaseEstimator):
             raise DataError(f"X has {n_rows} row; a detector needs at least 2 rows")
         self.n_features_in_ = n_columns
         self.n_rows_ = n_rows
-        self._fit(X)
-        return self.set_threshold(X, self.contamination)
+        scores = self._fit(X)  # a detector that scored its training rows on the way returns them
+        if scores is None:
+            return self.set_threshold(X, self.contamination)
+        return self._threshold_from(scores, self.contamination)
 
     def _validate(self, X: ArrayLike) -> tuple[int, int]:
         """(rows, columns) of a training table of numbers, or a clear error."""
@@ -150,7 +152,10 @@ class BaseDetector(BaseEstimator):
         """Set ``threshold_`` from the scores of ``X`` (which become ``decision_scores_``) and a
         contamination (a fraction, or ``"auto"``)."""
         check_is_fitted(self, self._fitted)
-        self.decision_scores_ = self._scores(self._rows(X))
+        return self._threshold_from(self._scores(self._rows(X)), contamination)
+
+    def _threshold_from(self, scores: np.ndarray, contamination: float | str):
+        self.decision_scores_ = scores
         self.threshold_ = threshold_for(self.decision_scores_, contamination)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
@@ -613,7 +618,7 @@ class AnomalyDetector(BaseDetector):
         # Very wide tables get fewer steps, so that a fit costs at most about WORK row-columns.
         return int(max(20, min(self.steps, self.WORK // (batch * n_features))))
 
-    WORK = 20_000_000
+    WORK = 10_000_000
     INPUT_DROPOUT = 0.1
 
     def _validate(self, X: ArrayLike) -> tuple[int, int]:
@@ -621,7 +626,7 @@ class AnomalyDetector(BaseDetector):
 
         return _as_frame(X, "X").shape  # types are checked column by column by the encoder
 
-    def _fit(self, X: ArrayLike) -> None:
+    def _fit(self, X: ArrayLike) -> np.ndarray:
         from vaekit.models.ensemble import EnsembleAutoencoder
         from vaekit.tabular import TableEncoder
         from vaekit.training import resolve_device
@@ -656,7 +661,7 @@ class AnomalyDetector(BaseDetector):
                     hidden = (
                         torch.rand(batch, self._column_of.shape[0], generator=generator) < self.INPUT_DROPOUT
                     )
-                    hidden = (hidden.to(device).float() @ self._column_of.float()).bool()
+                    hidden = hidden.to(device)[:, self._owner_of_feature]  # each cell of a hidden column
                     xin = torch.where(hidden, self._missing, xb)
                 errors = self._observed_mean(self._column_errors(module(xin), xb), mb)  # (members, batch)
                 if keep < batch and step >= 0.3 * steps:
@@ -686,10 +691,14 @@ class AnomalyDetector(BaseDetector):
         if normalize:
             errors = torch.from_numpy(self._in_chunks(x, mask, lambda e, m: e)).to(device)
             self.column_scale_ = (_masked_median(errors, mask) + 1e-6).float()
-        rows = self._in_chunks(x, mask, self._member_rows)
+            # the float32 errors again (exactly), so the training scores are what scoring gives
+            rows = self._member_rows(errors.float(), mask).cpu().numpy().astype(np.float64)
+        else:
+            rows = self._in_chunks(x, mask, self._member_rows)
         q1, center, q3 = np.percentile(rows, [25, 50, 75], axis=1)
         self.score_center_ = center
         self.score_scale_ = np.maximum(q3 - q1, 1e-6)
+        return self._standardised(rows)
 
     # -- the columns' errors ---------------------------------------------------------------
     def _layout(self, device: torch.device) -> None:
@@ -710,6 +719,7 @@ class AnomalyDetector(BaseDetector):
         for j, where in enumerate(self.encoder_.slices()):
             column_of[j, where] = True
         self._column_of = column_of.to(device)
+        self._owner_of_feature = column_of.float().argmax(dim=0).to(device)  # encoded -> kept column
 
     def _column_errors(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """(members, rows, kept columns): squared errors of numbers (summed over a date's
@@ -798,7 +808,10 @@ class AnomalyDetector(BaseDetector):
         return decoded
 
     def _row_scores(self, x: torch.Tensor, mask: torch.Tensor | None) -> np.ndarray:
-        rows = self._in_chunks(x, mask, self._member_rows)
+        return self._standardised(self._in_chunks(x, mask, self._member_rows))
+
+    def _standardised(self, rows: np.ndarray) -> np.ndarray:
+        """A row's score from its members' (members, rows) errors."""
         return ((rows - self.score_center_[:, None]) / self.score_scale_[:, None]).mean(axis=0)
 
     def _scores(self, X: ArrayLike) -> np.ndarray:

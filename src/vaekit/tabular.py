@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -81,12 +82,19 @@ class TableEncoder:
         self.input_columns = [str(c) for c in frame.columns]
         self.columns, self.dropped = [], {}
         n = len(frame)
-        for name in frame.columns:
-            values = frame[name]
-            if self.images:
-                self.columns.append(self._numeric(str(name), values.astype(float)))
+        floats = self.images or all(dtype.kind == "f" for dtype in frame.dtypes)
+        # a float matrix (the usual numpy input, and every image) needs no column-by-column typing
+        numbers = self._numeric_columns(frame.to_numpy(dtype=np.float64)) if floats else None
+        for j, name in enumerate(frame.columns):
+            if numbers is not None:
+                column, reason = numbers[j]
+                column.name = str(name)
+                if column.kind == "numeric":
+                    self.columns.append(column)
+                else:
+                    self.dropped[str(name)] = reason
                 continue
-            column, reason = self._type(str(name), values, n)
+            column, reason = self._type(str(name), frame[name], n)
             if column is None:
                 self.dropped[str(name)] = reason
             else:
@@ -132,6 +140,27 @@ class TableEncoder:
         counts = text.value_counts()
         levels = [str(v) for v, c in counts.items() if c >= MIN_LEVEL_COUNT]
         return Column(name, "categorical", levels=levels, typical=0), ""
+
+    def _numeric_columns(self, matrix: np.ndarray) -> list[tuple[Column, str]]:
+        """What ``_type`` and ``_numeric`` give each column of a float matrix, all columns at
+        once: a numeric column, or (for tables) a constant or empty one to leave out."""
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: reported as empty
+            q1, median, q3 = np.nanpercentile(matrix, [25, 50, 75], axis=0)
+            std = np.nanstd(matrix, axis=0)
+            constant = ~(np.nanmax(matrix, axis=0) > np.nanmin(matrix, axis=0))
+            empty = np.isnan(matrix).all(axis=0)
+        out = []
+        for j in range(matrix.shape[1]):
+            if constant[j] and not self.images:
+                out.append((Column("", "dropped"), "empty" if empty[j] else "constant"))
+            elif self.scaling == "none":
+                out.append((Column("", "numeric"), ""))
+            else:
+                scale = (q3[j] - q1[j]) / 1.349 if q3[j] - q1[j] > 1e-12 else std[j]
+                scale = float(scale) if scale > 1e-12 else 1.0
+                out.append((Column("", "numeric", center=float(median[j]), scale=scale), ""))
+        return out
 
     def _numeric(self, name: str, values: pd.Series) -> Column:
         v = values.to_numpy(dtype=np.float64)
@@ -196,6 +225,17 @@ class TableEncoder:
         nothing is missing). ``warn``: name the categories mapped to "other"."""
         frame = self._select(data, source)
         n = len(frame)
+        names = self.names
+        if self.simple and all(dtype.kind == "f" for dtype in frame[names].dtypes):  # all at once
+            numbers = frame[names].to_numpy(dtype=np.float64)
+            if np.isinf(numbers).any():
+                j = np.argwhere(np.isinf(numbers))[0, 1]
+                _numbers(frame[names[j]], names[j], source)  # the error naming the cell
+            centers = np.array([c.center for c in self.columns])
+            scales = np.array([c.scale for c in self.columns])
+            missing = np.isnan(numbers)
+            matrix = np.where(missing, 0.0, (numbers - centers) / scales).astype(np.float32)
+            return matrix, ((~missing).astype(np.float32) if missing.any() else None)
         matrix = np.zeros((n, self.width), dtype=np.float32)
         mask = np.ones((n, len(self.columns)), dtype=np.float32)
         for j, (column, where) in enumerate(zip(self.columns, self.slices(), strict=True)):
