@@ -58,10 +58,35 @@ def test_trimming_keeps_garbage_from_being_learned():
     assert roc_auc_score(y, trimmed.decision_scores_) > 0.99
 
 
-def test_wide_tables_get_fewer_steps():
+def test_wide_tables_get_fewer_steps_and_images_more_unless_few():
     detector = AnomalyDetector(random_state=0)
-    assert detector._n_steps(10, 256) == 200
-    assert 20 <= detector._n_steps(2000, 256) < 200
+    detector.image_shape_ = None
+    assert detector._n_steps(10, 256, 5000) == AnomalyDetector.STEPS_TABLES
+    assert 20 <= detector._n_steps(2000, 256, 5000) < AnomalyDetector.STEPS_TABLES
+    detector.image_shape_ = (1, 28, 28)
+    assert detector._n_steps(784, 256, 10_000) == AnomalyDetector.STEPS_IMAGES
+    assert detector._n_steps(784, 256, 150) == AnomalyDetector.STEPS_TABLES  # not 1,000 epochs
+    detector.steps = 50
+    assert detector._n_steps(784, 256, 10_000) == 50
+
+
+def test_image_scores_see_where_the_code_of_a_blank_image_lies():
+    """A blank image can be easy to reconstruct; where its code lies gives it away."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits().images / 16.0
+    images = np.concatenate([digits, np.zeros((5, 8, 8))])[:, None]
+    detector = AnomalyDetector(random_state=0).fit(images)
+    assert detector.scores_are_logs
+    x, _ = detector._encoded(images.reshape(len(images), -1))
+    _, distances = detector._image_parts(x)
+    blank = slice(len(digits), None)
+    # the members together put the blank images' codes beyond those of 99% of the digits
+    center, scale = detector.score_center_[1], detector.score_scale_[1]
+    distance = ((distances - center[:, None]) / scale[:, None]).mean(axis=0)
+    assert distance[blank].min() > np.quantile(distance[: len(digits)], 0.99)
+    assert (detector.decision_scores_[blank] > detector.threshold_).all()
+    assert detector.labels_[: len(digits)].mean() < 0.05
 
 
 @pytest.mark.parametrize("bad", [dict(n_models=0), dict(steps=1.5), dict(trim=0.6), dict(lr=0)])

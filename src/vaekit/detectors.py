@@ -154,9 +154,14 @@ class BaseDetector(BaseEstimator):
         check_is_fitted(self, self._fitted)
         return self._threshold_from(self._scores(self._rows(X)), contamination)
 
+    @property
+    def scores_are_logs(self) -> bool:
+        """Whether the scores are on a log scale already (for ``contamination="auto"``)."""
+        return False
+
     def _threshold_from(self, scores: np.ndarray, contamination: float | str):
         self.decision_scores_ = scores
-        self.threshold_ = threshold_for(self.decision_scores_, contamination)
+        self.threshold_ = threshold_for(self.decision_scores_, contamination, self.scores_are_logs)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
 
@@ -565,6 +570,13 @@ class AnomalyDetector(BaseDetector):
     is the mean over members of the mean of those, each member's
     standardised by the median and interquartile range of its training scores.
     ``feature_scores`` gives each column's share of the row's plain squared error.
+
+    ``steps="auto"``: 120 for tables (at most about ``WORK`` row-columns for very wide ones); for
+    images, 30 epochs, at least 120 and at most 600 steps. Images are scaled as a whole (one mean
+    and standard deviation for every pixel) and scored by the larger of two standardised logs:
+    the reconstruction error, and the squared Mahalanobis distance of the image's code from the
+    training codes (Ledoit-Wolf covariance), for an image that is simple enough to reconstruct
+    (a blank page) can still be unlike every training image.
     """
 
     _fitted = "module_"
@@ -576,9 +588,9 @@ class AnomalyDetector(BaseDetector):
         n_models: int = 5,
         trim: float = 0.1,
         normalize_columns: bool | str = "auto",
-        steps: int = 200,
+        steps: int | str = "auto",
         batch_size: int = 256,
-        lr: float = 1e-2,
+        lr: float = 2e-2,
         device: str = "auto",
         random_state: int | None = None,
         verbose: int = 0,
@@ -597,8 +609,11 @@ class AnomalyDetector(BaseDetector):
     def _check_params(self) -> None:
         for name in ("n_models", "steps", "batch_size"):
             value = getattr(self, name)
+            if name == "steps" and value == "auto":
+                continue
             if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
-                raise ParameterError(f"{name}={value!r}: must be a whole number >= 1")
+                also = " or 'auto'" if name == "steps" else ""
+                raise ParameterError(f"{name}={value!r}: must be a whole number >= 1{also}")
         if not 0 <= self.trim < 0.5:
             raise ParameterError(f"trim={self.trim!r}: must be in [0, 0.5)")
         if not self.lr > 0:
@@ -614,10 +629,21 @@ class AnomalyDetector(BaseDetector):
         hidden = max(width // 2, latent)
         return [n_features, width, hidden, latent, hidden, width, n_features]
 
-    def _n_steps(self, n_features: int, batch: int) -> int:
+    def _n_steps(self, n_features: int, batch: int, n_rows: int) -> int:
+        if self.image_shape_ is not None:
+            if self.steps != "auto":
+                return int(self.steps)
+            # pixels are many correlated columns: they take longer to learn, but a few hundred
+            # images seen a thousand times each are learnt by heart, garbage included
+            epochs = self.EPOCHS_IMAGES * n_rows // batch
+            return int(min(self.STEPS_IMAGES, max(self.STEPS_TABLES, epochs)))
+        steps = self.STEPS_TABLES if self.steps == "auto" else int(self.steps)
         # Very wide tables get fewer steps, so that a fit costs at most about WORK row-columns.
-        return int(max(20, min(self.steps, self.WORK // (batch * n_features))))
+        return int(max(20, min(steps, self.WORK // (batch * n_features))))
 
+    STEPS_TABLES = 120
+    STEPS_IMAGES = 600
+    EPOCHS_IMAGES = 30
     WORK = 10_000_000
     INPUT_DROPOUT = 0.1
 
@@ -645,7 +671,7 @@ class AnomalyDetector(BaseDetector):
         module = EnsembleAutoencoder(self.n_models, self.ensemble_dims(width), generator).to(device)
         batch = min(self.batch_size, n)
         keep = batch - int(self.trim * batch)
-        steps = self._n_steps(width, batch)
+        steps = self._n_steps(width, batch, n)
         optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, fused=device.type in ("cpu", "cuda"))
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, self.lr, total_steps=steps, pct_start=0.1)
         self.module_ = module
@@ -688,6 +714,8 @@ class AnomalyDetector(BaseDetector):
         normalize = self.normalize_columns
         if normalize == "auto":
             normalize = self.image_shape_ is None  # pixels are not fields: their errors compare as they are
+        if self.image_shape_ is not None:
+            return self._fit_image_scores(x)
         if normalize:
             errors = torch.from_numpy(self._in_chunks(x, mask, lambda e, m: e)).to(device)
             self.column_scale_ = (_masked_median(errors, mask) + 1e-6).float()
@@ -808,7 +836,67 @@ class AnomalyDetector(BaseDetector):
         return decoded
 
     def _row_scores(self, x: torch.Tensor, mask: torch.Tensor | None) -> np.ndarray:
+        if self.image_shape_ is not None:
+            return self._image_scores(*self._image_parts(x))
         return self._standardised(self._in_chunks(x, mask, self._member_rows))
+
+    @property
+    def scores_are_logs(self) -> bool:
+        return getattr(self, "image_shape_", None) is not None
+
+    # -- images: the reconstruction and where the code lies --------------------------------
+    # A blank or a simple image is easy to reconstruct: the error alone ranks it as typical. Its
+    # code, though, lies far from the codes of the training images. An image's score is the larger
+    # of its two standardised signs of trouble, each the mean over members of the log of the
+    # member's reconstruction error or of the squared Mahalanobis distance of its code.
+
+    def _image_parts(self, x: torch.Tensor, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+        """(members, rows) each: log mean squared pixel error, log squared Mahalanobis distance of
+        the code from the training codes (once ``latent_mean_`` is set; zeros before)."""
+        errors, distances = [], []
+        module = self.module_
+        with torch.no_grad(), _small_model_threads(x.device, module):
+            for i in range(0, len(x), chunk):
+                xb = x[i : i + chunk]
+                codes = module.encode(xb)
+                errors.append(((module.decode(codes) - xb) ** 2).mean(dim=-1))
+                if hasattr(self, "latent_mean_"):
+                    diff = codes - self.latent_mean_[:, None, :]
+                    distances.append(torch.einsum("mbk,mkl,mbl->mb", diff, self.latent_precision_, diff))
+                else:
+                    distances.append(torch.zeros_like(errors[-1]))
+        log = lambda parts: torch.log(torch.cat(parts, dim=1).double() + 1e-12).cpu().numpy()  # noqa: E731
+        return log(errors), log(distances)
+
+    def _image_scores(self, errors: np.ndarray, distances: np.ndarray) -> np.ndarray:
+        center, scale = self.score_center_, self.score_scale_  # (2, members)
+        error = ((errors - center[0, :, None]) / scale[0, :, None]).mean(axis=0)
+        distance = ((distances - center[1, :, None]) / scale[1, :, None]).mean(axis=0)
+        return np.maximum(error, distance)
+
+    def _fit_image_scores(self, x: torch.Tensor) -> np.ndarray:
+        from sklearn.covariance import LedoitWolf
+
+        """The codes' mean and (Ledoit-Wolf) precision per member, from the training images it reconstructs
+        best (the worst ``trim`` share left out, as in training); then the scores' standardisation."""
+        errors, _ = self._image_parts(x)
+        means, precisions = [], []
+        with torch.no_grad():
+            for m in range(self.n_models):
+                keep = torch.from_numpy(errors[m] <= np.quantile(errors[m], 1 - self.trim)).to(x.device)
+                codes = self.module_.encode(x[keep])[m].double().cpu().numpy()
+                # shrunk towards a multiple of the identity: steady with few images per dimension
+                fitted = LedoitWolf().fit(codes)
+                means.append(fitted.location_)
+                precisions.append(fitted.precision_)
+        self.latent_mean_ = torch.from_numpy(np.stack(means)).float().to(x.device)
+        self.latent_precision_ = torch.from_numpy(np.stack(precisions)).float().to(x.device)
+        errors, distances = self._image_parts(x)
+        parts = np.stack([errors, distances])  # (2, members, rows)
+        q1, center, q3 = np.percentile(parts, [25, 50, 75], axis=2)
+        self.score_center_ = center
+        self.score_scale_ = np.maximum(q3 - q1, 1e-6)
+        return self._image_scores(errors, distances)
 
     def _standardised(self, rows: np.ndarray) -> np.ndarray:
         """A row's score from its members' (members, rows) errors."""
@@ -858,6 +946,9 @@ class AnomalyDetector(BaseDetector):
 
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()}
         tensors["column_scale"] = self.column_scale_.detach().cpu().contiguous()
+        if self.image_shape_ is not None:
+            tensors["latent_mean"] = self.latent_mean_.detach().cpu().contiguous()
+            tensors["latent_precision"] = self.latent_precision_.detach().cpu().contiguous()
         save_file(tensors, str(folder / WEIGHTS))
         return {"n_members": 0, "weights_sha256": _sha256(folder / WEIGHTS)}
 
@@ -883,6 +974,7 @@ class AnomalyDetector(BaseDetector):
         tensors = read_weights(path, config)
         module = EnsembleAutoencoder(self.n_models, dims)
         column_scale = tensors.pop("column_scale", None)
+        latent = tensors.pop("latent_mean", None), tensors.pop("latent_precision", None)
         expected = (self.n_models, len(self.encoder_.columns))
         if column_scale is None or tuple(column_scale.shape) != expected or dims[0] != self.encoder_.width:
             raise ModelFileError(
@@ -893,6 +985,14 @@ class AnomalyDetector(BaseDetector):
         device = resolve_device(self.device)
         self.module_ = module.to(device).eval()
         self.column_scale_ = column_scale.to(device)
+        if self.image_shape_ is not None:
+            k = dims[len(dims) // 2]
+            if latent[0] is None or tuple(latent[0].shape) != (self.n_models, k):
+                raise ModelFileError(
+                    f"{path}: an image detector without the statistics of its codes (saved by an "
+                    "older vaekit?); retrain it"
+                )
+            self.latent_mean_, self.latent_precision_ = latent[0].to(device), latent[1].to(device)
         self.dropped_columns_ = dict(self.encoder_.dropped)
         self._layout(device)
 

@@ -166,7 +166,7 @@ def _score_file(detector, path, output, memory_budget, rows, contamination, top,
     select = select or (lambda frame: detector.scaler.select(frame, str(path)))
     if contamination is not None:
         scores = np.concatenate([detector._scores(detector._rows(select(f))) for f in iter_table(path, rows)])
-        threshold = threshold_for(scores, contamination)
+        threshold = threshold_for(scores, contamination, detector.scores_are_logs)
         if not hasattr(detector, "threshold_"):  # a fresh wrapper around a VAE or an autoencoder
             detector.threshold_ = threshold
     elif hasattr(detector, "threshold_"):

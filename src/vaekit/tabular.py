@@ -66,7 +66,8 @@ class Column:
 class TableEncoder:
     """Fitted once on a training table; then ``transform`` gives (matrix, mask) for any table
     with the same columns. ``scaling="none"`` keeps numbers as they are; ``images=True`` keeps
-    every column (pixel) as a number, constant or not (pixels: ``transform`` gives no mask)."""
+    every column (pixel) as a number, constant or not, all scaled alike (by the mean and standard
+    deviation of every pixel value); pixels get no mask from ``transform``."""
 
     scaling: str = "robust"
     images: bool = False
@@ -150,6 +151,12 @@ class TableEncoder:
             std = np.nanstd(matrix, axis=0)
             constant = ~(np.nanmax(matrix, axis=0) > np.nanmin(matrix, axis=0))
             empty = np.isnan(matrix).all(axis=0)
+        if self.images and self.scaling != "none":
+            # one scale for every pixel: a pixel that is nearly always dark must not turn faint
+            # ink into huge numbers, and an image's contrast must stay what it is
+            center, spread = float(np.nanmean(matrix)), float(np.nanstd(matrix))
+            scale = spread if spread > 1e-12 else 1.0
+            return [(Column("", "numeric", center=center, scale=scale), "") for _ in constant]
         out = []
         for j in range(matrix.shape[1]):
             if constant[j] and not self.images:

@@ -5,7 +5,8 @@ estimates the cut without labels: the scores are put on a log scale (anomaly sco
 a long right tail, near normal after the log), and the threshold is the median plus ``Z = 3`` robust
 standard deviations (1.4826 * MAD) of that scale. Inliers seldom pass it (0.13% of a normal
 sample), and the median and MAD, unlike the mean and standard deviation, are moved but little
-by anomalies, even at 20% of the rows.
+by anomalies, even at 20% of the rows. Scores that are already on such a scale (the image scores
+of :class:`vaekit.AnomalyDetector`, standardised logs) skip the log (``log_scale=True``).
 A threshold for a target false-positive rate comes from data the user says is clean.
 """
 
@@ -34,11 +35,11 @@ def _log_scale(scores: np.ndarray) -> np.ndarray:
     return np.log(shifted + floor)
 
 
-def auto_threshold(scores: np.ndarray) -> float:
+def auto_threshold(scores: np.ndarray, log_scale: bool = False) -> float:
     """The threshold of ``contamination="auto"``: median + 3 robust standard deviations of the
-    log-scaled scores."""
+    log-scaled scores (of the scores as they are, with ``log_scale``)."""
     scores = np.asarray(scores, dtype=np.float64)
-    logs = _log_scale(scores)
+    logs = scores if log_scale else _log_scale(scores)
     median = np.median(logs)
     fence = median + Z * 1.4826 * np.median(np.abs(logs - median))
     above = logs > fence
@@ -48,11 +49,12 @@ def auto_threshold(scores: np.ndarray) -> float:
     return float((scores[~above].max() + scores[above].min()) / 2)
 
 
-def threshold_for(scores: np.ndarray, contamination: float | str) -> float:
-    """The score above which a row is flagged; ``contamination`` is a fraction or ``"auto"``."""
+def threshold_for(scores: np.ndarray, contamination: float | str, log_scale: bool = False) -> float:
+    """The score above which a row is flagged; ``contamination`` is a fraction or ``"auto"``;
+    ``log_scale``: the scores are logs already (see :func:`auto_threshold`)."""
     check_contamination(contamination)
     if contamination == "auto":
-        return auto_threshold(scores)
+        return auto_threshold(scores, log_scale)
     return float(np.percentile(scores, 100 * (1 - contamination)))
 
 

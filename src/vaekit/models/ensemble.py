@@ -47,6 +47,10 @@ class EnsembleAutoencoder(nn.Module):
         """(n_members, batch, latent): each member's code for the rows of ``x``."""
         return self._layers(x.unsqueeze(0).expand(self.n_members, -1, -1), 0, self.latent_layer + 1)
 
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """(n_members, batch, features): each member's reconstruction from its own code ``z``."""
+        return self._layers(z, self.latent_layer + 1, len(self.weights))
+
     def _layers(self, h: torch.Tensor, start: int, stop: int) -> torch.Tensor:
         last = len(self.weights) - 1
         # iterating a ParameterList costs more than the arithmetic here: read its parameters once
