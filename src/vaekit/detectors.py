@@ -713,12 +713,16 @@ class AnomalyDetector(BaseDetector):
         self.column_scale_ = torch.ones(self.n_models, n_columns, device=device)
         normalize = self.normalize_columns
         if normalize == "auto":
-            normalize = self.image_shape_ is None  # pixels are not fields: their errors compare as they are
-        if self.image_shape_ is not None:
-            return self._fit_image_scores(x)
+            # pixels are not fields: their errors compare as they are. Dividing by each pixel's
+            # typical error flags more noise and crops of Fashion-MNIST at the "auto" threshold
+            # (recall 0.50 against 0.31) but removes 2.3% of the demo's good digits (against 0.1%)
+            normalize = self.image_shape_ is None
         if normalize:
             errors = torch.from_numpy(self._in_chunks(x, mask, lambda e, m: e)).to(device)
             self.column_scale_ = (_masked_median(errors, mask) + 1e-6).float()
+        if self.image_shape_ is not None:
+            return self._fit_image_scores(x)
+        if normalize:
             # the float32 errors again (exactly), so the training scores are what scoring gives
             rows = self._member_rows(errors.float(), mask).cpu().numpy().astype(np.float64)
         else:
@@ -859,7 +863,8 @@ class AnomalyDetector(BaseDetector):
             for i in range(0, len(x), chunk):
                 xb = x[i : i + chunk]
                 codes = module.encode(xb)
-                errors.append(((module.decode(codes) - xb) ** 2).mean(dim=-1))
+                squared = (module.decode(codes) - xb) ** 2
+                errors.append((squared / self.column_scale_[:, None, :]).mean(dim=-1))
                 if hasattr(self, "latent_mean_"):
                     diff = codes - self.latent_mean_[:, None, :]
                     distances.append(torch.einsum("mbk,mkl,mbl->mb", diff, self.latent_precision_, diff))
