@@ -5,8 +5,11 @@ plus noise, 1% of them off it), written in row groups of 250,000 so that making 
 little memory. Trains the recommended detector (``vaekit train --model auto``) and a small plain
 autoencoder on a 100,000-row sample, then times ``vaekit score MODEL FILE -o scores.parquet
 --top 0`` under ``/usr/bin/time -v`` on each file with each model, and with the top-3
-contributing columns (the default) for the detector on the smallest file. Peak memory is the
-maximum resident set size the OS reports for the whole process. Goals of the scale issue: peak
+contributing columns (the default) for the detector on the smallest file, and ``vaekit clean`` on
+the smallest file. Training throughput: ``vaekit train --model ae`` for 2 epochs on the smallest
+file, under ``torchrun`` with 1 and 2 gloo processes (``--distributed``) and as a plain process.
+Peak memory is the maximum resident set size the OS reports for the whole process (for torchrun,
+the largest of its processes). Goals of the scale issue: peak
 memory flat (within 20%) from 1M to 16M rows and under 2 GB; at least 1,000,000 rows/s end to
 end on 2 cores.
 
@@ -65,6 +68,24 @@ def timed(command: list[str]) -> tuple[float, float]:
     return seconds, peak_kb / 1024
 
 
+def train_throughput(data: Path, n: int, tmp: Path) -> list[str]:
+    """Rows per second of ``vaekit train`` in one process and under torchrun with 1 and 2 processes."""
+    options = ["--model", "ae", "--latent", "4", "--hidden", "64", "--epochs", "2", "--batch-size", "1024"]
+    options += ["--quiet", "--seed", "0"]
+    torchrun = [str(Path(sys.executable).with_name("torchrun")), "--standalone"]
+    launches = [("python -m vaekit", 1, VAEKIT)]
+    for k in (1, 2):
+        launches.append(("torchrun --distributed", k, [*torchrun, f"--nproc_per_node={k}", "-m", "vaekit"]))
+    out = []
+    for name, k, launcher in launches:
+        extra = ["--distributed"] if "torchrun" in name else []
+        model = tmp / f"throughput_{k}_{len(extra)}"
+        seconds, peak = timed([*launcher, "train", str(data), "-o", str(model), *options, *extra])
+        out.append(f"| {name} | {k} | {seconds:.1f} | {2 * n / seconds:,.0f} | {peak:,.0f} |")
+        print(out[-1], flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 4_000_000, 16_000_000])
@@ -82,7 +103,7 @@ def main() -> None:
             seconds, peak = timed([*train, "--seed", "0", *options])
             trained.append(f"{name} (`{' '.join(options)}`: {seconds:.0f} s, peak {peak:,.0f} MB)")
             print(trained[-1], flush=True)
-        rows_out = []
+        rows_out, cleaned, training = [], [], []
         for i, n in enumerate(args.rows):
             data = tmp / f"data_{n}.parquet"
             make_file(data, n)
@@ -99,6 +120,13 @@ def main() -> None:
                 )
                 print(rows_out[-1], flush=True)
                 out.unlink()
+            if i == 0:
+                seconds, peak = timed([*VAEKIT, "clean", str(data), "-o", str(tmp / "cleaned"), "--quiet"])
+                cleaned.append(
+                    f"| {n:,} | {size_mb:,.0f} | {seconds:.1f} | {n / seconds:,.0f} | {peak:,.0f} |"
+                )
+                print(cleaned[-1], flush=True)
+                training = train_throughput(data, n, tmp)
             data.unlink()
 
     date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
@@ -116,6 +144,19 @@ default; each costs counterfactual passes), 0 = scores and labels only.
 | rows | file MB | model | top | seconds | rows/s | peak memory MB |
 |---|---|---|---|---|---|---|
 {chr(10).join(rows_out)}
+
+`vaekit clean` on the smallest file (it reads the whole file into memory: streaming is still to come):
+
+| rows | file MB | seconds | rows/s | peak memory MB |
+|---|---|---|---|---|
+{chr(10).join(cleaned)}
+
+Training throughput, `vaekit train FILE --model ae --latent 4 --hidden 64 --epochs 2 --batch-size 1024`
+on the smallest file (rows/s = rows x epochs / seconds, end to end):
+
+| launch | processes | seconds | rows/s | peak memory MB (per process) |
+|---|---|---|---|---|
+{chr(10).join(training)}
 
 Goals (scale issue): peak memory flat within 20% from 1M to 16M rows and under 2 GB; at least
 1,000,000 rows/s end to end on 2 cores.

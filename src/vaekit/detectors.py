@@ -1024,7 +1024,7 @@ def _masked_median(errors: torch.Tensor, mask: torch.Tensor | None) -> torch.Ten
 def _small_model_threads(device: torch.device, module: nn.Module) -> Iterator[None]:
     """One CPU thread for small models: their operations are too short to share out, and a
     second thread waiting on a busy core costs more than it brings."""
-    small = sum(p.numel() for p in module.parameters()) < 2_000_000
+    small = sum(p.numel() for p in module.parameters()) < 500_000
     if device.type != "cpu" or not small or torch.get_num_threads() == 1:
         yield
         return

@@ -164,9 +164,14 @@ def _score_file(detector, path, output, memory_budget, rows, contamination, top,
     if rows is None:
         rows = batch_rows(path, memory_budget)
     select = select or (lambda frame: detector.scaler.select(frame, str(path)))
+    first_pass = None
     if contamination is not None:
-        scores = np.concatenate([detector._scores(detector._rows(select(f))) for f in iter_table(path, rows)])
+        first_pass = [
+            (frame.index, detector._scores(detector._rows(select(frame)))) for frame in iter_table(path, rows)
+        ]
+        scores = np.concatenate([part for _, part in first_pass])
         threshold = threshold_for(scores, contamination, detector.scores_are_logs)
+        del scores
         if not hasattr(detector, "threshold_"):  # a fresh wrapper around a VAE or an autoencoder
             detector.threshold_ = threshold
     elif hasattr(detector, "threshold_"):
@@ -174,15 +179,19 @@ def _score_file(detector, path, output, memory_budget, rows, contamination, top,
     else:
         raise ParameterError("this detector has no threshold yet: give contamination (a fraction or 'auto')")
     n_top = min(top, len(detector.feature_names))
+    if n_top:
+        first_pass = None  # the columns' shares need the rows again: read the file a second time
     flagged = n = batches = 0
     with atomic_path(output) as tmp:
         writer = TableWriter(tmp, Path(output))
         try:
-            for frame in iter_table(path, rows):
-                data = select(frame)
-                scores = detector.decision_function(data)
+            for frame, scores in first_pass or ((f, None) for f in iter_table(path, rows)):
+                if scores is None:
+                    data = select(frame)
+                    scores = detector.decision_function(data)
                 labels = (scores > threshold).astype(int)
-                table = pd.DataFrame({"row": np.asarray(frame.index), "score": scores, "label": labels})
+                index = frame if first_pass else frame.index  # the first pass kept the frames' indexes
+                table = pd.DataFrame({"row": np.asarray(index), "score": scores, "label": labels})
                 if n_top:
                     names, shares = detector.top_features(data, n=n_top)
                     for j in range(n_top):
