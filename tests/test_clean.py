@@ -233,3 +233,69 @@ def test_the_demo_finds_the_injected_garbage(tmp_path, capsys):
     assert scores.loc[injected, "garbage"].mean() >= 0.85  # recall
     assert scores.loc[~injected, "garbage"].mean() <= 0.02  # good images removed
     assert (tmp_path / "demo" / "cleaned" / "report.html").exists()
+
+
+@pytest.fixture
+def big_parquet(tmp_path):
+    """A Parquet file with 20 rows whose column 'b' breaks its link to 'a', an exact duplicate
+    row, a category and a 0/1 label column."""
+    rng = np.random.RandomState(0)
+    n = 3000
+    x = rng.normal(size=(n, 5))
+    x[:, 1] = 2 * x[:, 0] + 0.1 * rng.normal(size=n)
+    bad = np.arange(0, n, 150)
+    x[bad, 1] += 8
+    frame = pd.DataFrame(x, columns=list("abcde"))
+    frame["kind"] = rng.choice(["x", "y", "z"], n)
+    frame["is_bad"] = 0
+    frame.loc[bad, "is_bad"] = 1
+    frame.iloc[7] = frame.iloc[6]
+    path = tmp_path / "big.parquet"
+    frame.to_parquet(path)
+    return path, bad
+
+
+def test_a_parquet_file_over_the_memory_budget_is_cleaned_in_batches_with_the_same_result(
+    big_parquet, tmp_path
+):
+    path, _ = big_parquet
+    before = _sha(path)
+    whole = clean(path, tmp_path / "whole", label_column="is_bad", verbose=0)
+    batched = clean(path, tmp_path / "batched", label_column="is_bad", verbose=0, memory_budget=200_000)
+    assert _sha(path) == before
+    assert batched.summary() == whole.summary() and batched.metrics == pytest.approx(whole.metrics)
+    a, b = (pd.read_csv(tmp_path / d / "scores.csv") for d in ("whole", "batched"))
+    assert list(a.columns) == list(b.columns)
+    assert np.allclose(a["score"], b["score"], rtol=1e-5, atol=1e-5)  # batches round differently
+    assert a[["row", "garbage"]].equals(b[["row", "garbage"]]) and (a["rank"] - b["rank"]).abs().max() <= 5
+    for name in ("clean", "garbage"):
+        left, right = (pd.read_parquet(tmp_path / d / f"{name}.parquet") for d in ("whole", "batched"))
+        assert list(left.columns) == list(right.columns)
+        if name == "garbage":  # the same top column; near-zero shares may tie differently
+            top = [
+                s.str.split(" ").str[0]
+                for s in (left.pop("vaekit_top_columns"), right.pop("vaekit_top_columns"))
+            ]
+            assert top[0].equals(top[1])
+        pd.testing.assert_frame_equal(left.reset_index(drop=True), right.reset_index(drop=True))
+    assert (tmp_path / "batched" / "report.html").stat().st_size > 10_000
+
+
+def test_a_large_parquet_file_trains_the_detector_on_a_sample(big_parquet, tmp_path, monkeypatch, capsys):
+    import vaekit.clean
+
+    path, bad = big_parquet
+    monkeypatch.setattr(vaekit.clean, "SAMPLE_ROWS", 600)
+    out = tmp_path / "out"
+    args = ["clean", str(path), "-o", str(out), "--memory-budget", "100K", "--drop-duplicates", "--quiet"]
+    assert main(args) == 0
+    assert "3000 rows in:" in capsys.readouterr().out
+    scores = pd.read_csv(out / "scores.csv")
+    assert len(scores) == 3000 and scores["row"].tolist() == list(range(1, 3001))
+    assert scores.loc[bad, "garbage"].mean() >= 0.9  # found by a detector that saw 600 rows
+    assert scores.loc[7, "garbage"] == 1 and scores.loc[7, "reason"] == "an exact duplicate of row 7"
+    assert np.isnan(scores.loc[7, "score"]) and scores.loc[7, "rank"] == 0
+    kept, garbage = pd.read_parquet(out / "clean.parquet"), pd.read_parquet(out / "garbage.parquet")
+    assert len(kept) + len(garbage) == 3000 == len(kept) + int(scores["garbage"].sum())
+    assert "uniform sample of 600 of the 3,000 rows" in (out / "report.html").read_text()
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 TABLE_KINDS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 NUMERIC_SHARE = 0.9  # a text column whose non-empty cells are at least this share numbers is numeric
 MAX_IMAGE_PIXELS = 64 * 64  # images are scored at most this big (aspect kept)
+SAMPLE_ROWS = 200_000  # the detector learns from a uniform sample of a file too large to hold
 
 
 @dataclass
@@ -191,6 +192,7 @@ def clean(
     copy: bool = False,
     random_state: int = 0,
     verbose: int = 1,
+    memory_budget: int | None = None,
 ) -> CleanResult:
     """Find the garbage in ``input`` (a CSV or Parquet file, or a folder of images) and write
     ``clean.<ext>``, ``garbage.<ext>``, ``scores.csv``, ``model/`` and ``report.html`` into the
@@ -200,6 +202,8 @@ def clean(
     the input; its threshold is kept unless ``contamination`` is given as a fraction.
     ``label_column``: a known 0/1 column (1 = garbage) used only for the report's metrics.
     ``copy``: for an image folder, also copy the files into ``clean/`` and ``garbage/``.
+    ``memory_budget`` (bytes, default 1 GiB): a Parquet file larger than this is read in record
+    batches, its detector trained on a sample (see ``_StreamingParquetJob``).
     """
     started = time.perf_counter()
     source = Path(input)
@@ -219,7 +223,18 @@ def clean(
                 f"{source}: vaekit clean reads CSV files, Parquet files and folders of images, not "
                 f"{source.suffix or 'files without an extension'}"
             )
-        job = _TableJob(source, kind, label_column, drop_duplicates)
+        from vaekit.scoring import DEFAULT_MEMORY_BUDGET, batch_rows
+
+        rows = None
+        if kind == "parquet":
+            try:
+                rows = batch_rows(source, memory_budget or DEFAULT_MEMORY_BUDGET)
+            except Exception:  # not readable as Parquet: the in-memory reader says so clearly
+                rows = None
+        if rows is not None:
+            job = _StreamingParquetJob(source, label_column, drop_duplicates, rows)
+        else:
+            job = _TableJob(source, kind, label_column, drop_duplicates)
     job.read()
     detector = job.detect(model, contamination, random_state, verbose)
     out.mkdir(parents=True, exist_ok=True)
@@ -505,6 +520,225 @@ class _TableJob(_Job):
             labels=self._known(),
             dropped_columns=dict(getattr(detector, "dropped_columns_", {}) or {}),
             outputs={name: os.path.relpath(p, path.parent) for name, p in result.outputs.items()},
+        )
+        write_report(path, data)
+
+
+class _StreamingParquetJob(_Job):
+    """A Parquet file larger than the memory budget, read in record batches.
+
+    The detector learns from a uniform sample of ``SAMPLE_ROWS`` rows, and the threshold comes
+    from the sample's scores. Every row is then scored batch by batch (keeping 8 bytes per row
+    for its score and, until duplicates are found, its 64-bit hash), and a second pass writes
+    the outputs batch by batch. Unlike the in-memory path, only garbage rows get their top
+    contributing columns, and the report shows the most anomalous and typical rows and a sample.
+    """
+
+    def __init__(self, source: Path, label_column: str | None, drop_duplicates: bool, rows: int):
+        self.source, self.kind, self.label_column = source, "parquet", label_column
+        self.drop_duplicates, self.rows = drop_duplicates, rows
+
+    def _batches(self):
+        from vaekit.scoring import iter_table
+
+        return iter_table(self.source, self.rows)
+
+    def read(self) -> None:
+        import pyarrow.parquet as pq
+
+        from vaekit.scoring import sample_table
+
+        try:
+            self.schema = pq.ParquetFile(self.source).schema_arrow
+            self.n_rows = pq.ParquetFile(self.source).metadata.num_rows
+        except Exception as exc:
+            raise DataError(f"{self.source}: not a readable Parquet file ({type(exc).__name__})") from None
+        self.columns = list(self.schema.names)
+        if self.n_rows == 0:
+            raise DataError(f"{self.source}: has a header but no rows; give a file with rows of data")
+        if self.label_column is not None and self.label_column not in self.columns:
+            raise DataError(
+                f"{self.source}: --label-column {self.label_column!r} is not a column; the columns are "
+                f"{self.columns}"
+            )
+        self.sample = sample_table(self.source, SAMPLE_ROWS, self.rows)
+
+    def _features(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.drop(columns=[self.label_column]) if self.label_column is not None else frame
+
+    def features(self) -> pd.DataFrame:
+        return self._features(self.sample)
+
+    def detect(self, model, contamination, random_state: int, verbose: int):
+        detector = super().detect(model, contamination, random_state, verbose)
+        if len(self.sample) < self.n_rows:
+            self.rule += f"; set on a uniform sample of {len(self.sample):,} of the {self.n_rows:,} rows"
+        scores, hashes, known = [], [], []
+        for frame in self._batches():
+            hashes.append(pd.util.hash_pandas_object(frame, index=False).to_numpy())
+            scores.append(detector.decision_function(self._features(frame)))
+            if self.label_column is not None:
+                known.append(pd.to_numeric(frame[self.label_column], errors="coerce").to_numpy())
+        # a row repeats the first row with the same 64-bit hash of its values
+        _, first, inverse = np.unique(np.concatenate(hashes), return_index=True, return_inverse=True)
+        del hashes
+        self.first_of = first[inverse]
+        duplicate = self.first_of != np.arange(self.n_rows)
+        self.n_duplicates = int(duplicate.sum())
+        self.dropped = duplicate if self.drop_duplicates else np.zeros(self.n_rows, dtype=bool)
+        self.scored = np.flatnonzero(~self.dropped)
+        self.scores = np.concatenate(scores)[self.scored]
+        self.flagged = self.scores > self.threshold
+        self.known = np.concatenate(known)[self.scored] if known else None
+        return detector
+
+    def _known(self) -> np.ndarray | None:
+        if self.known is None:
+            return None
+        if np.isnan(self.known).any() or not np.isin(self.known, [0, 1]).all():
+            raise DataError(
+                f"{self.source}: --label-column {self.label_column!r} must hold 0 (clean) or 1 "
+                "(garbage) in every scored row"
+            )
+        return self.known.astype(int)
+
+    def write(self, out: Path, detector, copy: bool) -> CleanResult:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        n = self.n_rows
+        score = np.full(n, np.nan)
+        rank = np.zeros(n, dtype=np.int64)
+        score[self.scored], rank[self.scored] = self.scores, self._ranks()
+        garbage = self.dropped.copy()
+        garbage[self.scored[self.flagged]] = True
+        self.garbage = garbage
+        outputs = {
+            "clean": out / "clean.parquet",
+            "garbage": out / "garbage.parquet",
+            "scores": out / "scores.csv",
+        }
+        extra_schema = [
+            ("vaekit_row", pa.int64()),
+            ("vaekit_score", pa.float64()),
+            ("vaekit_rank", pa.int64()),
+            ("vaekit_reason", pa.string()),
+            ("vaekit_top_columns", pa.string()),
+        ]
+        garbage_schema = pa.schema([*self.schema, *(pa.field(k, t) for k, t in extra_schema)])
+        self.shown = self._shown()
+        shown_frames = []
+        with (
+            atomic_path(outputs["clean"]) as clean_tmp,
+            atomic_path(outputs["garbage"]) as garbage_tmp,
+            atomic_path(outputs["scores"]) as scores_tmp,
+            pq.ParquetWriter(clean_tmp, self.schema) as clean_writer,
+            pq.ParquetWriter(garbage_tmp, garbage_schema) as garbage_writer,
+            open(scores_tmp, "w", newline="", encoding="utf-8") as scores_file,
+        ):
+            for frame in self._batches():
+                rows = np.asarray(frame.index)
+                table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+                bad = garbage[rows]
+                clean_writer.write_table(table.filter(pa.array(~bad)))
+                reasons = np.full(len(rows), "", dtype=object)
+                top = np.full(len(rows), "", dtype=object)
+                flagged = bad & ~self.dropped[rows]
+                for j in np.flatnonzero(self.dropped[rows]):
+                    reasons[j] = f"an exact duplicate of row {self.first_of[rows[j]] + 1}"
+                for j in np.flatnonzero(flagged):
+                    reasons[j] = f"score {score[rows[j]]:.4g} above the threshold {self.threshold:.4g}"
+                if flagged.any():
+                    names, shares = detector.top_features(self._features(frame[flagged]), n=3)
+                    top[flagged] = [
+                        ", ".join(f"{c} ({v:.0%})" for c, v in zip(nm, sh, strict=True))
+                        for nm, sh in zip(names, shares, strict=True)
+                    ]
+                extra = pd.DataFrame(
+                    {
+                        "vaekit_row": rows + 1,
+                        "vaekit_score": score[rows],
+                        "vaekit_rank": rank[rows],
+                        "vaekit_reason": reasons,
+                        "vaekit_top_columns": top,
+                    }
+                )
+                if bad.any():
+                    bad_part = table.filter(pa.array(bad))
+                    for name, kind in extra_schema:
+                        bad_part = bad_part.append_column(name, pa.array(extra[name].to_numpy()[bad], kind))
+                    garbage_writer.write_table(bad_part)
+                scores = extra.rename(columns=lambda c: c.removeprefix("vaekit_"))
+                scores.insert(1, "garbage", bad.astype(int))
+                scores.to_csv(scores_file, header=rows[0] == 0, index=False)
+                wanted = np.isin(rows, self.shown)
+                if wanted.any():
+                    shown_frames.append(frame[wanted])
+        self.shown_table = pd.concat(shown_frames)
+        return CleanResult(
+            n_rows=n,
+            n_kept=int((~garbage).sum()),
+            n_garbage=int(garbage.sum()),
+            n_unparseable=0,
+            n_flagged=int(self.flagged.sum()),
+            n_duplicates=self.n_duplicates,
+            threshold=self.threshold,
+            threshold_rule=self.rule,
+            outputs=outputs,
+            metrics=self._metrics(self._known()),
+        )
+
+    def _shown(self) -> np.ndarray:
+        """File rows the report shows: the most anomalous, the most typical, and a sample."""
+        from vaekit.report import MAX_POINTS, N_SHOWN, N_TYPICAL
+
+        order = np.argsort(-self.scores, kind="stable")
+        rng = np.random.default_rng(0)
+        sample = rng.choice(len(self.scores), min(MAX_POINTS, len(self.scores)), replace=False)
+        picked = np.union1d(np.union1d(order[:N_SHOWN], order[-N_TYPICAL:]), sample)
+        return self.scored[picked]
+
+    def report(self, path: Path, detector, result: CleanResult, seconds: float) -> None:
+        from vaekit.report import CleanReport, write_report
+
+        table = self.shown_table.loc[self.shown]
+        X = self._features(table)
+        shown = np.searchsorted(self.scored, self.shown)  # places in self.scores
+        duplicates = [
+            (f"row {i + 1}", f"same as row {self.first_of[i] + 1}")
+            for i in np.flatnonzero(self.first_of != np.arange(self.n_rows))[:200]
+        ]
+        data = CleanReport(
+            title=f"vaekit clean: {self.source.name}",
+            input_path=str(self.source),
+            kind="table",
+            n_rows=result.n_rows,
+            n_kept=result.n_kept,
+            n_garbage=result.n_garbage,
+            n_unparseable=0,
+            n_flagged=result.n_flagged,
+            n_duplicates=result.n_duplicates,
+            duplicates_dropped=self.drop_duplicates,
+            threshold=self.threshold,
+            threshold_rule=self.rule,
+            detector=_describe(detector),
+            seconds=seconds,
+            scores=self.scores,
+            flagged=self.flagged,
+            row_ids=[f"row {i + 1}" for i in self.shown],
+            table=table.reset_index(drop=True),
+            shares=detector.feature_scores(X),
+            share_columns=list(detector.feature_names),
+            unparseable=[],
+            duplicates=duplicates,
+            latent=_latent(detector, X),
+            history=_history(detector),
+            images=None,
+            reconstructions=None,
+            labels=self._known(),
+            dropped_columns=dict(getattr(detector, "dropped_columns_", {}) or {}),
+            outputs={name: os.path.relpath(p, path.parent) for name, p in result.outputs.items()},
+            shown=shown,
         )
         write_report(path, data)
 

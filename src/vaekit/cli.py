@@ -464,6 +464,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_clean(args: argparse.Namespace) -> int:
     from vaekit.clean import clean
+    from vaekit.scoring import parse_size
 
     result = clean(
         args.input,
@@ -475,6 +476,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
         copy=args.copy,
         random_state=args.seed,
         verbose=0 if args.quiet else 1,
+        memory_budget=parse_size(args.memory_budget),
     )
     print(f"vaekit clean: {result.summary()}")
     if result.metrics:
@@ -742,6 +744,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--drop-duplicates", action="store_true", help="exact duplicate rows go to garbage")
     p.add_argument("--copy", action="store_true", help="image folders: copy files into clean/ and garbage/")
+    p.add_argument(
+        "--memory-budget",
+        default="1G",
+        metavar="SIZE",
+        help="a Parquet file larger than this (e.g. 512M, 4G) is read in record batches: the detector "
+        "learns from a uniform sample of its rows, and the outputs are written batch by batch "
+        "(default 1G)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_clean)

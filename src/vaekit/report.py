@@ -63,6 +63,13 @@ class CleanReport:
     labels: np.ndarray | None
     dropped_columns: dict[str, str]
     outputs: dict[str, str] = field(default_factory=dict)
+    # For a file too large to show whole: the (sorted) places in ``scores`` of the rows that
+    # ``row_ids``, ``table``, ``shares`` and ``latent`` hold; None when they hold every row.
+    shown: np.ndarray | None = None
+
+    def at(self, i: int) -> int:
+        """Where the scored row ``i`` sits in ``row_ids``, ``table``, ``shares`` and ``latent``."""
+        return i if self.shown is None else int(np.searchsorted(self.shown, i))
 
 
 def write_report(path: str | os.PathLike, data: CleanReport) -> Path:
@@ -213,15 +220,16 @@ def _rows_table(d: CleanReport, order: np.ndarray, shade: bool) -> str:
     head = "".join(f"<th>{_e(c)}</th>" for c in ["row", "rank", "score", *columns])
     body = []
     for i in order:
+        j = d.at(i)
         cells = [
-            f"<td>{_e(d.row_ids[i])}</td><td>{ranks[i]}</td>"
+            f"<td>{_e(d.row_ids[j])}</td><td>{ranks[i]}</td>"
             f"<td class='{'bad' if d.flagged[i] else ''}'>{d.scores[i]:.4g}</td>"
         ]
         for c in columns:
-            value = d.table.iloc[i][c]
+            value = d.table.iloc[j][c]
             style, title = "", ""
             if shade and d.shares is not None and c in share_index:
-                share = float(d.shares[i, share_index[c]])
+                share = float(d.shares[j, share_index[c]])
                 if share >= 0.05:
                     style = f" style='background: rgba(214, 39, 40, {min(0.85, 0.15 + share):.2f})'"
                     title = f" title='{share:.0%} of the score'"
@@ -295,6 +303,8 @@ def _latent(d: CleanReport) -> str:
     import matplotlib.pyplot as plt
 
     codes = np.asarray(d.latent, dtype=float)
+    flagged = d.flagged if d.shown is None else d.flagged[d.shown]
+    scores = np.asarray(d.scores) if d.shown is None else np.asarray(d.scores)[d.shown]
     if codes.shape[1] > 2:
         from sklearn.decomposition import PCA
 
@@ -308,14 +318,14 @@ def _latent(d: CleanReport) -> str:
     elif codes.shape[1] == 2:
         points, labels = codes, ("latent z1", "latent z2")
     else:
-        points = np.column_stack([codes[:, 0], np.asarray(d.scores)])
+        points = np.column_stack([codes[:, 0], scores])
         labels = ("latent z1", "anomaly score")
     rng = np.random.RandomState(0)
-    shown = np.arange(len(points))
+    drawn = np.arange(len(points))
     if len(points) > MAX_POINTS:
-        shown = np.union1d(rng.choice(len(points), MAX_POINTS, replace=False), np.flatnonzero(d.flagged))
-    kept = shown[~d.flagged[shown]]
-    bad = shown[d.flagged[shown]]
+        drawn = np.union1d(rng.choice(len(points), MAX_POINTS, replace=False), np.flatnonzero(flagged))
+    kept = drawn[~flagged[drawn]]
+    bad = drawn[flagged[drawn]]
     fig, ax = plt.subplots(figsize=(6, 5))
     ax.scatter(points[kept, 0], points[kept, 1], s=6, color=KEPT_COLOUR, alpha=0.5, label="kept")
     ax.scatter(points[bad, 0], points[bad, 1], s=28, color=FLAGGED_COLOUR, marker="x", label="flagged")
