@@ -579,18 +579,24 @@ class _StreamingParquetJob(_Job):
             scores.append(detector.decision_function(self._features(frame)))
             if self.label_column is not None:
                 known.append(pd.to_numeric(frame[self.label_column], errors="coerce").to_numpy())
-        # a row repeats the first row with the same 64-bit hash of its values
-        _, first, inverse = np.unique(np.concatenate(hashes), return_index=True, return_inverse=True)
+        self.repeats, self.first_of = _repeats(np.concatenate(hashes))  # few: kept as two short lists
         del hashes
-        self.first_of = first[inverse]
-        duplicate = self.first_of != np.arange(self.n_rows)
-        self.n_duplicates = int(duplicate.sum())
-        self.dropped = duplicate if self.drop_duplicates else np.zeros(self.n_rows, dtype=bool)
-        self.scored = np.flatnonzero(~self.dropped)
-        self.scores = np.concatenate(scores)[self.scored]
+        self.n_duplicates = len(self.repeats)
+        self.dropped = np.zeros(self.n_rows, dtype=bool)
+        if self.drop_duplicates:
+            self.dropped[self.repeats] = True
+        scores = np.concatenate(scores)
+        self.scored = np.flatnonzero(~self.dropped) if self.dropped.any() else None  # None: every row
+        self.scores = scores if self.scored is None else scores[self.scored]
         self.flagged = self.scores > self.threshold
-        self.known = np.concatenate(known)[self.scored] if known else None
+        self.known = np.concatenate(known) if known else None
+        if self.known is not None and self.scored is not None:
+            self.known = self.known[self.scored]
         return detector
+
+    def _file_rows(self, places: np.ndarray) -> np.ndarray:
+        """The file rows of places in ``self.scores``."""
+        return places if self.scored is None else self.scored[places]
 
     def _known(self) -> np.ndarray | None:
         if self.known is None:
@@ -607,12 +613,15 @@ class _StreamingParquetJob(_Job):
         import pyarrow.parquet as pq
 
         n = self.n_rows
-        score = np.full(n, np.nan)
-        rank = np.zeros(n, dtype=np.int64)
-        score[self.scored], rank[self.scored] = self.scores, self._ranks()
+        if self.scored is None:  # every row scored: no copies of 8 bytes a row
+            score, rank = self.scores, self._ranks().astype(np.int32)
+        else:
+            score, rank = np.full(n, np.nan), np.zeros(n, dtype=np.int32)
+            score[self.scored], rank[self.scored] = self.scores, self._ranks()
         garbage = self.dropped.copy()
-        garbage[self.scored[self.flagged]] = True
+        garbage[self._file_rows(np.flatnonzero(self.flagged))] = True
         self.garbage = garbage
+        first_of = dict(zip(self.repeats.tolist(), self.first_of.tolist(), strict=True))
         outputs = {
             "clean": out / "clean.parquet",
             "garbage": out / "garbage.parquet",
@@ -645,7 +654,7 @@ class _StreamingParquetJob(_Job):
                 top = np.full(len(rows), "", dtype=object)
                 flagged = bad & ~self.dropped[rows]
                 for j in np.flatnonzero(self.dropped[rows]):
-                    reasons[j] = f"an exact duplicate of row {self.first_of[rows[j]] + 1}"
+                    reasons[j] = f"an exact duplicate of row {first_of[int(rows[j])] + 1}"
                 for j in np.flatnonzero(flagged):
                     reasons[j] = f"score {score[rows[j]]:.4g} above the threshold {self.threshold:.4g}"
                 if flagged.any():
@@ -696,17 +705,17 @@ class _StreamingParquetJob(_Job):
         rng = np.random.default_rng(0)
         sample = rng.choice(len(self.scores), min(MAX_POINTS, len(self.scores)), replace=False)
         picked = np.union1d(np.union1d(order[:N_SHOWN], order[-N_TYPICAL:]), sample)
-        return self.scored[picked]
+        return self._file_rows(picked)
 
     def report(self, path: Path, detector, result: CleanResult, seconds: float) -> None:
         from vaekit.report import CleanReport, write_report
 
         table = self.shown_table.loc[self.shown]
         X = self._features(table)
-        shown = np.searchsorted(self.scored, self.shown)  # places in self.scores
+        shown = self.shown if self.scored is None else np.searchsorted(self.scored, self.shown)
         duplicates = [
-            (f"row {i + 1}", f"same as row {self.first_of[i] + 1}")
-            for i in np.flatnonzero(self.first_of != np.arange(self.n_rows))[:200]
+            (f"row {i + 1}", f"same as row {j + 1}")
+            for i, j in zip(self.repeats[:200].tolist(), self.first_of[:200].tolist(), strict=True)
         ]
         data = CleanReport(
             title=f"vaekit clean: {self.source.name}",
@@ -741,6 +750,17 @@ class _StreamingParquetJob(_Job):
             shown=shown,
         )
         write_report(path, data)
+
+
+def _repeats(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows that repeat an earlier row, the earlier row each repeats), by equal hashes."""
+    order = np.argsort(hashes, kind="stable")  # equal hashes: the first row first
+    hashes = hashes[order]
+    later = np.flatnonzero(hashes[1:] == hashes[:-1]) + 1
+    first = order[np.searchsorted(hashes, hashes[later], side="left")]
+    rows = order[later]
+    keep = np.argsort(rows)
+    return rows[keep], first[keep]
 
 
 class _ImageJob(_Job):

@@ -95,7 +95,9 @@ def iter_table(path: str | os.PathLike, rows: int | None) -> Iterator[pd.DataFra
         import pyarrow.parquet as pq
 
         start = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+        # pre-buffering keeps what it has read: memory would grow with the file
+        reader = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 22)
+        for batch in reader.iter_batches(batch_size=rows):
             frame = batch.to_pandas()
             frame.index = pd.RangeIndex(start, start + len(frame))
             start += len(frame)
