@@ -573,23 +573,25 @@ class _StreamingParquetJob(_Job):
         detector = super().detect(model, contamination, random_state, verbose)
         if len(self.sample) < self.n_rows:
             self.rule += f"; set on a uniform sample of {len(self.sample):,} of the {self.n_rows:,} rows"
-        scores, hashes, known = [], [], []
+        # filled in place: 8 bytes a row each, no lists of parts to join
+        scores, hashes = np.empty(self.n_rows), np.empty(self.n_rows, dtype=np.uint64)
+        known = np.empty(self.n_rows) if self.label_column is not None else None
         for frame in self._batches():
-            hashes.append(pd.util.hash_pandas_object(frame, index=False).to_numpy())
-            scores.append(detector.decision_function(self._features(frame)))
-            if self.label_column is not None:
-                known.append(pd.to_numeric(frame[self.label_column], errors="coerce").to_numpy())
-        self.repeats, self.first_of = _repeats(np.concatenate(hashes))  # few: kept as two short lists
+            rows = slice(frame.index[0], frame.index[0] + len(frame))
+            hashes[rows] = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+            scores[rows] = detector.decision_function(self._features(frame))
+            if known is not None:
+                known[rows] = pd.to_numeric(frame[self.label_column], errors="coerce").to_numpy()
+        self.repeats, self.first_of = _repeats(hashes)  # few: kept as two short lists
         del hashes
         self.n_duplicates = len(self.repeats)
         self.dropped = np.zeros(self.n_rows, dtype=bool)
         if self.drop_duplicates:
             self.dropped[self.repeats] = True
-        scores = np.concatenate(scores)
         self.scored = np.flatnonzero(~self.dropped) if self.dropped.any() else None  # None: every row
         self.scores = scores if self.scored is None else scores[self.scored]
         self.flagged = self.scores > self.threshold
-        self.known = np.concatenate(known) if known else None
+        self.known = known
         if self.known is not None and self.scored is not None:
             self.known = self.known[self.scored]
         return detector
@@ -613,11 +615,14 @@ class _StreamingParquetJob(_Job):
         import pyarrow.parquet as pq
 
         n = self.n_rows
+        ranks = np.empty(len(self.scores), dtype=np.int32)
+        ranks[np.argsort(-self.scores, kind="stable")] = np.arange(1, len(self.scores) + 1, dtype=np.int32)
         if self.scored is None:  # every row scored: no copies of 8 bytes a row
-            score, rank = self.scores, self._ranks().astype(np.int32)
+            score, rank = self.scores, ranks
         else:
             score, rank = np.full(n, np.nan), np.zeros(n, dtype=np.int32)
-            score[self.scored], rank[self.scored] = self.scores, self._ranks()
+            score[self.scored], rank[self.scored] = self.scores, ranks
+        del ranks
         garbage = self.dropped.copy()
         garbage[self._file_rows(np.flatnonzero(self.flagged))] = True
         self.garbage = garbage
@@ -753,9 +758,10 @@ class _StreamingParquetJob(_Job):
 
 
 def _repeats(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(rows that repeat an earlier row, the earlier row each repeats), by equal hashes."""
+    """(rows that repeat an earlier row, the earlier row each repeats), by equal hashes; sorts
+    ``hashes`` in place (two arrays of 8 bytes a row, not three)."""
     order = np.argsort(hashes, kind="stable")  # equal hashes: the first row first
-    hashes = hashes[order]
+    hashes.sort()
     later = np.flatnonzero(hashes[1:] == hashes[:-1]) + 1
     first = order[np.searchsorted(hashes, hashes[later], side="left")]
     rows = order[later]

@@ -187,12 +187,15 @@ def _score_file(detector, path, output, memory_budget, rows, contamination, top,
     select = select or (lambda frame: detector.scaler.select(frame, str(path)))
     first_pass = None
     if contamination is not None:
-        first_pass = [
-            (frame.index, detector._scores(detector._rows(select(frame)))) for frame in iter_table(path, rows)
-        ]
-        scores = np.concatenate([part for _, part in first_pass])
+        indexes, parts = [], []
+        for frame in iter_table(path, rows):
+            indexes.append(frame.index)
+            parts.append(detector._scores(detector._rows(select(frame))))
+        scores = np.concatenate(parts)
+        del parts  # 8 bytes a row, once
         threshold = threshold_for(scores, contamination, detector.scores_are_logs)
-        del scores
+        bounds = np.cumsum([0, *(len(index) for index in indexes)])
+        first_pass = [(index, scores[a:b]) for index, a, b in zip(indexes, bounds, bounds[1:], strict=False)]
         if not hasattr(detector, "threshold_"):  # a fresh wrapper around a VAE or an autoencoder
             detector.threshold_ = threshold
     elif hasattr(detector, "threshold_"):

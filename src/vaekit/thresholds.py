@@ -28,25 +28,34 @@ def check_contamination(contamination: object) -> None:
         raise ParameterError(f"contamination={contamination!r}: must be in (0, 0.5], or 'auto'")
 
 
-def _log_scale(scores: np.ndarray) -> np.ndarray:
-    """A monotone map of the scores to a scale where their bulk is roughly symmetric."""
-    shifted = scores - np.min(scores)
-    floor = np.median(shifted) * 1e-3 + 1e-12
-    return np.log(shifted + floor)
+def _log_scale(scores: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """A monotone map of the scores to a scale where their bulk is roughly symmetric: (the
+    mapped scores, in one new array, and the shift and floor of the map)."""
+    low = float(np.min(scores))
+    shifted = scores - low
+    floor = float(np.median(shifted)) * 1e-3 + 1e-12
+    shifted += floor
+    return np.log(shifted, out=shifted), low, floor
 
 
 def auto_threshold(scores: np.ndarray, log_scale: bool = False) -> float:
     """The threshold of ``contamination="auto"``: median + 3 robust standard deviations of the
-    log-scaled scores (of the scores as they are, with ``log_scale``)."""
+    log-scaled scores (of the scores as they are, with ``log_scale``). Millions of scores are
+    common: beside them, it needs one array of their size."""
     scores = np.asarray(scores, dtype=np.float64)
-    logs = scores if log_scale else _log_scale(scores)
-    median = np.median(logs)
-    fence = median + Z * 1.4826 * np.median(np.abs(logs - median))
-    above = logs > fence
+    work, low, floor = (scores.copy(), None, None) if log_scale else _log_scale(scores)
+    median = float(np.median(work, overwrite_input=True))
+    work -= median
+    np.abs(work, out=work)
+    fence = median + Z * 1.4826 * float(np.median(work, overwrite_input=True))
+    del work
+    cut = fence if low is None else float(np.exp(fence)) - floor + low  # the fence in score units
+    above = scores > cut
     if not above.any():
         return float(np.max(scores))
     # the cut in score units: halfway between the highest inlier and the lowest flagged score
-    return float((scores[~above].max() + scores[above].min()) / 2)
+    highest_inlier = np.max(scores, where=~above, initial=-np.inf)
+    return float((highest_inlier + np.min(scores, where=above, initial=np.inf)) / 2)
 
 
 def threshold_for(scores: np.ndarray, contamination: float | str, log_scale: bool = False) -> float:
