@@ -42,7 +42,9 @@ def auto_threshold(scores: np.ndarray, log_scale: bool = False) -> float:
     """The threshold of ``contamination="auto"``: median + 3 robust standard deviations of the
     log-scaled scores (of the scores as they are, with ``log_scale``). Millions of scores are
     common: beside them, it needs one array of their size."""
-    scores = np.asarray(scores, dtype=np.float64)
+    scores = np.asarray(scores)
+    if scores.dtype not in (np.float32, np.float64):
+        scores = scores.astype(np.float64)
     work, low, floor = (scores.copy(), None, None) if log_scale else _log_scale(scores)
     median = float(np.median(work, overwrite_input=True))
     work -= median
