@@ -52,12 +52,19 @@ def auto_threshold(scores: np.ndarray, log_scale: bool = False) -> float:
     fence = median + Z * 1.4826 * float(np.median(work, overwrite_input=True))
     del work
     cut = fence if low is None else float(np.exp(fence)) - floor + low  # the fence in score units
-    above = scores > cut
-    if not above.any():
+    # the threshold: halfway between the highest inlier and the lowest flagged score, found a
+    # slice at a time (no further array of the scores' size)
+    highest_inlier, lowest_flagged = -np.inf, np.inf
+    for start in range(0, len(scores), 1 << 20):
+        part = scores[start : start + (1 << 20)]
+        above = part > cut
+        if above.any():
+            lowest_flagged = min(lowest_flagged, float(part[above].min()))
+        if not above.all():
+            highest_inlier = max(highest_inlier, float(part[~above].max()))
+    if lowest_flagged == np.inf:
         return float(np.max(scores))
-    # the cut in score units: halfway between the highest inlier and the lowest flagged score
-    highest_inlier = np.max(scores, where=~above, initial=-np.inf)
-    return float((highest_inlier + np.min(scores, where=above, initial=np.inf)) / 2)
+    return (highest_inlier + lowest_flagged) / 2
 
 
 def threshold_for(scores: np.ndarray, contamination: float | str, log_scale: bool = False) -> float:
