@@ -568,7 +568,11 @@ def main(argv: list[str] | None = None) -> None:
     datasets = list_datasets(args.datasets)
     cache = load_peer_cache(args.peer_cache)
     today = datetime.date.today().isoformat()
-    out = args.out or RESULTS / f"adbench_{today}.csv"
+    # quick runs (some sets or seeds, --params, cached peers) must not overwrite a full run's rows
+    planned_full = (
+        len(datasets) == len(list_datasets(None)) and args.seeds == [1, 2, 3] and not args.params
+    ) and not args.peer_cache
+    out = args.out or RESULTS / f"adbench_{today}{'' if planned_full else '_partial'}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     command = shlex.join(["python", "benchmarks/adbench.py", *(argv if argv is not None else sys.argv[1:])])
     print(
