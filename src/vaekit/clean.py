@@ -293,6 +293,30 @@ class _Job:
         self.flagged = self.scores > self.threshold
         return detector
 
+    def _write_report(self, path: Path, detector, result: CleanResult, seconds: float, **fields) -> None:
+        """The report at ``path``: what every job reports, and the job's own ``fields``."""
+        from vaekit.report import CleanReport, write_report
+
+        common = dict(
+            title=f"vaekit clean: {self.source.name}",
+            input_path=str(self.source),
+            n_rows=result.n_rows,
+            n_kept=result.n_kept,
+            n_garbage=result.n_garbage,
+            n_unparseable=result.n_unparseable,
+            n_flagged=result.n_flagged,
+            n_duplicates=result.n_duplicates,
+            threshold=self.threshold,
+            threshold_rule=self.rule,
+            detector=_describe(detector),
+            seconds=seconds,
+            scores=self.scores,
+            flagged=self.flagged,
+            history=_history(detector),
+            outputs={name: os.path.relpath(p, path.parent) for name, p in result.outputs.items()},
+        )
+        write_report(path, CleanReport(**common, **fields))
+
     def _ranks(self) -> np.ndarray:
         """1 = the most anomalous scored row."""
         order = np.argsort(-self.scores, kind="stable")
@@ -479,7 +503,6 @@ class _TableJob(_Job):
             pq.write_table(garbage, tmp)
 
     def report(self, path: Path, detector, result: CleanResult, seconds: float) -> None:
-        from vaekit.report import CleanReport, write_report
 
         X = self.features()
         table = self.frame.loc[self.scored].reset_index(drop=True)
@@ -490,23 +513,13 @@ class _TableJob(_Job):
             if self.reasons[i] and i not in scored and i not in self.dropped
         ]
         duplicates = [(self.where[i], f"same as {self.where[j]}") for i, j in self.duplicate_of.items()]
-        data = CleanReport(
-            title=f"vaekit clean: {self.source.name}",
-            input_path=str(self.source),
+        self._write_report(
+            path,
+            detector,
+            result,
+            seconds,
             kind="table",
-            n_rows=result.n_rows,
-            n_kept=result.n_kept,
-            n_garbage=result.n_garbage,
-            n_unparseable=result.n_unparseable,
-            n_flagged=result.n_flagged,
-            n_duplicates=result.n_duplicates,
             duplicates_dropped=self.drop_duplicates,
-            threshold=self.threshold,
-            threshold_rule=self.rule,
-            detector=_describe(detector),
-            seconds=seconds,
-            scores=self.scores,
-            flagged=self.flagged,
             row_ids=self.ids,
             table=table,
             shares=self.shares,
@@ -514,14 +527,11 @@ class _TableJob(_Job):
             unparseable=unparseable,
             duplicates=duplicates,
             latent=_latent(detector, X),
-            history=_history(detector),
             images=None,
             reconstructions=None,
             labels=self._known(),
             dropped_columns=dict(getattr(detector, "dropped_columns_", {}) or {}),
-            outputs={name: os.path.relpath(p, path.parent) for name, p in result.outputs.items()},
         )
-        write_report(path, data)
 
 
 class _StreamingParquetJob(_Job):
@@ -713,7 +723,6 @@ class _StreamingParquetJob(_Job):
         return self._file_rows(picked)
 
     def report(self, path: Path, detector, result: CleanResult, seconds: float) -> None:
-        from vaekit.report import CleanReport, write_report
 
         table = self.shown_table.loc[self.shown]
         X = self._features(table)
@@ -722,23 +731,13 @@ class _StreamingParquetJob(_Job):
             (f"row {i + 1}", f"same as row {j + 1}")
             for i, j in zip(self.repeats[:200].tolist(), self.first_of[:200].tolist(), strict=True)
         ]
-        data = CleanReport(
-            title=f"vaekit clean: {self.source.name}",
-            input_path=str(self.source),
+        self._write_report(
+            path,
+            detector,
+            result,
+            seconds,
             kind="table",
-            n_rows=result.n_rows,
-            n_kept=result.n_kept,
-            n_garbage=result.n_garbage,
-            n_unparseable=0,
-            n_flagged=result.n_flagged,
-            n_duplicates=result.n_duplicates,
             duplicates_dropped=self.drop_duplicates,
-            threshold=self.threshold,
-            threshold_rule=self.rule,
-            detector=_describe(detector),
-            seconds=seconds,
-            scores=self.scores,
-            flagged=self.flagged,
             row_ids=[f"row {i + 1}" for i in self.shown],
             table=table.reset_index(drop=True),
             shares=detector.feature_scores(X),
@@ -746,15 +745,12 @@ class _StreamingParquetJob(_Job):
             unparseable=[],
             duplicates=duplicates,
             latent=_latent(detector, X),
-            history=_history(detector),
             images=None,
             reconstructions=None,
             labels=self._known(),
             dropped_columns=dict(getattr(detector, "dropped_columns_", {}) or {}),
-            outputs={name: os.path.relpath(p, path.parent) for name, p in result.outputs.items()},
             shown=shown,
         )
-        write_report(path, data)
 
 
 def _repeats(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -852,7 +848,6 @@ class _ImageJob(_Job):
         )
 
     def report(self, path: Path, detector, result: CleanResult, seconds: float) -> None:
-        from vaekit.report import CleanReport, write_report
 
         scored = set(self.scored.tolist())
         unparseable = [
@@ -860,23 +855,13 @@ class _ImageJob(_Job):
             for i, (f, r) in enumerate(zip(self.files, self.reasons, strict=True))
             if r and i not in scored
         ]
-        data = CleanReport(
-            title=f"vaekit clean: {self.source.name}/",
-            input_path=str(self.source),
+        self._write_report(
+            path,
+            detector,
+            result,
+            seconds,
             kind="images",
-            n_rows=result.n_rows,
-            n_kept=result.n_kept,
-            n_garbage=result.n_garbage,
-            n_unparseable=result.n_unparseable,
-            n_flagged=result.n_flagged,
-            n_duplicates=0,
             duplicates_dropped=False,
-            threshold=self.threshold,
-            threshold_rule=self.rule,
-            detector=_describe(detector),
-            seconds=seconds,
-            scores=self.scores,
-            flagged=self.flagged,
             row_ids=self.ids,
             table=None,
             shares=None,
@@ -884,14 +869,11 @@ class _ImageJob(_Job):
             unparseable=unparseable,
             duplicates=[],
             latent=_latent(detector, self.images),
-            history=_history(detector),
             images=self.images,
             reconstructions=_reconstructions(detector, self.images),
             labels=None,
             dropped_columns={},
-            outputs={name: os.path.relpath(p, path.parent) for name, p in result.outputs.items()},
         )
-        write_report(path, data)
 
 
 @dataclass

@@ -887,9 +887,11 @@ class AnomalyDetector(BaseDetector):
         errors, _ = self._image_parts(x)
         means, precisions = [], []
         with torch.no_grad():
+            chunks = [self.module_.encode(x[i : i + 4096]) for i in range(0, len(x), 4096)]
+            all_codes = torch.cat(chunks, dim=1)  # (members, images, latent): encoded once
             for m in range(self.n_models):
-                keep = torch.from_numpy(errors[m] <= np.quantile(errors[m], 1 - self.trim)).to(x.device)
-                codes = self.module_.encode(x[keep])[m].double().cpu().numpy()
+                keep = errors[m] <= np.quantile(errors[m], 1 - self.trim)
+                codes = all_codes[m].double().cpu().numpy()[keep]
                 # shrunk towards a multiple of the identity: steady with few images per dimension
                 fitted = LedoitWolf().fit(codes)
                 means.append(fitted.location_)
