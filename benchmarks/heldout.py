@@ -4,7 +4,8 @@ Its defaults were chosen on the 30 ADBench sets; this checks that they hold up e
 from scikit-learn's bundled sets: the rows of one class (at most 8% of the other rows, drawn
 with the seed) are the anomalies among all the rows of the others; MinMaxScaler on the whole
 set; fit and score on it (labels unused); AUROC, mean over seeds 1-3. "200 steps" is the
-detector's earlier default (steps=200, lr=0.01), for comparison.
+detector's earlier default (steps=200, lr=0.01), for comparison; PyOD's detectors with their
+defaults, as in the ADBench run.
 
     .venv/bin/python benchmarks/heldout.py
 """
@@ -17,7 +18,10 @@ import time
 
 import numpy as np
 import torch
+from pyod.models.auto_encoder import AutoEncoder
+from pyod.models.ecod import ECOD
 from pyod.models.iforest import IForest
+from pyod.models.vae import VAE
 from report import machine, write_section  # benchmarks/report.py: run as a script
 from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
 from sklearn.metrics import roc_auc_score
@@ -30,6 +34,9 @@ DETECTORS = {
     "AnomalyDetector": lambda seed: AnomalyDetector(random_state=seed),
     "AnomalyDetector, 200 steps": lambda seed: AnomalyDetector(random_state=seed, steps=200, lr=1e-2),
     "IForest": lambda seed: IForest(random_state=seed),
+    "ECOD": lambda seed: ECOD(),
+    "PyOD AutoEncoder": lambda seed: AutoEncoder(random_state=seed, verbose=0),
+    "PyOD VAE": lambda seed: VAE(random_state=seed, verbose=0),
 }
 
 
