@@ -15,7 +15,7 @@ from pathlib import Path
 
 from vaekit import __version__
 from vaekit.errors import DataError, ParameterError, VaekitError
-from vaekit.io import errors_naming
+from vaekit.io import _suffix, errors_naming
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -208,9 +208,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         with errors_naming(args.data):
             frame, shard = distributed.read_shard(args.data, rank, world)
     else:
-        frame = _read_data(args.data, min_rows=2, numeric=args.model != "auto")
+        rows = _streamed_rows(args.data, args.memory_budget)
+        frame = None if rows else _read_data(args.data, min_rows=2, numeric=args.model != "auto")
     if args.model in ("auto", "rda"):
-        return _train_detector(args, frame, out)
+        return _train_detector(args, frame, out, rows)
     checkpoint = out / "checkpoint"
     if not args.resume and Trainer.checkpoint_exists(checkpoint):
         logging.getLogger("vaekit").warning(
@@ -253,7 +254,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         model = Autoencoder(**common)
     with errors_naming(args.data):
-        model.fit(frame, resume=args.resume, shard=shard)
+        if frame is None:  # larger than --memory-budget: streamed
+            model.fit_file(args.data, args.memory_budget, resume=args.resume)
+        else:
+            model.fit(frame, resume=args.resume, shard=shard)
     if shard is not None:
         from vaekit import distributed
 
@@ -279,10 +283,39 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_detector(args: argparse.Namespace, frame, out: Path) -> int:
-    """``--model auto`` (the recommended ensemble) or ``rda`` (robust deep autoencoder)."""
-    from vaekit.detectors import AnomalyDetector, RobustAutoencoderDetector
+def _streamed_rows(path: str, memory_budget: str) -> int | None:
+    """Rows per read when the table file ``path`` is larger than ``memory_budget`` (None: read it whole)."""
+    from vaekit.scoring import STREAMED_SUFFIXES, batch_rows, parse_size
 
+    p = Path(path)
+    budget = parse_size(memory_budget)
+    streamable = p.is_file() and p.stat().st_size > 0 and _suffix(p) in STREAMED_SUFFIXES
+    if not streamable or _is_image_source(path):
+        return None
+    try:
+        return batch_rows(p, budget)
+    except Exception:
+        return None  # a file that cannot be sized cannot be read: read_table says why
+
+
+def _train_detector(args: argparse.Namespace, frame, out: Path, rows: int | None = None) -> int:
+    """``--model auto`` (the recommended ensemble) or ``rda`` (robust deep autoencoder); a file
+    larger than the memory budget (``rows`` per read) is learnt from a uniform sample of its rows."""
+    from vaekit.clean import SAMPLE_ROWS
+    from vaekit.detectors import AnomalyDetector, RobustAutoencoderDetector
+    from vaekit.scoring import sample_table
+
+    if frame is None:
+        with errors_naming(args.data):
+            frame = sample_table(args.data, SAMPLE_ROWS, rows, seed=args.seed)
+        logging.getLogger("vaekit").warning(
+            "%s: larger than --memory-budget %s; the detector learns from a uniform sample of %d "
+            "of its %d rows",
+            args.data,
+            args.memory_budget,
+            len(frame),
+            frame.attrs["rows_in_file"],
+        )
     common = dict(
         contamination=args.contamination,
         device=args.device,
@@ -303,7 +336,8 @@ def _train_detector(args: argparse.Namespace, frame, out: Path) -> int:
     summary = {
         "model": str(out),
         "detector": type(detector).__name__,
-        "rows": len(frame),
+        "rows": getattr(frame, "attrs", {}).get("rows_in_file", len(frame)),
+        "trained_on": len(frame),
         "flagged": int(detector.labels_.sum()),
         "threshold": round(float(detector.threshold_), 6),
     }
@@ -622,6 +656,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
     p.add_argument("--checkpoint-every", type=int, default=1, help="save the training state every N epochs")
     p.add_argument("--resume", action="store_true", help="continue from MODEL_DIR/checkpoint")
+    p.add_argument(
+        "--memory-budget",
+        default="1G",
+        metavar="SIZE",
+        help="a CSV, Parquet or NPY table larger than this (e.g. 512M, 4G) is streamed: vae and ae "
+        "read it in record batches every epoch (statistics in one first pass, windows of rows "
+        "shuffled together); auto and rda learn from a uniform sample of 200,000 rows (default 1G)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 

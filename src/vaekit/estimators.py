@@ -35,6 +35,7 @@ from vaekit.models import ModelConfig, build_module
 from vaekit.models.conv import DEFAULT_CHANNELS
 from vaekit.models.networks import ACTIVATIONS, NORMS
 from vaekit.preprocessing import SCALINGS, Scaler
+from vaekit.streaming import validation_rows
 from vaekit.training import TrainConfig, Trainer, resolve_device
 
 logger = logging.getLogger(__name__)
@@ -171,21 +172,14 @@ class _AutoencoderBase(BaseEstimator):
         X, image_shape = as_rows(X, "X")
         matrix = as_matrix(X, "X")
         n = matrix.shape[0] if shard is None else shard.total
-        if n < 2:
-            raise DataError(f"X has {n} row; training needs at least 2 rows (in practice hundreds)")
+        _check_enough_rows(n, "X")
         low, high = float(matrix.min()), float(matrix.max())
         if shard is not None:
             low, high = (
                 float(distributed.all_extreme([low], "min")[0]),
                 float(distributed.all_extreme([high], "max")[0]),
             )
-        architecture = self._choose_architecture(image_shape)
-        likelihood, scaling = self._choose_likelihood(low, high, images=image_shape is not None)
-        if self.binarize and likelihood not in ("bernoulli", "made"):
-            raise ParameterError(
-                "binarize=True draws binary pixels for a Bernoulli likelihood; use likelihood='bernoulli' "
-                "(or 'auto' on [0, 1] data), or binarize=False"
-            )
+        scaling = self._choose_likelihood(low, high, images=image_shape is not None)[1]
         scaler = Scaler(scaling).fit(X, "X")
         if shard is not None:
             distributed.fit_scaler_globally(scaler, matrix)
@@ -195,15 +189,11 @@ class _AutoencoderBase(BaseEstimator):
             scaler.scale = [high - low if high - low > 1e-12 else 1.0] * matrix.shape[1]
         x = torch.from_numpy(scaler.transform(X, "X"))
 
-        seed = self.random_state
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
-        seed = int(seed) if shard is None else distributed.broadcast_int(seed)
-        rng = np.random.RandomState(seed)
-        order = rng.permutation(n)
-        n_val = round(self.validation_fraction * n) if n >= 20 else 0
-        val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
-        n_train = len(train_idx)
+        seed = self._seed(shard)
+        held_out = np.zeros(n, dtype=bool)
+        held_out[validation_rows(n, self.validation_fraction, seed)] = True
+        val_idx, train_idx = np.flatnonzero(held_out), np.flatnonzero(~held_out)
+        n_train, n_val = len(train_idx), len(val_idx)
         positions = None
         if shard is not None:  # this process's rows of the split, counted from its first row
             lo, hi = shard.start, shard.start + shard.rows
@@ -211,10 +201,136 @@ class _AutoencoderBase(BaseEstimator):
             positions = torch.from_numpy(np.flatnonzero(mine))
             val_idx = val_idx[(val_idx >= lo) & (val_idx < hi)] - lo
             train_idx = train_idx[mine] - lo
+        data_sum = float(matrix.astype(np.float64).sum())
+        if shard is not None:
+            data_sum = float(distributed.all_sum(data_sum))
+        return self._train(
+            x[train_idx],
+            x[val_idx] if len(val_idx) else None,
+            scaler=scaler,
+            seed=seed,
+            low=low,
+            high=high,
+            image_shape=image_shape,
+            data=[n, matrix.shape[1], round(data_sum, 6)],
+            n_train=n_train,
+            n_val=n_val,
+            positions=positions,
+            resume=resume,
+            callbacks=callbacks,
+            feature_names=isinstance(X, pd.DataFrame),
+        )
 
+    def fit_file(
+        self,
+        path: str | os.PathLike,
+        memory_budget: int | str = "1G",
+        *,
+        resume: bool = False,
+        callbacks: Sequence[Callable[[int, dict], None]] = (),
+    ):
+        """Fit on the table in ``path`` (CSV, Parquet, NPY or NPZ). A file that fits in
+        ``memory_budget`` is read whole and given to :meth:`fit`; a larger CSV, Parquet or NPY
+        file is streamed (:mod:`vaekit.streaming`): statistics in one pass, then every epoch
+        reads the file again and shuffles windows of rows as large as the budget allows."""
+        from vaekit.io import errors_naming, read_table
+        from vaekit.scoring import batch_rows, parse_size
+        from vaekit.streaming import window_rows
+
+        budget = parse_size(memory_budget)
+        with errors_naming(path):
+            rows = batch_rows(path, budget)
+            if rows is None:
+                return self.fit(read_table(path), resume=resume, callbacks=callbacks)
+            window = window_rows(path, budget)
+            logger.warning(
+                "%s: larger than the memory budget of %s bytes; streamed, %d rows a read and %d "
+                "training rows shuffled together",
+                path,
+                f"{budget:,}",
+                rows,
+                window,
+            )
+            return self._fit_streamed(path, rows, window, resume=resume, callbacks=callbacks)
+
+    def _fit_streamed(
+        self,
+        path: str | os.PathLike,
+        rows: int,
+        window: int,
+        *,
+        resume: bool = False,
+        callbacks: Sequence[Callable[[int, dict], None]] = (),
+    ):
+        """:meth:`fit_file`'s streamed path: reads of ``rows`` rows, ``window`` training rows
+        shuffled together."""
+        from vaekit.streaming import SAMPLE_ROWS, FileRows, summarize_file
+
+        self._check_params()
+        seed = self._seed(None)
+        summary = summarize_file(
+            path, rows, self.validation_fraction, seed, sample_rows=min(window, SAMPLE_ROWS)
+        )
+        _check_enough_rows(summary.n_rows, str(path))
+        scaling = self._choose_likelihood(summary.low, summary.high)[1]
+        scaler = summary.scaler(scaling)
+        n_val = len(summary.validation)
+        x_val = torch.from_numpy(scaler.transform(summary.validation, str(path))) if n_val else None
+        n_train = summary.n_rows - n_val
+        return self._train(
+            FileRows(path, rows, window, scaler, summary.validation_places, n_train),
+            x_val,
+            scaler=scaler,
+            seed=seed,
+            low=summary.low,
+            high=summary.high,
+            image_shape=None,
+            data=[summary.n_rows, len(summary.columns), round(summary.total, 6)],
+            n_train=n_train,
+            n_val=n_val,
+            positions=None,
+            resume=resume,
+            callbacks=callbacks,
+            feature_names=summary.named,
+        )
+
+    def _seed(self, shard: Shard | None) -> int:
+        seed = self.random_state
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+        return int(seed) if shard is None else distributed.broadcast_int(seed)
+
+    def _train(
+        self,
+        x_train,
+        x_val: torch.Tensor | None,
+        *,
+        scaler: Scaler,
+        seed: int,
+        low: float,
+        high: float,
+        image_shape: ImageShape | None,
+        data: list,
+        n_train: int,
+        n_val: int,
+        positions: torch.Tensor | None,
+        resume: bool,
+        callbacks: Sequence[Callable[[int, dict], None]],
+        feature_names: bool,
+    ):
+        """Build the module and train it on the scaled rows (a tensor, or a streamed
+        :class:`vaekit.streaming.FileRows`); set the fitted attributes."""
+        architecture = self._choose_architecture(image_shape)
+        likelihood, _ = self._choose_likelihood(low, high, images=image_shape is not None)
+        if self.binarize and likelihood not in ("bernoulli", "made"):
+            raise ParameterError(
+                "binarize=True draws binary pixels for a Bernoulli likelihood; use likelihood='bernoulli' "
+                "(or 'auto' on [0, 1] data), or binarize=False"
+            )
+        n_features = scaler.n_features
         config = ModelConfig(
             kind=self._kind,
-            n_features=matrix.shape[1],
+            n_features=n_features,
             latent_dim=int(self.latent_dim),
             hidden=[int(h) for h in self.hidden],
             activation=self.activation,
@@ -231,13 +347,10 @@ class _AutoencoderBase(BaseEstimator):
         )
         device = resolve_device(self.device)
         train_config = self._train_config(seed)
-        data_sum = float(matrix.astype(np.float64).sum())
-        if shard is not None:
-            data_sum = float(distributed.all_sum(data_sum))
         fingerprint = {
             "model": config.to_dict(),
             "train": {k: v for k, v in train_config.__dict__.items() if k not in ("epochs", "time_limit")},
-            "data": [n, matrix.shape[1], round(data_sum, 6)],
+            "data": data,
             "validation_fraction": self.validation_fraction,
         }
         started = time.perf_counter()
@@ -252,7 +365,7 @@ class _AutoencoderBase(BaseEstimator):
                 callbacks=callbacks,
                 fingerprint=fingerprint,
                 train_positions=positions,
-                n_train_total=n_train if shard is not None else None,
+                n_train_total=n_train if positions is not None else None,
             )
             if resume:
                 if self.checkpoint_dir is None:
@@ -261,10 +374,9 @@ class _AutoencoderBase(BaseEstimator):
                     trainer.load_checkpoint()
                 else:
                     logger.warning("no checkpoint in %s: starting afresh", self.checkpoint_dir)
-            x_val = x[val_idx] if len(val_idx) else None
             if self.binarize and x_val is not None:  # one fixed binary draw to select the best epoch on
                 x_val = torch.bernoulli(x_val, generator=torch.Generator().manual_seed(seed))
-            history = trainer.fit(x[train_idx], x_val)
+            history = trainer.fit(x_train, x_val)
 
         self.module_ = module.eval()
         self.scaler_ = scaler
@@ -276,8 +388,8 @@ class _AutoencoderBase(BaseEstimator):
         self.best_epoch_ = trainer.best_epoch
         self.n_train_, self.n_val_ = n_train, n_val
         self.fit_seconds_ = time.perf_counter() - started
-        self.n_features_in_ = matrix.shape[1]
-        if isinstance(X, pd.DataFrame):
+        self.n_features_in_ = n_features
+        if feature_names:
             self.feature_names_in_ = np.asarray(scaler.columns, dtype=object)
         return self
 
@@ -365,6 +477,11 @@ class _AutoencoderBase(BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "module_")
+
+
+def _check_enough_rows(n: int, source: str) -> None:
+    if n < 2:
+        raise DataError(f"{source} has {n} row; training needs at least 2 rows (in practice hundreds)")
 
 
 def _is_sequence(value: object) -> bool:

@@ -23,6 +23,7 @@ from vaekit.io import _suffix, atomic_path, check_output_path, errors_naming, re
 from vaekit.thresholds import threshold_for
 
 DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes: 1 GiB
+STREAMED_SUFFIXES = (".csv", ".parquet", ".pq", ".npy")  # read in batches; other files whole
 # Working memory per value of a row while it is scored (its text, the float copies, the
 # members' activations and the counterfactual passes behind the explanations), in bytes.
 BYTES_PER_VALUE = 512
@@ -74,7 +75,7 @@ def iter_table(path: str | os.PathLike, rows: int | None) -> Iterator[pd.DataFra
     indexed by its rows' places in the file (0-based), so that errors name the file's rows."""
     path = Path(path)
     suffix = _suffix(path)
-    if rows is None or suffix not in (".csv", ".parquet", ".pq", ".npy"):
+    if rows is None or suffix not in STREAMED_SUFFIXES:
         yield read_table(path)
         return
     if path.stat().st_size == 0:
@@ -120,7 +121,9 @@ def sample_table(path: str | os.PathLike, n: int, rows: int | None, seed: int = 
             places = picks[lo:hi]
         parts.append(frame.iloc[places - start].set_axis(places))
         start += len(frame)
-    return pd.concat(parts)
+    sample = pd.concat(parts)
+    sample.attrs["rows_in_file"] = int(total)
+    return sample
 
 
 class TableWriter:

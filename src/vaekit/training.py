@@ -25,6 +25,7 @@ from torch import nn
 
 from vaekit.errors import ParameterError, TrainingError
 from vaekit.io import set_default_mode
+from vaekit.streaming import FileRows
 
 logger = logging.getLogger(__name__)
 
@@ -179,13 +180,16 @@ class Trainer:
         self.stopped_early = False
 
     # -- the loop -------------------------------------------------------------------------
-    def fit(self, x_train: torch.Tensor, x_val: torch.Tensor | None = None) -> list[dict]:
+    def fit(self, x_train: torch.Tensor | FileRows, x_val: torch.Tensor | None = None) -> list[dict]:
+        """Train on ``x_train``: a tensor of rows, or rows streamed from a file (read once per epoch)."""
         from tqdm.auto import tqdm
 
         cfg = self.config
-        x_train = x_train.to(self.device)
+        streamed = isinstance(x_train, FileRows)
+        if not streamed:
+            x_train = x_train.to(self.device)
         x_val = x_val.to(self.device) if x_val is not None and len(x_val) else None
-        n = x_train.shape[0] if not self.distributed else int(self.n_train_total)
+        n = len(x_train) if not self.distributed else int(self.n_train_total)
         model, local_of, has_val = self.module, None, x_val is not None
         if self.distributed:
             from torch.nn.parallel import DistributedDataParallel
@@ -215,10 +219,15 @@ class Trainer:
                 self.module.train()
                 kwargs = _loss_kwargs(self.module, cfg, epoch)
                 # the same order on every process of a distributed run, and after a resume
-                perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch))
+                epoch_seed = cfg.seed * 100_003 + epoch
+                if streamed:
+                    batches = x_train.batches(epoch_seed, cfg.batch_size)
+                else:
+                    perm = torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed))
+                    batches = (perm[start : start + cfg.batch_size] for start in range(0, n, cfg.batch_size))
                 names, total, seen = None, 0.0, 0
                 n_batches = math.ceil(n / cfg.batch_size)
-                for step, start in enumerate(range(0, n, cfg.batch_size)):
+                for step, batch in enumerate(batches):
                     elapsed = time.monotonic() - started
                     limit_hit = cfg.time_limit is not None and elapsed > cfg.time_limit and seen
                     if limit_hit and not self.distributed:
@@ -231,7 +240,6 @@ class Trainer:
                             progress = max(progress, elapsed / cfg.time_limit)
                         for group in self.optimizer.param_groups:
                             group["lr"] = cfg.learning_rate(progress)
-                    batch = perm[start : start + cfg.batch_size]
                     weight = 1.0
                     if self.distributed:  # this process's rows of the global batch
                         mine = local_of[batch]
@@ -239,7 +247,10 @@ class Trainer:
                         # DDP averages over processes: weigh each so the sum is the global batch mean
                         weight = len(mine) * world / len(batch)
                         batch = mine if len(mine) else torch.zeros(1, dtype=torch.long)
-                    xb = x_train.index_select(0, batch.to(self.device))
+                    if streamed:
+                        xb = batch.to(self.device)
+                    else:
+                        xb = x_train.index_select(0, batch.to(self.device))
                     output = model(xb, **kwargs)
                     self.optimizer.zero_grad(set_to_none=True)
                     (output.loss * weight).backward()

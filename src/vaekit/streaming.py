@@ -1,0 +1,226 @@
+"""Training on a table file too large to hold in memory: one pass for the statistics, then
+epochs that read the file again in windows.
+
+The first pass reads the file in batches and gathers what ``fit`` needs before training: the
+number of rows, each column's mean and standard deviation (merged batch by batch), minimum and
+maximum, a uniform sample of rows for the quartiles of robust scaling, and the validation rows
+(which stay in memory, at most ``VALIDATION_ROWS`` of them). Every epoch then reads the file
+again, leaves out the validation rows, and shuffles a window of training rows at a time (as many
+as the memory budget holds) into minibatches. A window that holds every training row gives the
+order of the in-memory path exactly, so that a file that fits trains to the same model.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from vaekit.io import as_matrix
+from vaekit.preprocessing import Scaler
+
+WINDOW_BYTES_PER_VALUE = 16  # a window's float32 rows, their shuffled copy and the batches cut from it
+VALIDATION_ROWS = 50_000  # held-out rows at most: enough to pick the best epoch, and memory stays flat
+SAMPLE_ROWS = 200_000  # rows kept for the quartiles of robust scaling
+MIN_ROWS_FOR_VALIDATION = 20
+
+
+def window_rows(path: str | os.PathLike, memory_budget: int) -> int:
+    """Training rows shuffled together when the table in ``path`` is streamed under ``memory_budget``."""
+    from vaekit.scoring import _shape
+
+    _, columns = _shape(Path(path))
+    return max(memory_budget // (WINDOW_BYTES_PER_VALUE * max(columns, 1)), 1)
+
+
+def validation_count(n_rows: int, fraction: float) -> int:
+    """Rows held out for validation: ``round(fraction * n_rows)``, at most ``VALIDATION_ROWS``;
+    none in a table of fewer than 20 rows."""
+    if n_rows < MIN_ROWS_FOR_VALIDATION:
+        return 0
+    return min(round(fraction * n_rows), VALIDATION_ROWS)
+
+
+def validation_keys(seed: int) -> np.random.Generator:
+    """The generator of the rows' random keys, drawn in row order: the validation rows are the
+    rows of the smallest keys (so a file read front to back picks the rows an array does)."""
+    return np.random.default_rng(seed)
+
+
+def validation_rows(n_rows: int, fraction: float, seed: int) -> np.ndarray:
+    """The sorted places of the validation rows of a table of ``n_rows`` rows held in memory."""
+    keys = validation_keys(seed).random(n_rows)
+    return np.sort(np.argsort(keys, kind="stable")[: validation_count(n_rows, fraction)])
+
+
+@dataclass
+class TableSummary:
+    """What one pass over a table file learnt: its size, its columns' statistics, a sample of
+    its rows (for quartiles) and its validation rows (raw values, in file order)."""
+
+    n_rows: int = 0
+    columns: list[str] = field(default_factory=list)
+    named: bool = True
+    mean: np.ndarray | None = None
+    m2: np.ndarray | None = None  # sums of squared deviations from the mean
+    minimum: np.ndarray | None = None
+    maximum: np.ndarray | None = None
+    total: float = 0.0
+    sample: np.ndarray | None = None
+    validation: np.ndarray | None = None
+    validation_places: np.ndarray | None = None
+
+    @property
+    def low(self) -> float:
+        return float(self.minimum.min())
+
+    @property
+    def high(self) -> float:
+        return float(self.maximum.max())
+
+    @property
+    def std(self) -> np.ndarray:
+        return np.sqrt(self.m2 / max(self.n_rows, 1))
+
+    def add(self, values: np.ndarray) -> None:
+        """Merge a batch of rows (float64) into the statistics (Chan et al.'s pairwise update)."""
+        n_b = len(values)
+        if n_b == 0:
+            return
+        mean_b = values.mean(axis=0)
+        m2_b = ((values - mean_b) ** 2).sum(axis=0)
+        if self.mean is None:
+            self.mean, self.m2 = mean_b, m2_b
+            self.minimum, self.maximum = values.min(axis=0), values.max(axis=0)
+        else:
+            n = self.n_rows
+            delta = mean_b - self.mean
+            self.mean = self.mean + delta * n_b / (n + n_b)
+            self.m2 = self.m2 + m2_b + delta**2 * n * n_b / (n + n_b)
+            self.minimum = np.minimum(self.minimum, values.min(axis=0))
+            self.maximum = np.maximum(self.maximum, values.max(axis=0))
+        self.n_rows += n_b
+        self.total += float(values.sum())
+
+    def scaler(self, method: str) -> Scaler:
+        """The :class:`Scaler` ``method`` would fit on the whole file (robust: on the sample)."""
+        if method == "standard":
+            center, scale = self.mean, self.std
+        elif method == "robust":
+            q1, center, q3 = np.percentile(self.sample, [25, 50, 75], axis=0)
+            scale = np.where(q3 - q1 > 1e-12, (q3 - q1) / 1.349, self.std)
+        elif method == "minmax":
+            center, scale = self.minimum, self.maximum - self.minimum
+        else:
+            center, scale = np.zeros(len(self.columns)), np.ones(len(self.columns))
+        scale = np.where(scale > 1e-12, scale, 1.0)
+        return Scaler(method, list(self.columns), self.named, center.tolist(), scale.tolist())
+
+
+def summarize_file(
+    path: str | os.PathLike, rows: int | None, fraction: float, seed: int, sample_rows: int = SAMPLE_ROWS
+) -> TableSummary:
+    """One pass over the table in ``path``, read ``rows`` rows at a time."""
+    from vaekit.scoring import iter_table
+
+    summary = TableSummary()
+    sample_keys_rng, val_keys_rng = np.random.default_rng([seed, 1]), validation_keys(seed)
+    sample = _Smallest(sample_rows)  # a uniform sample: the rows of the smallest random keys
+    candidates = _Smallest(VALIDATION_ROWS if fraction > 0 else 0)
+    source = str(path)
+    for frame in iter_table(path, rows):
+        if summary.mean is None:
+            summary.named = isinstance(frame, pd.DataFrame)
+            summary.columns = [str(c) for c in frame.columns]
+        matrix = as_matrix(frame, source)
+        values = matrix.astype(np.float64)
+        places = np.arange(summary.n_rows, summary.n_rows + len(values))
+        summary.add(values)
+        sample.add(sample_keys_rng.random(len(values)), places, values)
+        candidates.add(val_keys_rng.random(len(values)), places, matrix)
+    summary.sample = sample.values
+    n_val = validation_count(summary.n_rows, fraction)
+    chosen = np.sort(np.argsort(candidates.keys, kind="stable")[:n_val])
+    summary.validation_places = candidates.places[chosen]
+    summary.validation = candidates.values[chosen]
+    return summary
+
+
+class _Smallest:
+    """The ``k`` rows of the smallest keys seen so far (kept in the order they came)."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self.keys, self.places, self.values = np.empty(0), np.empty(0, dtype=np.int64), None
+
+    def add(self, keys: np.ndarray, places: np.ndarray, values: np.ndarray) -> None:
+        if self.k == 0:
+            return
+        if self.values is None:
+            self.values = values[:0]
+        self.keys = np.concatenate([self.keys, keys])
+        self.places = np.concatenate([self.places, places])
+        self.values = np.concatenate([self.values, values])
+        if len(self.keys) > self.k:
+            keep = np.sort(np.argpartition(self.keys, self.k)[: self.k])
+            self.keys, self.places, self.values = self.keys[keep], self.places[keep], self.values[keep]
+
+
+class FileRows:
+    """The training rows of a table file, scaled, as minibatches that read the file once per epoch.
+
+    ``rows``: rows per read; ``window``: training rows shuffled together (window k of an epoch
+    is permuted by a generator seeded ``seed + k * 1_000_003``). Minibatches run across the
+    windows' borders, so that every batch but the epoch's last is full.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike, rows: int, window: int, scaler: Scaler, held_out: np.ndarray, n: int
+    ):
+        self.path, self.rows, self.window = Path(path), int(rows), int(window)
+        self.scaler, self.held_out, self.n_rows = scaler, np.asarray(held_out, dtype=np.int64), int(n)
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    def batches(self, seed: int, batch_size: int) -> Iterator[torch.Tensor]:
+        from vaekit.scoring import iter_table
+
+        buffered: list[torch.Tensor] = []
+        count, k = 0, 0
+        pending = torch.empty(0, self.scaler.n_features)
+        start = 0
+        for frame in iter_table(self.path, self.rows):
+            x = torch.from_numpy(self.scaler.transform(frame, str(self.path)))
+            lo, hi = np.searchsorted(self.held_out, [start, start + len(x)])
+            keep = np.ones(len(x), dtype=bool)
+            keep[self.held_out[lo:hi] - start] = False
+            start += len(x)
+            buffered.append(x[torch.from_numpy(keep)])
+            count += len(buffered[-1])
+            while count >= self.window:
+                joined = torch.cat(buffered)
+                window, rest = joined[: self.window], joined[self.window :]
+                buffered, count = [rest], len(rest)
+                pending = yield from self._shuffled(pending, window, seed + k * 1_000_003, batch_size)
+                k += 1
+        if count:
+            pending = yield from self._shuffled(
+                pending, torch.cat(buffered), seed + k * 1_000_003, batch_size
+            )
+        if len(pending):
+            yield pending
+
+    @staticmethod
+    def _shuffled(pending: torch.Tensor, window: torch.Tensor, seed: int, batch_size: int):
+        perm = torch.randperm(len(window), generator=torch.Generator().manual_seed(seed))
+        rows = torch.cat([pending, window[perm]]) if len(pending) else window[perm]
+        full = len(rows) // batch_size * batch_size
+        for start in range(0, full, batch_size):
+            yield rows[start : start + batch_size]
+        return rows[full:]
