@@ -299,3 +299,61 @@ def test_a_large_parquet_file_trains_the_detector_on_a_sample(big_parquet, tmp_p
     assert len(kept) + len(garbage) == 3000 == len(kept) + int(scores["garbage"].sum())
     assert "uniform sample of 600 of the 3,000 rows" in (out / "report.html").read_text()
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_csv_file_over_the_memory_budget_is_cleaned_in_batches_with_the_same_result(
+    dirty_csv, tmp_path, monkeypatch
+):
+    """Three passes over 41-record chunks: the records, outputs and reasons of the in-memory path."""
+    import vaekit.clean
+
+    path, _rows, _planted = dirty_csv
+    before = _sha(path)
+    whole = clean(path, tmp_path / "whole", verbose=0, drop_duplicates=True)
+    chunks = []
+    original = vaekit.clean._StreamingCsvJob._chunks
+    monkeypatch.setattr(
+        vaekit.clean._StreamingCsvJob, "_chunks", lambda job, **kw: (chunks.append(1), original(job, **kw))[1]
+    )
+    batched = clean(path, tmp_path / "batched", verbose=0, drop_duplicates=True, memory_budget=41 * 512 * 7)
+    assert len(chunks) == 3  # read, score, write
+    assert _sha(path) == before
+    assert batched.summary() == whole.summary()
+    a, b = (pd.read_csv(tmp_path / d / "scores.csv", keep_default_na=False) for d in ("whole", "batched"))
+    assert list(a.columns) == list(b.columns)
+    assert a[["row", "line", "garbage", "reason"]].equals(b[["row", "line", "garbage", "reason"]])
+    scored = a["score"] != ""
+    assert np.allclose(a.loc[scored, "score"].astype(float), b.loc[scored, "score"].astype(float), atol=1e-5)
+    kept = [(tmp_path / d / "clean.csv").read_bytes() for d in ("whole", "batched")]
+    assert kept[0] == kept[1]
+    left, right = (
+        pd.read_csv(tmp_path / d / "garbage.csv", keep_default_na=False) for d in ("whole", "batched")
+    )
+    assert list(left.columns) == list(right.columns)
+    same = [c for c in left.columns if c not in ("vaekit_score", "vaekit_top_columns")]
+    pd.testing.assert_frame_equal(left[same], right[same])
+    report = (tmp_path / "batched" / "report.html").read_text()
+    assert "2 fields, but the header has 7" not in report  # the short line has 3
+    assert "3 fields, but the header has 7" in report and "is not a number" in report
+
+
+def test_a_large_csv_file_trains_the_detector_on_a_sample(big_parquet, tmp_path, monkeypatch, capsys):
+    import vaekit.clean
+
+    path, bad = big_parquet
+    data = tmp_path / "big.csv"
+    pd.read_parquet(path).to_csv(data, index=False)
+    monkeypatch.setattr(vaekit.clean, "SAMPLE_ROWS", 600)
+    out = tmp_path / "out"
+    args = ["clean", str(data), "-o", str(out), "--memory-budget", "100K", "--label-column", "is_bad", "-q"]
+    assert main(args) == 0
+    assert "3000 rows in:" in capsys.readouterr().out
+    scores = pd.read_csv(out / "scores.csv")
+    assert len(scores) == 3000 and scores["line"].tolist() == list(range(2, 3002))
+    assert scores.loc[bad, "garbage"].mean() >= 0.9
+    kept = (out / "clean.csv").read_bytes().splitlines(keepends=True)
+    lines = data.read_bytes().splitlines(keepends=True)
+    assert kept == [lines[0]] + [lines[i + 1] for i in np.flatnonzero(scores["garbage"] == 0)]
+    assert len(pd.read_csv(out / "garbage.csv")) == int(scores["garbage"].sum())
+    report = (out / "report.html").read_text()
+    assert "uniform sample of 600 of the 3,000 rows" in report and "AUROC" in report

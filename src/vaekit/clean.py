@@ -12,11 +12,12 @@ Every file is written atomically: an interrupted run leaves no half-written file
 from __future__ import annotations
 
 import csv
-import io
+import itertools
 import logging
 import os
 import shutil
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,33 +79,46 @@ class CsvRecords:
     reasons: list[str]  # why a record cannot be parsed ("" when it can)
 
 
-def _split_records(data: bytes) -> tuple[list[bytes], list[int]]:
-    """Physical lines joined into records: a quoted field may hold line breaks."""
-    records, lines, pending, start, quotes = [], [], b"", 1, 0
-    for number, line in enumerate(data.splitlines(keepends=True), start=1):
+def _records(lines: Iterable[bytes]) -> Iterator[tuple[bytes, int]]:
+    """Physical lines joined into records, each with the line it starts on (1-based): a quoted
+    field may hold line breaks."""
+    pending, start, quotes = b"", 1, 0
+    for number, line in enumerate(lines, start=1):
         if not pending:
             start = number
         pending += line
         quotes += line.count(b'"')
         if quotes % 2 == 0:
-            records.append(pending)
-            lines.append(start)
+            yield pending, start
             pending, quotes = b"", 0
     if pending:
-        records.append(pending)
-        lines.append(start)
-    return records, lines
+        yield pending, start
 
 
-def read_csv_records(path: Path) -> CsvRecords:
-    """Split a CSV file into records and parse each one alone, so a bad line spoils only itself."""
-    data = path.read_bytes()
-    if not data.strip():
-        raise DataError(f"{path}: the file is empty; give a CSV file with a header line and rows")
-    records, lines = _split_records(data)
-    header_bytes, records, lines = records[0], records[1:], lines[1:]
+def _split_records(data: bytes) -> tuple[list[bytes], list[int]]:
+    """A whole file's records and the lines they start on."""
+    pairs = list(_records(data.splitlines(keepends=True)))
+    return [raw for raw, _ in pairs], [line for _, line in pairs]
+
+
+def _file_lines(path: Path, block: int = 1 << 22) -> Iterator[bytes]:
+    """The physical lines of a file read a block at a time, split as ``bytes.splitlines`` splits
+    the whole file (the last line of a block waits for the next: it may be cut, or be the
+    ``\\r`` of a ``\\r\\n``)."""
+    carry = b""
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            lines = (carry + chunk).splitlines(keepends=True)
+            carry = lines.pop()
+            yield from lines
+    if carry:
+        yield from carry.splitlines(keepends=True)
+
+
+def _csv_header(header: bytes, path: Path) -> tuple[list[str], type[csv.Dialect]]:
+    """The column names and the dialect (sniffed from the header line) of a CSV file."""
     try:
-        header_text = header_bytes.decode("utf-8-sig")
+        header_text = header.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise DataError(f"{path}: the header line is not UTF-8 text; save the file as UTF-8") from None
     try:
@@ -117,65 +131,106 @@ def read_csv_records(path: Path) -> CsvRecords:
             f"{path}: the header line has empty or repeated column names ({columns}); give every "
             "column a distinct name"
         )
-    fields, reasons = [], []
-    for raw in records:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            fields.append(None)
-            reasons.append(f"bytes that are not UTF-8 text at position {exc.start}")
-            continue
-        stripped = text.rstrip("\r\n")
-        if not stripped.strip():
-            fields.append(None)
-            reasons.append("an empty line")
-            continue
-        try:
-            values = next(csv.reader([stripped], dialect))
-        except csv.Error as exc:
-            fields.append(None)
-            reasons.append(f"not valid CSV ({exc})")
-            continue
-        if len(values) != len(columns):
-            fields.append(None)
-            reasons.append(f"{len(values)} fields, but the header has {len(columns)}")
-            continue
-        fields.append(values)
-        reasons.append("")
+    return columns, dialect
+
+
+def _parse_record(raw: bytes, n_columns: int, dialect: type[csv.Dialect]) -> tuple[list[str] | None, str]:
+    """A record's fields, or None and why it cannot be parsed."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"bytes that are not UTF-8 text at position {exc.start}"
+    stripped = text.rstrip("\r\n")
+    if not stripped.strip():
+        return None, "an empty line"
+    try:
+        values = next(csv.reader([stripped], dialect))
+    except csv.Error as exc:
+        return None, f"not valid CSV ({exc})"
+    if len(values) != n_columns:
+        return None, f"{len(values)} fields, but the header has {n_columns}"
+    return values, ""
+
+
+def read_csv_records(path: Path) -> CsvRecords:
+    """Split a CSV file into records and parse each one alone, so a bad line spoils only itself."""
+    data = path.read_bytes()
+    if not data.strip():
+        raise DataError(f"{path}: the file is empty; give a CSV file with a header line and rows")
+    records, lines = _split_records(data)
+    header_bytes, records, lines = records[0], records[1:], lines[1:]
+    columns, dialect = _csv_header(header_bytes, path)
+    parsed = [_parse_record(raw, len(columns), dialect) for raw in records]
+    fields, reasons = [p[0] for p in parsed], [p[1] for p in parsed]
     return CsvRecords(header_bytes, columns, dialect, records, lines, fields, reasons)
+
+
+MISSING_TEXT = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
+
+
+@dataclass
+class _ColumnCounts:
+    """Per column of a CSV file: how many cells hold something, and how many of those are not numbers."""
+
+    present: np.ndarray
+    not_numbers: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> _ColumnCounts:
+        present, not_numbers = [], []
+        for column in frame.columns:
+            values = frame[column]
+            missing = values.str.strip().isin(MISSING_TEXT)
+            numbers = pd.to_numeric(values.where(~missing), errors="coerce")
+            present.append(int((~missing).sum()))
+            not_numbers.append(int((~missing & numbers.isna()).sum()))
+        return cls(np.array(present, dtype=np.int64), np.array(not_numbers, dtype=np.int64))
+
+    def __add__(self, other: _ColumnCounts) -> _ColumnCounts:
+        return _ColumnCounts(self.present + other.present, self.not_numbers + other.not_numbers)
+
+    def kinds(self, columns: list[str], label_column: str | None) -> list[str]:
+        """Per column: "numbers" (every present cell a number), "mostly numbers" (a text cell
+        is an error in its row) or "text"."""
+        kinds = []
+        for column, present, bad in zip(columns, self.present, self.not_numbers, strict=True):
+            if present and bad and (present - bad) / present >= NUMERIC_SHARE and column != label_column:
+                kinds.append("mostly numbers")
+            elif present and not bad:
+                kinds.append("numbers")
+            else:
+                kinds.append("text")
+        return kinds
+
+
+def _string_frame(fields: list[list[str]], columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(fields, columns=columns, dtype=object).astype(str)
+
+
+def _typed(frame: pd.DataFrame, kinds: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """A frame of the records' strings typed by the file's column kinds, and per row a reason
+    when a text value sits in a column of numbers."""
+    reasons = [""] * len(frame)
+    for column, kind in zip(list(frame.columns), kinds, strict=True):
+        values = frame[column]
+        missing = values.str.strip().isin(MISSING_TEXT)
+        if kind == "text":
+            frame[column] = values.where(~missing, None)
+            continue
+        numbers = pd.to_numeric(values.where(~missing), errors="coerce")
+        if kind == "mostly numbers":
+            for i in np.flatnonzero((~missing & numbers.isna()).to_numpy()):
+                reasons[i] = reasons[i] or f"column {column!r}: {values.iloc[i]!r} is not a number"
+        frame[column] = numbers
+    return frame, reasons
 
 
 def _typed_frame(records: CsvRecords, label_column: str | None) -> tuple[pd.DataFrame, list[str]]:
     """The parsed records as a DataFrame with pandas' usual types, and per record a reason when a
     text value sits in a column whose other values are numbers."""
-    parsed = [f for f in records.fields if f is not None]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(records.columns)
-    writer.writerows(parsed)
-    buffer.seek(0)
-    frame = pd.read_csv(buffer, dtype=str, keep_default_na=False)
-    reasons = [""] * len(frame)
-    for column in frame.columns:
-        values = frame[column]
-        missing = values.str.strip().isin(("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"))
-        numbers = pd.to_numeric(values.where(~missing), errors="coerce")
-        present = int((~missing).sum())
-        bad = ~missing & numbers.isna()
-        if (
-            present
-            and bad.any()
-            and (present - bad.sum()) / present >= NUMERIC_SHARE
-            and column != label_column
-        ):
-            for i in np.flatnonzero(bad.to_numpy()):
-                reasons[i] = reasons[i] or f"column {column!r}: {values.iloc[i]!r} is not a number"
-            frame[column] = numbers
-        elif present and not bad.any():
-            frame[column] = numbers
-        else:
-            frame[column] = values.where(~missing, None)
-    return frame, reasons
+    frame = _string_frame([f for f in records.fields if f is not None], records.columns)
+    kinds = _ColumnCounts.of(frame).kinds(records.columns, label_column)
+    return _typed(frame, kinds)
 
 
 # -- the pipeline ---------------------------------------------------------------------------------
@@ -202,8 +257,8 @@ def clean(
     the input; its threshold is kept unless ``contamination`` is given as a fraction.
     ``label_column``: a known 0/1 column (1 = garbage) used only for the report's metrics.
     ``copy``: for an image folder, also copy the files into ``clean/`` and ``garbage/``.
-    ``memory_budget`` (bytes, default 1 GiB): a Parquet file larger than this is read in record
-    batches, its detector trained on a sample (see ``_StreamingParquetJob``).
+    ``memory_budget`` (bytes, default 1 GiB): a CSV or Parquet file larger than this is read in
+    batches, its detector trained on a sample (see ``_StreamingParquetJob`` and ``_StreamingCsvJob``).
     """
     started = time.perf_counter()
     source = Path(input)
@@ -225,14 +280,13 @@ def clean(
             )
         from vaekit.scoring import DEFAULT_MEMORY_BUDGET, batch_rows
 
-        rows = None
-        if kind == "parquet":
-            try:
-                rows = batch_rows(source, memory_budget or DEFAULT_MEMORY_BUDGET)
-            except Exception:  # not readable as Parquet: the in-memory reader says so clearly
-                rows = None
+        try:
+            rows = batch_rows(source, memory_budget or DEFAULT_MEMORY_BUDGET)
+        except Exception:  # not readable: the in-memory reader says so clearly
+            rows = None
         if rows is not None:
-            job = _StreamingParquetJob(source, label_column, drop_duplicates, rows)
+            streamed = _StreamingParquetJob if kind == "parquet" else _StreamingCsvJob
+            job = streamed(source, label_column, drop_duplicates, rows)
         else:
             job = _TableJob(source, kind, label_column, drop_duplicates)
     job.read()
@@ -610,6 +664,9 @@ class _StreamingParquetJob(_Job):
         """The file rows of places in ``self.scores``."""
         return places if self.scored is None else self.scored[places]
 
+    def _unparseable_listed(self) -> list[tuple[str, str]]:
+        return []  # a Parquet file's rows all parse
+
     def _known(self) -> np.ndarray | None:
         if self.known is None:
             return None
@@ -742,7 +799,7 @@ class _StreamingParquetJob(_Job):
             table=table.reset_index(drop=True),
             shares=detector.feature_scores(X),
             share_columns=list(detector.feature_names),
-            unparseable=[],
+            unparseable=self._unparseable_listed(),
             duplicates=duplicates,
             latent=_latent(detector, X),
             images=None,
@@ -751,6 +808,239 @@ class _StreamingParquetJob(_Job):
             dropped_columns=dict(getattr(detector, "dropped_columns_", {}) or {}),
             shown=shown,
         )
+
+
+@dataclass
+class _CsvChunk:
+    """Consecutive records of a CSV file: their bytes, lines and parse, and the typed frame of
+    the records that parse (indexed by their places among the file's records)."""
+
+    places: np.ndarray
+    raw: list[bytes]
+    lines: list[int]
+    fields: list[list[str] | None]
+    reasons: list[str]
+    frame: pd.DataFrame | None = None
+
+
+class _StreamingCsvJob(_StreamingParquetJob):
+    """A CSV file larger than the memory budget, read ``rows`` records at a time.
+
+    A first pass counts the records, decides each column's kind from all of its cells (as the
+    in-memory path does) and keeps a uniform sample of the records that parse; the detector
+    learns from the sample. A second pass scores every record; a third writes ``clean.csv``
+    (each kept record byte for byte), ``garbage.csv`` (with the reason of each record and, for
+    flagged ones, the top contributing columns) and ``scores.csv``. Records that cannot be
+    parsed are garbage, as in memory; the report lists the first ``MAX_LISTED`` of them.
+    """
+
+    MAX_LISTED = 1000
+
+    def __init__(self, source: Path, label_column: str | None, drop_duplicates: bool, rows: int):
+        super().__init__(source, label_column, drop_duplicates, rows)
+        self.kind = "csv"
+
+    def _chunks(self, typed: bool = True) -> Iterator[_CsvChunk]:
+        records = _records(_file_lines(self.source))
+        next(records)  # the header
+        place = 0
+        while True:
+            part = list(itertools.islice(records, self.rows))
+            if not part:
+                return
+            parsed = [_parse_record(raw, len(self.columns), self.dialect) for raw, _ in part]
+            chunk = _CsvChunk(
+                places=np.arange(place, place + len(part)),
+                raw=[raw for raw, _ in part],
+                lines=[line for _, line in part],
+                fields=[f for f, _ in parsed],
+                reasons=[r for _, r in parsed],
+            )
+            place += len(part)
+            if typed:
+                ok = [i for i, f in enumerate(chunk.fields) if f is not None]
+                frame, reasons = _typed(
+                    _string_frame([chunk.fields[i] for i in ok], self.columns), self.kinds
+                )
+                for i, reason in zip(ok, reasons, strict=True):
+                    chunk.reasons[i] = reason
+                frame.index = chunk.places[ok]
+                chunk.frame = frame
+            yield chunk
+
+    def read(self) -> None:
+        data_lines = _file_lines(self.source)
+        header, _ = next(_records(data_lines), (b"", 0))
+        if not header.strip():
+            raise DataError(f"{self.source}: the file is empty; give a CSV file with a header line and rows")
+        data_lines.close()
+        self.header = header
+        self.columns, self.dialect = _csv_header(header, self.source)
+        if self.label_column is not None and self.label_column not in self.columns:
+            raise DataError(
+                f"{self.source}: --label-column {self.label_column!r} is not a column; the columns are "
+                f"{self.columns}"
+            )
+        counts, n, hashed = None, 0, []
+        keys_rng = np.random.default_rng(0)
+        keys, places, fields = np.empty(0), np.empty(0, dtype=np.int64), []
+        for chunk in self._chunks(typed=False):
+            n += len(chunk.places)
+            ok = [i for i, f in enumerate(chunk.fields) if f is not None]
+            if ok:
+                strings = _string_frame([chunk.fields[i] for i in ok], self.columns)
+                part = _ColumnCounts.of(strings)
+                counts = part if counts is None else counts + part
+                hashed.append((chunk.places[ok], pd.util.hash_pandas_object(strings, index=False).to_numpy()))
+            # a uniform sample of the records that parse: those of the smallest random keys
+            keys = np.concatenate([keys, keys_rng.random(len(ok))])
+            places = np.concatenate([places, chunk.places[ok]])
+            fields += [chunk.fields[i] for i in ok]
+            if len(keys) > 2 * SAMPLE_ROWS:
+                keep = np.sort(np.argpartition(keys, SAMPLE_ROWS)[:SAMPLE_ROWS])
+                keys, places, fields = keys[keep], places[keep], [fields[i] for i in keep]
+        if len(keys) > SAMPLE_ROWS:
+            keep = np.sort(np.argpartition(keys, SAMPLE_ROWS)[:SAMPLE_ROWS])
+            places, fields = places[keep], [fields[i] for i in keep]
+        self.n_rows = n
+        if n == 0:
+            raise DataError(f"{self.source}: has a header but no rows; give a file with rows of data")
+        if counts is None:
+            raise DataError(
+                f"{self.source}: none of its {n} records can be parsed as CSV with its header's fields"
+            )
+        self.kinds = counts.kinds(self.columns, self.label_column)
+        # exact duplicates among the records that parse, by a 64-bit hash of their fields
+        parsed = np.concatenate([p for p, _ in hashed])
+        repeats, first_of = _repeats(np.concatenate([h for _, h in hashed]))
+        self.repeats, self.first_of = parsed[repeats], parsed[first_of]
+        del hashed
+        sample, reasons = _typed(_string_frame(fields, self.columns), self.kinds)
+        sample.index = places
+        usable = np.array([not r for r in reasons], dtype=bool)
+        if self.drop_duplicates:  # dropped rows are not scored: not learnt from either
+            usable &= ~np.isin(places, self.repeats)
+        self.sample = sample[usable]
+
+    def detect(self, model, contamination, random_state: int, verbose: int):
+        detector = _Job.detect(self, model, contamination, random_state, verbose)
+        if len(self.sample) < self.n_rows:
+            self.rule += f"; set on a uniform sample of {len(self.sample):,} of the {self.n_rows:,} rows"
+        n = self.n_rows
+        scores = np.full(n, np.nan)
+        valid = np.zeros(n, dtype=bool)  # the record parses and its values fit their columns: scored
+        known = np.full(n, np.nan) if self.label_column is not None else None
+        for chunk in self._chunks():
+            good = np.array([not r for r in chunk.reasons])
+            valid[chunk.places] = good
+            frame = chunk.frame.loc[chunk.places[good]]
+            if len(frame):
+                scores[frame.index] = detector.decision_function(self._features(frame))
+                if known is not None:
+                    known[frame.index] = pd.to_numeric(frame[self.label_column], errors="coerce").to_numpy()
+        self.unparseable = ~valid
+        self.n_duplicates = len(self.repeats)
+        self.dropped = np.zeros(n, dtype=bool)
+        if self.drop_duplicates:
+            self.dropped[self.repeats[valid[self.repeats]]] = True
+        self.scored = np.flatnonzero(valid & ~self.dropped)
+        self.scores = scores[self.scored]
+        self.flagged = self.scores > self.threshold
+        self.known = None if known is None else known[self.scored]
+        return detector
+
+    def write(self, out: Path, detector, copy: bool) -> CleanResult:
+        n = self.n_rows
+        ranks = np.empty(len(self.scores), dtype=np.int64)
+        ranks[np.argsort(-self.scores, kind="stable")] = np.arange(1, len(self.scores) + 1)
+        score, rank = np.full(n, np.nan), np.zeros(n, dtype=np.int64)
+        score[self.scored], rank[self.scored] = self.scores, ranks
+        del ranks
+        garbage = self.unparseable | self.dropped
+        garbage[self.scored[self.flagged]] = True
+        self.garbage = garbage
+        first_of = dict(zip(self.repeats.tolist(), self.first_of.tolist(), strict=True))
+        firsts, line_of = np.unique(self.first_of), {}
+        outputs = {"clean": out / "clean.csv", "garbage": out / "garbage.csv", "scores": out / "scores.csv"}
+        self.shown = self._shown()
+        self.listed: list[tuple[str, str]] = []
+        shown_frames = []
+        extra_columns = ["vaekit_row", "vaekit_score", "vaekit_rank", "vaekit_reason", "vaekit_top_columns"]
+        with (
+            atomic_path(outputs["clean"]) as clean_tmp,
+            atomic_path(outputs["garbage"]) as garbage_tmp,
+            atomic_path(outputs["scores"]) as scores_tmp,
+            open(clean_tmp, "wb") as clean_file,
+            open(garbage_tmp, "w", newline="", encoding="utf-8") as garbage_file,
+            open(scores_tmp, "w", newline="", encoding="utf-8") as scores_file,
+        ):
+            clean_file.write(self.header)
+            writer = csv.writer(garbage_file, self.dialect, lineterminator="\n")
+            writer.writerow([*self.columns, *extra_columns, "vaekit_raw"])
+            for chunk in self._chunks():
+                rows = chunk.places
+                reasons = list(chunk.reasons)
+                top = [""] * len(rows)
+                for j in np.flatnonzero(np.isin(rows, firsts)):
+                    line_of[int(rows[j])] = chunk.lines[j]  # an earlier row that a later one repeats
+                for j in np.flatnonzero(self.dropped[rows]):
+                    first = first_of[int(rows[j])]
+                    reasons[j] = f"an exact duplicate of row {first + 1} (line {line_of[first]})"
+                flagged = garbage[rows] & ~self.unparseable[rows] & ~self.dropped[rows]
+                for j in np.flatnonzero(flagged):
+                    reasons[j] = f"score {score[rows[j]]:.4g} above the threshold {self.threshold:.4g}"
+                if flagged.any():
+                    names, shares = detector.top_features(self._features(chunk.frame.loc[rows[flagged]]), n=3)
+                    for j, nm, sh in zip(np.flatnonzero(flagged), names, shares, strict=True):
+                        top[j] = ", ".join(f"{c} ({v:.0%})" for c, v in zip(nm, sh, strict=True))
+                for j, place in enumerate(rows):
+                    raw = chunk.raw[j]
+                    if not garbage[place]:
+                        clean_file.write(raw if raw.endswith((b"\n", b"\r")) else raw + b"\n")
+                        continue
+                    values = chunk.fields[j]
+                    text = (
+                        "" if values is not None else raw.decode("utf-8", "backslashreplace").rstrip("\r\n")
+                    )
+                    extra = [place + 1, score[place], rank[place], reasons[j], top[j]]
+                    writer.writerow([*(values or [""] * len(self.columns)), *extra, text])
+                    if self.unparseable[place] and len(self.listed) < self.MAX_LISTED:
+                        self.listed.append((f"row {place + 1} (line {chunk.lines[j]})", reasons[j]))
+                scores = pd.DataFrame(
+                    {
+                        "row": rows + 1,
+                        "line": chunk.lines,
+                        "garbage": garbage[rows].astype(int),
+                        "score": score[rows],
+                        "rank": rank[rows],
+                        "reason": [r if garbage[p] else "" for r, p in zip(reasons, rows, strict=True)],
+                        "top_columns": top,
+                    }
+                )
+                scores.to_csv(scores_file, header=rows[0] == 0, index=False)
+                wanted = np.isin(chunk.frame.index, self.shown)
+                if wanted.any():
+                    shown_frames.append(chunk.frame[wanted])
+        self.shown_table = pd.concat(shown_frames)
+        n_dropped = int(self.dropped.sum())
+        return CleanResult(
+            n_rows=n,
+            n_kept=int((~garbage).sum()),
+            n_garbage=int(garbage.sum()),
+            n_unparseable=int(garbage.sum()) - int(self.flagged.sum()) - n_dropped,
+            n_flagged=int(self.flagged.sum()),
+            n_duplicates=self.n_duplicates,
+            threshold=self.threshold,
+            threshold_rule=self.rule,
+            outputs=outputs,
+            metrics=self._metrics(self._known()),
+        )
+
+    def _file_rows(self, places: np.ndarray) -> np.ndarray:
+        return self.scored[places]
+
+    def _unparseable_listed(self) -> list[tuple[str, str]]:
+        return self.listed
 
 
 def _repeats(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

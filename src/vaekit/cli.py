@@ -790,7 +790,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--memory-budget",
         default="1G",
         metavar="SIZE",
-        help="a Parquet file larger than this (e.g. 512M, 4G) is read in record batches: the detector "
+        help="a CSV or Parquet file larger than this (e.g. 512M, 4G) is read in batches: the detector "
         "learns from a uniform sample of its rows, and the outputs are written batch by batch "
         "(default 1G)",
     )

@@ -52,7 +52,7 @@ def _shape(path: Path) -> tuple[int | None, int]:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
         return array.shape[0], int(np.prod(array.shape[1:], dtype=np.int64)) or 1
     if suffix == ".csv":
-        head = pd.read_csv(path, nrows=100)
+        head = pd.read_csv(path, nrows=0)  # the header: the records may hold anything
         return None, head.shape[1]
     frame = read_table(path)
     return len(frame), frame.shape[1]
