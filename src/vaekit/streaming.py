@@ -24,7 +24,7 @@ import torch
 from vaekit.io import as_matrix
 from vaekit.preprocessing import Scaler
 
-WINDOW_BYTES_PER_VALUE = 16  # a window's float32 rows, their shuffled copy and the batches cut from it
+WINDOW_BYTES_PER_VALUE = 16  # a window of float32 rows takes a quarter of the budget
 VALIDATION_ROWS = 50_000  # held-out rows at most: enough to pick the best epoch, and memory stays flat
 SAMPLE_ROWS = 200_000  # rows kept for the quartiles of robust scaling
 MIN_ROWS_FOR_VALIDATION = 20
@@ -191,36 +191,42 @@ class FileRows:
     def batches(self, seed: int, batch_size: int) -> Iterator[torch.Tensor]:
         from vaekit.scoring import iter_table
 
-        buffered: list[torch.Tensor] = []
-        count, k = 0, 0
+        # one buffer for the window, filled in place; the batches are gathered from it
+        window = torch.empty(max(min(self.window, self.n_rows), 1), self.scaler.n_features)
+        filled, k, start = 0, 0, 0
         pending = torch.empty(0, self.scaler.n_features)
-        start = 0
         for frame in iter_table(self.path, self.rows):
             x = torch.from_numpy(self.scaler.transform(frame, str(self.path)))
             lo, hi = np.searchsorted(self.held_out, [start, start + len(x)])
             keep = np.ones(len(x), dtype=bool)
             keep[self.held_out[lo:hi] - start] = False
             start += len(x)
-            buffered.append(x[torch.from_numpy(keep)])
-            count += len(buffered[-1])
-            while count >= self.window:
-                joined = torch.cat(buffered)
-                window, rest = joined[: self.window], joined[self.window :]
-                buffered, count = [rest], len(rest)
-                pending = yield from self._shuffled(pending, window, seed + k * 1_000_003, batch_size)
-                k += 1
-        if count:
-            pending = yield from self._shuffled(
-                pending, torch.cat(buffered), seed + k * 1_000_003, batch_size
-            )
+            x = x[torch.from_numpy(keep)]
+            while len(x):
+                take = min(len(x), len(window) - filled)
+                window[filled : filled + take] = x[:take]
+                filled, x = filled + take, x[take:]
+                if filled == len(window):
+                    pending = yield from self._shuffled(pending, window, seed + k * 1_000_003, batch_size)
+                    filled, k = 0, k + 1
+        if filled:
+            pending = yield from self._shuffled(pending, window[:filled], seed + k * 1_000_003, batch_size)
         if len(pending):
             yield pending
 
     @staticmethod
     def _shuffled(pending: torch.Tensor, window: torch.Tensor, seed: int, batch_size: int):
+        """The minibatches of ``pending`` followed by the window's rows in a random order
+        (each gathered, not a view of the window); returns the rows left over."""
         perm = torch.randperm(len(window), generator=torch.Generator().manual_seed(seed))
-        rows = torch.cat([pending, window[perm]]) if len(pending) else window[perm]
-        full = len(rows) // batch_size * batch_size
-        for start in range(0, full, batch_size):
-            yield rows[start : start + batch_size]
-        return rows[full:]
+        start = 0
+        if len(pending):
+            start = min(batch_size - len(pending), len(window))
+            pending = torch.cat([pending, window[perm[:start]]])
+            if len(pending) < batch_size:
+                return pending
+            yield pending
+        while start + batch_size <= len(window):
+            yield window[perm[start : start + batch_size]]
+            start += batch_size
+        return window[perm[start:]]
