@@ -6,7 +6,7 @@ number of rows, each column's mean and standard deviation (merged batch by batch
 maximum, a uniform sample of rows for the quartiles of robust scaling, and the validation rows
 (which stay in memory, at most ``VALIDATION_ROWS`` of them). Every epoch then reads the file
 again, leaves out the validation rows, and shuffles a window of training rows at a time (as many
-as the memory budget holds) into minibatches. A window that holds every training row gives the
+as a quarter of the memory budget holds) into minibatches. A window that holds every training row gives the
 order of the in-memory path exactly, so that a file that fits trains to the same model.
 """
 
@@ -143,32 +143,46 @@ def summarize_file(
         summary.add(values)
         sample.add(sample_keys_rng.random(len(values)), places, values)
         candidates.add(val_keys_rng.random(len(values)), places, matrix)
-    summary.sample = sample.values
+    summary.sample = sample.rows()[2]
     n_val = validation_count(summary.n_rows, fraction)
-    chosen = np.sort(np.argsort(candidates.keys, kind="stable")[:n_val])
-    summary.validation_places = candidates.places[chosen]
-    summary.validation = candidates.values[chosen]
+    keys, places, values = candidates.rows()
+    chosen = np.sort(np.argsort(keys, kind="stable")[:n_val])
+    summary.validation_places = places[chosen]
+    summary.validation = values[chosen] if len(values) else np.empty((0, len(summary.columns)), np.float32)
     return summary
 
 
 class _Smallest:
-    """The ``k`` rows of the smallest keys seen so far (kept in the order they came)."""
+    """The ``k`` rows of the smallest keys seen so far, in the order they came. Batches are
+    gathered and cut back to ``k`` rows only when twice that many are held: each row is copied
+    a few times, not once per batch."""
 
     def __init__(self, k: int):
         self.k = k
-        self.keys, self.places, self.values = np.empty(0), np.empty(0, dtype=np.int64), None
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._held = 0
 
     def add(self, keys: np.ndarray, places: np.ndarray, values: np.ndarray) -> None:
         if self.k == 0:
             return
-        if self.values is None:
-            self.values = values[:0]
-        self.keys = np.concatenate([self.keys, keys])
-        self.places = np.concatenate([self.places, places])
-        self.values = np.concatenate([self.values, values])
-        if len(self.keys) > self.k:
-            keep = np.sort(np.argpartition(self.keys, self.k)[: self.k])
-            self.keys, self.places, self.values = self.keys[keep], self.places[keep], self.values[keep]
+        self._parts.append((keys, places, values))
+        self._held += len(keys)
+        if self._held > 2 * self.k:
+            self._cut()
+
+    def _cut(self) -> None:
+        keys, places, values = (np.concatenate(part) for part in zip(*self._parts, strict=True))
+        if len(keys) > self.k:
+            keep = np.sort(np.argpartition(keys, self.k)[: self.k])
+            keys, places, values = keys[keep], places[keep], values[keep]
+        self._parts, self._held = [(keys, places, values)], len(keys)
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(keys, places, values) of the rows kept."""
+        if not self._parts:
+            return np.empty(0), np.empty(0, dtype=np.int64), np.empty((0, 0))
+        self._cut()
+        return self._parts[0]
 
 
 class FileRows:
