@@ -26,6 +26,7 @@ import pandas as pd
 
 from vaekit.errors import DataError, ParameterError
 from vaekit.io import atomic_path
+from vaekit.report import extreme_places, ranks_among
 
 logger = logging.getLogger(__name__)
 
@@ -372,11 +373,8 @@ class _Job:
         write_report(path, CleanReport(**common, **fields))
 
     def _ranks(self) -> np.ndarray:
-        """1 = the most anomalous scored row."""
-        order = np.argsort(-self.scores, kind="stable")
-        ranks = np.empty(len(order), dtype=np.int64)
-        ranks[order] = np.arange(1, len(order) + 1)
-        return ranks
+        """1 = the most anomalous scored row; equal scores share the better rank."""
+        return ranks_among(self.scores, np.sort(self.scores))
 
     def _metrics(self, known: np.ndarray | None) -> dict[str, float]:
         if known is None or len(np.unique(known)) < 2:
@@ -637,9 +635,9 @@ class _StreamingParquetJob(_Job):
         detector = super().detect(model, contamination, random_state, verbose)
         if len(self.sample) < self.n_rows:
             self.rule += f"; set on a uniform sample of {len(self.sample):,} of the {self.n_rows:,} rows"
-        # filled in place: 8 bytes a row each, no lists of parts to join
-        scores, hashes = np.empty(self.n_rows), np.empty(self.n_rows, dtype=np.uint64)
-        known = np.empty(self.n_rows) if self.label_column is not None else None
+        # filled in place, no lists of parts to join: scores in float32 (the models' precision)
+        scores, hashes = np.empty(self.n_rows, dtype=np.float32), np.empty(self.n_rows, dtype=np.uint64)
+        known = np.empty(self.n_rows, dtype=np.float32) if self.label_column is not None else None
         for frame in self._batches():
             rows = slice(frame.index[0], frame.index[0] + len(frame))
             hashes[rows] = pd.util.hash_pandas_object(frame, index=False).to_numpy()
@@ -682,14 +680,12 @@ class _StreamingParquetJob(_Job):
         import pyarrow.parquet as pq
 
         n = self.n_rows
-        ranks = np.empty(len(self.scores), dtype=np.int32)
-        ranks[np.argsort(-self.scores, kind="stable")] = np.arange(1, len(self.scores) + 1, dtype=np.int32)
-        if self.scored is None:  # every row scored: no copies of 8 bytes a row
-            score, rank = self.scores, ranks
+        ordered = np.sort(self.scores)  # each batch's ranks come from it: no array of ranks
+        if self.scored is None:  # every row scored: no copy
+            score = self.scores
         else:
-            score, rank = np.full(n, np.nan), np.zeros(n, dtype=np.int32)
-            score[self.scored], rank[self.scored] = self.scores, ranks
-        del ranks
+            score = np.full(n, np.nan, dtype=self.scores.dtype)
+            score[self.scored] = self.scores
         garbage = self.dropped.copy()
         garbage[self._file_rows(np.flatnonzero(self.flagged))] = True
         self.garbage = garbage
@@ -738,8 +734,8 @@ class _StreamingParquetJob(_Job):
                 extra = pd.DataFrame(
                     {
                         "vaekit_row": rows + 1,
-                        "vaekit_score": score[rows],
-                        "vaekit_rank": rank[rows],
+                        "vaekit_score": score[rows].astype(np.float64),
+                        "vaekit_rank": ranks_among(score[rows], ordered),
                         "vaekit_reason": reasons,
                         "vaekit_top_columns": top,
                     }
@@ -773,10 +769,11 @@ class _StreamingParquetJob(_Job):
         """File rows the report shows: the most anomalous, the most typical, and a sample."""
         from vaekit.report import MAX_POINTS, N_SHOWN, N_TYPICAL
 
-        order = np.argsort(-self.scores, kind="stable")
         rng = np.random.default_rng(0)
         sample = rng.choice(len(self.scores), min(MAX_POINTS, len(self.scores)), replace=False)
-        picked = np.union1d(np.union1d(order[:N_SHOWN], order[-N_TYPICAL:]), sample)
+        most = extreme_places(self.scores, N_SHOWN, highest=True)
+        least = extreme_places(self.scores, N_TYPICAL, highest=False)
+        picked = np.union1d(np.union1d(most, least), sample)
         return self._file_rows(picked)
 
     def report(self, path: Path, detector, result: CleanResult, seconds: float) -> None:
@@ -927,9 +924,9 @@ class _StreamingCsvJob(_StreamingParquetJob):
         if len(self.sample) < self.n_rows:
             self.rule += f"; set on a uniform sample of {len(self.sample):,} of the {self.n_rows:,} rows"
         n = self.n_rows
-        scores = np.full(n, np.nan)
+        scores = np.full(n, np.nan, dtype=np.float32)
         valid = np.zeros(n, dtype=bool)  # the record parses and its values fit their columns: scored
-        known = np.full(n, np.nan) if self.label_column is not None else None
+        known = np.full(n, np.nan, dtype=np.float32) if self.label_column is not None else None
         for chunk in self._chunks():
             good = np.array([not r for r in chunk.reasons])
             valid[chunk.places] = good
@@ -951,11 +948,9 @@ class _StreamingCsvJob(_StreamingParquetJob):
 
     def write(self, out: Path, detector, copy: bool) -> CleanResult:
         n = self.n_rows
-        ranks = np.empty(len(self.scores), dtype=np.int64)
-        ranks[np.argsort(-self.scores, kind="stable")] = np.arange(1, len(self.scores) + 1)
-        score, rank = np.full(n, np.nan), np.zeros(n, dtype=np.int64)
-        score[self.scored], rank[self.scored] = self.scores, ranks
-        del ranks
+        ordered = np.sort(self.scores)  # each batch's ranks come from it: no array of ranks
+        score = np.full(n, np.nan, dtype=np.float32)
+        score[self.scored] = self.scores
         garbage = self.unparseable | self.dropped
         garbage[self.scored[self.flagged]] = True
         self.garbage = garbage
@@ -979,6 +974,7 @@ class _StreamingCsvJob(_StreamingParquetJob):
             writer.writerow([*self.columns, *extra_columns, "vaekit_raw"])
             for chunk in self._chunks():
                 rows = chunk.places
+                rank = ranks_among(score[rows], ordered)
                 reasons = list(chunk.reasons)
                 top = [""] * len(rows)
                 for j in np.flatnonzero(np.isin(rows, firsts)):
@@ -1002,7 +998,7 @@ class _StreamingCsvJob(_StreamingParquetJob):
                     text = (
                         "" if values is not None else raw.decode("utf-8", "backslashreplace").rstrip("\r\n")
                     )
-                    extra = [place + 1, score[place], rank[place], reasons[j], top[j]]
+                    extra = [place + 1, float(score[place]), rank[j], reasons[j], top[j]]
                     writer.writerow([*(values or [""] * len(self.columns)), *extra, text])
                     if self.unparseable[place] and len(self.listed) < self.MAX_LISTED:
                         self.listed.append((f"row {place + 1} (line {chunk.lines[j]})", reasons[j]))
@@ -1011,8 +1007,8 @@ class _StreamingCsvJob(_StreamingParquetJob):
                         "row": rows + 1,
                         "line": chunk.lines,
                         "garbage": garbage[rows].astype(int),
-                        "score": score[rows],
-                        "rank": rank[rows],
+                        "score": score[rows].astype(np.float64),
+                        "rank": rank,
                         "reason": [r if garbage[p] else "" for r, p in zip(reasons, rows, strict=True)],
                         "top_columns": top,
                     }
@@ -1043,14 +1039,24 @@ class _StreamingCsvJob(_StreamingParquetJob):
         return self.listed
 
 
-def _repeats(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(rows that repeat an earlier row, the earlier row each repeats), by equal hashes; sorts
-    ``hashes`` in place (two arrays of 8 bytes a row, not three)."""
-    order = np.argsort(hashes, kind="stable")  # equal hashes: the first row first
-    hashes.sort()
-    later = np.flatnonzero(hashes[1:] == hashes[:-1]) + 1
-    first = order[np.searchsorted(hashes, hashes[later], side="left")]
-    rows = order[later]
+def _repeats(hashes: np.ndarray, buckets: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """(rows that repeat an earlier row, the earlier row each repeats), by equal 64-bit hashes.
+    Sorted a range of hash values at a time: beyond the hashes, a few bytes a row, not sixteen."""
+    later_rows, first_rows = [], []
+    step = (1 << 64) // buckets
+    for b in range(buckets):
+        inside = hashes >= np.uint64(b * step)
+        if b < buckets - 1:
+            inside &= hashes < np.uint64((b + 1) * step)
+        rows = np.flatnonzero(inside)
+        del inside
+        part = hashes[rows]
+        order = np.argsort(part, kind="stable")  # equal hashes: the first row first
+        part, rows = part[order], rows[order]
+        later = np.flatnonzero(part[1:] == part[:-1]) + 1
+        first_rows.append(rows[np.searchsorted(part, part[later], side="left")])
+        later_rows.append(rows[later])
+    rows, first = np.concatenate(later_rows), np.concatenate(first_rows)
     keep = np.argsort(rows)
     return rows[keep], first[keep]
 

@@ -718,13 +718,18 @@ class AnomalyDetector(BaseDetector):
             # (recall 0.50 against 0.31) but removes 2.3% of the demo's good digits (against 0.1%)
             normalize = self.image_shape_ is None
         if normalize:
-            errors = torch.from_numpy(self._in_chunks(x, mask, lambda e, m: e)).to(device)
-            self.column_scale_ = (_masked_median(errors, mask) + 1e-6).float()
+            errors = self._all_column_errors(x, mask)
+            self.column_scale_ = (_masked_median(errors, mask).double() + 1e-6).float()
         if self.image_shape_ is not None:
             return self._fit_image_scores(x)
         if normalize:
-            # the float32 errors again (exactly), so the training scores are what scoring gives
-            rows = self._member_rows(errors.float(), mask).cpu().numpy().astype(np.float64)
+            # the same float32 errors, so the training scores are what scoring gives
+            parts = [
+                self._member_rows(errors[:, i : i + 4096], None if mask is None else mask[i : i + 4096])
+                for i in range(0, n, 4096)
+            ]
+            del errors
+            rows = torch.cat(parts, dim=1).cpu().numpy().astype(np.float64)
         else:
             rows = self._in_chunks(x, mask, self._member_rows)
         q1, center, q3 = np.percentile(rows, [25, 50, 75], axis=1)
@@ -796,6 +801,19 @@ class AnomalyDetector(BaseDetector):
                     errors = errors * mb
                 parts.append(reduce(errors, mb))
         return np.concatenate([part.cpu().numpy().astype(np.float64) for part in parts], axis=1)
+
+    def _all_column_errors(
+        self, x: torch.Tensor, mask: torch.Tensor | None, chunk: int = 4096
+    ) -> torch.Tensor:
+        """(members, rows, kept columns), float32: every row's column errors (masked), filled in
+        place a chunk of rows at a time."""
+        out = torch.empty(self.n_models, len(x), len(self.encoder_.columns), device=x.device)
+        with torch.no_grad(), _small_model_threads(x.device, self.module_):
+            for i in range(0, len(x), chunk):
+                xb = x[i : i + chunk]
+                errors = self._column_errors(self.module_(xb), xb)
+                out[:, i : i + chunk] = errors if mask is None else errors * mask[i : i + chunk]
+        return out
 
     def _member_rows(self, errors: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """(members, rows): each member's mean of the column-normalised errors over observed columns."""

@@ -26,6 +26,25 @@ N_TYPICAL = 8
 N_THUMBNAILS = 24
 MAX_POINTS = 5000  # points drawn in the latent scatter
 
+
+def extreme_places(scores: np.ndarray, k: int, highest: bool) -> np.ndarray:
+    """The places of the ``k`` highest (or lowest) scores, without sorting all of them."""
+    k = min(k, len(scores))
+    if k == 0:
+        return np.empty(0, dtype=np.int64)
+    cut = np.partition(scores, len(scores) - k if highest else k - 1)[len(scores) - k if highest else k - 1]
+    places = np.flatnonzero(scores >= cut if highest else scores <= cut)
+    order = np.argsort(-scores[places] if highest else scores[places], kind="stable")
+    return places[order[:k]]
+
+
+def ranks_among(scores: np.ndarray, ordered: np.ndarray) -> np.ndarray:
+    """The ranks of ``scores`` among all the scores, ``ordered`` (sorted ascending): 1 + how many
+    are higher, so equal scores share a rank. Scores that are NaN (rows not scored) get 0."""
+    ranks = len(ordered) - np.searchsorted(ordered, scores, side="right") + 1
+    return np.where(np.isnan(scores), 0, ranks).astype(np.int64)
+
+
 FLAGGED_COLOUR = "#d62728"
 KEPT_COLOUR = "#1f77b4"
 
@@ -137,16 +156,25 @@ def _histogram(d: CleanReport) -> str:
         return ""
     import matplotlib.pyplot as plt
 
-    scores = np.asarray(d.scores, dtype=float)
+    scores, flagged = np.asarray(d.scores), np.asarray(d.flagged)
     fig, ax = plt.subplots(figsize=(8, 3.2))
     # Scores with a long right tail are drawn on a log axis, shifted to start just above 0.
-    offset = scores.min() - max(float(np.median(scores - scores.min())), 1e-6) * 0.1
-    shifted = scores - offset
-    log = len(scores) > 10 and shifted.max() > 50 * np.median(shifted)
-    values = shifted if log else scores
-    bins = np.geomspace(values.min(), values.max(), 60) if log else np.histogram_bin_edges(values, bins=60)
-    ax.hist(values[~d.flagged], bins=bins, color=KEPT_COLOUR, label="kept")
-    ax.hist(values[d.flagged], bins=bins, color=FLAGGED_COLOUR, label="flagged")
+    low, high, median = float(scores.min()), float(scores.max()), float(np.median(scores))
+    offset = low - max(median - low, 1e-6) * 0.1
+    log = len(scores) > 10 and high - offset > 50 * (median - offset)
+    if log:
+        bins = np.geomspace(low - offset, high - offset, 60)
+    else:
+        bins = np.histogram_bin_edges([low, high], bins=60)
+    # counted a million scores at a time: millions of rows cost no copies of their scores
+    kept, bad = np.zeros(len(bins) - 1), np.zeros(len(bins) - 1)
+    for start in range(0, len(scores), 1 << 20):
+        part, marked = scores[start : start + (1 << 20)], flagged[start : start + (1 << 20)]
+        values = part - offset if log else part
+        kept += np.histogram(values[~marked], bins=bins)[0]
+        bad += np.histogram(values[marked], bins=bins)[0]
+    ax.stairs(kept, bins, fill=True, color=KEPT_COLOUR, label="kept")
+    ax.stairs(bad, bins, fill=True, color=FLAGGED_COLOUR, label="flagged")
     cut = d.threshold - offset if log else d.threshold
     if np.isfinite(cut) and cut > 0:
         ax.axvline(cut, color="black", linestyle="--", label=f"threshold {d.threshold:.3g}")
@@ -190,7 +218,7 @@ def _metrics(d: CleanReport) -> str:
 def _anomalous_rows(d: CleanReport) -> str:
     if d.table is None or len(d.scores) == 0:
         return ""
-    order = np.argsort(-np.asarray(d.scores), kind="stable")[:N_SHOWN]
+    order = extreme_places(np.asarray(d.scores), N_SHOWN, highest=True)
     note = (
         "<p>Cells are shaded by the column's share of the row's score (darker = more to blame).</p>"
         if d.shares is not None
@@ -205,7 +233,7 @@ def _anomalous_rows(d: CleanReport) -> str:
 def _typical_rows(d: CleanReport) -> str:
     if d.table is None or len(d.scores) == 0:
         return ""
-    order = np.argsort(np.asarray(d.scores), kind="stable")[:N_TYPICAL]
+    order = extreme_places(np.asarray(d.scores), N_TYPICAL, highest=False)
     return (
         "<section><h2>Typical rows, for contrast</h2><p>The rows with the lowest scores.</p>"
         f"{_rows_table(d, order, shade=False)}</section>"
@@ -215,8 +243,8 @@ def _typical_rows(d: CleanReport) -> str:
 def _rows_table(d: CleanReport, order: np.ndarray, shade: bool) -> str:
     columns = list(d.table.columns)
     share_index = {c: j for j, c in enumerate(d.share_columns)}
-    ranks = np.empty(len(d.scores), dtype=int)
-    ranks[np.argsort(-np.asarray(d.scores), kind="stable")] = np.arange(1, len(d.scores) + 1)
+    scores = np.asarray(d.scores)
+    ranks = dict(zip(order.tolist(), ranks_among(scores[order], np.sort(scores)).tolist(), strict=True))
     head = "".join(f"<th>{_e(c)}</th>" for c in ["row", "rank", "score", *columns])
     body = []
     for i in order:
@@ -241,8 +269,8 @@ def _rows_table(d: CleanReport, order: np.ndarray, shade: bool) -> str:
 def _thumbnails(d: CleanReport) -> str:
     if d.images is None or len(d.scores) == 0:
         return ""
-    worst = np.argsort(-np.asarray(d.scores), kind="stable")[:N_THUMBNAILS]
-    best = np.argsort(np.asarray(d.scores), kind="stable")[: N_THUMBNAILS // 2]
+    worst = extreme_places(np.asarray(d.scores), N_THUMBNAILS, highest=True)
+    best = extreme_places(np.asarray(d.scores), N_THUMBNAILS // 2, highest=False)
 
     def gallery(indices: np.ndarray) -> str:
         tiles = []
