@@ -174,3 +174,27 @@ def test_image_detectors_give_error_maps_that_light_up_the_damage():
         detector.decision_function(np.zeros((2, 9, 9)))
     with pytest.raises(ParameterError, match="images"):
         AnomalyDetector(random_state=0, steps=20).fit(images.reshape(600, -1)).error_map(images[:2])
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 1000, 4001])
+def test_thresholds_are_found_a_slice_at_a_time_as_with_the_whole_array(monkeypatch, n):
+    """Order statistics by narrowing histograms (no copy of the scores) equal np.sort's, ties
+    included; the 'auto' and fraction thresholds equal their whole-array definitions."""
+    import vaekit.thresholds as T
+
+    monkeypatch.setattr(T, "CHUNK", 100)  # many slices, and ranges narrowed more than once
+    rng = np.random.default_rng(n)
+    for dtype in (np.float32, np.float64):
+        v = (rng.chisquare(8, n) * rng.choice([1, 1, 1, 30], n)).astype(dtype)
+        v[: n // 10] = v[-1]  # ties
+        ranks = sorted({0, (n - 1) // 2, n // 2, n - 1})
+        assert T.order_statistics(v, ranks) == np.sort(v.astype(np.float64))[ranks].tolist()
+        s = v.astype(np.float64)
+        shifted = s - s.min()
+        floor = np.median(shifted) * 1e-3 + 1e-12
+        w = np.log(shifted + floor)
+        cut = np.exp(np.median(w) + 3 * 1.4826 * np.median(np.abs(w - np.median(w)))) - floor + s.min()
+        above = s > cut
+        expected = (s[~above].max() + s[above].min()) / 2 if 0 < above.sum() < n else s.max()
+        assert T.auto_threshold(v) == pytest.approx(expected, rel=1e-9)
+        assert T.threshold_for(v, 0.1) == pytest.approx(np.percentile(s, 90), rel=1e-9)

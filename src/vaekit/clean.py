@@ -16,8 +16,9 @@ import itertools
 import logging
 import os
 import shutil
+import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -635,17 +636,19 @@ class _StreamingParquetJob(_Job):
         detector = super().detect(model, contamination, random_state, verbose)
         if len(self.sample) < self.n_rows:
             self.rule += f"; set on a uniform sample of {len(self.sample):,} of the {self.n_rows:,} rows"
-        # filled in place, no lists of parts to join: scores in float32 (the models' precision)
-        scores, hashes = np.empty(self.n_rows, dtype=np.float32), np.empty(self.n_rows, dtype=np.uint64)
+        # filled in place, no lists of parts to join: scores in float32 (the models' precision);
+        # the rows' hashes go to a temporary file (8 bytes a row on disk, not in memory)
+        scores = np.empty(self.n_rows, dtype=np.float32)
         known = np.empty(self.n_rows, dtype=np.float32) if self.label_column is not None else None
-        for frame in self._batches():
-            rows = slice(frame.index[0], frame.index[0] + len(frame))
-            hashes[rows] = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-            scores[rows] = detector.decision_function(self._features(frame))
-            if known is not None:
-                known[rows] = pd.to_numeric(frame[self.label_column], errors="coerce").to_numpy()
-        self.repeats, self.first_of = _repeats(hashes)  # few: kept as two short lists
-        del hashes
+        with tempfile.TemporaryFile() as hashes:
+            for frame in self._batches():
+                rows = slice(frame.index[0], frame.index[0] + len(frame))
+                pd.util.hash_pandas_object(frame, index=False).to_numpy().tofile(hashes)
+                scores[rows] = detector.decision_function(self._features(frame))
+                if known is not None:
+                    known[rows] = pd.to_numeric(frame[self.label_column], errors="coerce").to_numpy()
+            hashes.flush()
+            self.repeats, self.first_of = _repeats(_from_file(hashes))  # few: two short lists
         self.n_duplicates = len(self.repeats)
         self.dropped = np.zeros(self.n_rows, dtype=bool)
         if self.drop_duplicates:
@@ -909,7 +912,7 @@ class _StreamingCsvJob(_StreamingParquetJob):
         self.kinds = counts.kinds(self.columns, self.label_column)
         # exact duplicates among the records that parse, by a 64-bit hash of their fields
         parsed = np.concatenate([p for p, _ in hashed])
-        repeats, first_of = _repeats(np.concatenate([h for _, h in hashed]))
+        repeats, first_of = _repeats(_in_parts(np.concatenate([h for _, h in hashed])))
         self.repeats, self.first_of = parsed[repeats], parsed[first_of]
         del hashed
         sample, reasons = _typed(_string_frame(fields, self.columns), self.kinds)
@@ -1039,18 +1042,26 @@ class _StreamingCsvJob(_StreamingParquetJob):
         return self.listed
 
 
-def _repeats(hashes: np.ndarray, buckets: int = 16) -> tuple[np.ndarray, np.ndarray]:
+def _repeats(
+    read_hashes: Callable[[], Iterator[np.ndarray]], buckets: int = 16
+) -> tuple[np.ndarray, np.ndarray]:
     """(rows that repeat an earlier row, the earlier row each repeats), by equal 64-bit hashes.
-    Sorted a range of hash values at a time: beyond the hashes, a few bytes a row, not sixteen."""
+    ``read_hashes()`` gives the rows' hashes in row order, a part at a time; they are read once
+    for each sixteenth of the range of hash values, and only that sixteenth is held and sorted."""
     later_rows, first_rows = [], []
     step = (1 << 64) // buckets
     for b in range(buckets):
-        inside = hashes >= np.uint64(b * step)
-        if b < buckets - 1:
-            inside &= hashes < np.uint64((b + 1) * step)
-        rows = np.flatnonzero(inside)
-        del inside
-        part = hashes[rows]
+        lo, hi = np.uint64(b * step), np.uint64((b + 1) * step) if b < buckets - 1 else None
+        places, values, start = [], [], 0
+        for part in read_hashes():
+            inside = part >= lo
+            if hi is not None:
+                inside &= part < hi
+            found = np.flatnonzero(inside)
+            places.append(found + start)
+            values.append(part[found])
+            start += len(part)
+        rows, part = np.concatenate(places), np.concatenate(values)
         order = np.argsort(part, kind="stable")  # equal hashes: the first row first
         part, rows = part[order], rows[order]
         later = np.flatnonzero(part[1:] == part[:-1]) + 1
@@ -1059,6 +1070,21 @@ def _repeats(hashes: np.ndarray, buckets: int = 16) -> tuple[np.ndarray, np.ndar
     rows, first = np.concatenate(later_rows), np.concatenate(first_rows)
     keep = np.argsort(rows)
     return rows[keep], first[keep]
+
+
+def _in_parts(array: np.ndarray, size: int = 1 << 20) -> Callable[[], Iterator[np.ndarray]]:
+    return lambda: (array[i : i + size] for i in range(0, len(array), size))
+
+
+def _from_file(file, size: int = 1 << 20) -> Callable[[], Iterator[np.ndarray]]:
+    """Reads the uint64 values written to ``file``, from its start, ``size`` at a time."""
+
+    def read() -> Iterator[np.ndarray]:
+        file.seek(0)
+        while len(part := np.fromfile(file, dtype=np.uint64, count=size)):
+            yield part
+
+    return read
 
 
 class _ImageJob(_Job):

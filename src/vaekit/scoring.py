@@ -190,12 +190,22 @@ def _score_file(detector, path, output, memory_budget, rows, contamination, top,
     select = select or (lambda frame: detector.scaler.select(frame, str(path)))
     first_pass = None
     if contamination is not None:
-        indexes, parts = [], []
+        # kept in float32, the precision the models compute in: 4 bytes a row, filled in place
+        # when the file says how many rows it has (Parquet, NPY), else joined once at the end
+        known = _shape(Path(path))[0] if _suffix(Path(path)) in (".parquet", ".pq", ".npy") else None
+        indexes, parts, scores, filled = [], [], None, 0
+        if known is not None:
+            scores = np.empty(known, dtype=np.float32)
         for frame in iter_table(path, rows):
             indexes.append(frame.index)
-            # kept in float32, the precision the models compute in: 4 bytes a row, once
-            parts.append(detector._scores(detector._rows(select(frame))).astype(np.float32))
-        scores = np.concatenate(parts)
+            part = detector._scores(detector._rows(select(frame))).astype(np.float32)
+            if scores is not None:
+                scores[filled : filled + len(part)] = part
+                filled += len(part)
+            else:
+                parts.append(part)
+        if scores is None:
+            scores = np.concatenate(parts)
         del parts
         threshold = threshold_for(scores, contamination, detector.scores_are_logs)
         bounds = np.cumsum([0, *(len(index) for index in indexes)])

@@ -28,35 +28,39 @@ def check_contamination(contamination: object) -> None:
         raise ParameterError(f"contamination={contamination!r}: must be in (0, 0.5], or 'auto'")
 
 
-def _log_scale(scores: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """A monotone map of the scores to a scale where their bulk is roughly symmetric: (the
-    mapped scores, in one new array, and the shift and floor of the map)."""
-    low = float(np.min(scores))
-    shifted = scores - low
-    floor = float(np.median(shifted)) * 1e-3 + 1e-12
-    shifted += floor
-    return np.log(shifted, out=shifted), low, floor
-
-
 def auto_threshold(scores: np.ndarray, log_scale: bool = False) -> float:
     """The threshold of ``contamination="auto"``: median + 3 robust standard deviations of the
     log-scaled scores (of the scores as they are, with ``log_scale``). Millions of scores are
-    common: beside them, it needs one array of their size."""
+    common: the medians are found a slice of the scores at a time (:func:`order_statistics`),
+    with no copy of them all."""
     scores = np.asarray(scores)
     if scores.dtype not in (np.float32, np.float64):
         scores = scores.astype(np.float64)
-    work, low, floor = (scores.copy(), None, None) if log_scale else _log_scale(scores)
-    median = float(np.median(work, overwrite_input=True))
-    work -= median
-    np.abs(work, out=work)
-    fence = median + Z * 1.4826 * float(np.median(work, overwrite_input=True))
-    del work
+    n = len(scores)
+    middle = [(n - 1) // 2, n // 2]  # the median: the mean of these (one rank when n is odd)
+    lower, upper = order_statistics(scores, middle)
+    if log_scale:
+        low = floor = None
+        median = (lower + upper) / 2
+
+        def scale(part: np.ndarray) -> np.ndarray:
+            return part.astype(np.float64)
+    else:
+        low = float(scores.min())
+        floor = ((lower - low) + (upper - low)) / 2 * 1e-3 + 1e-12
+
+        def scale(part: np.ndarray) -> np.ndarray:
+            # a monotone map to a scale where the bulk of the scores is roughly symmetric
+            return np.log(part.astype(np.float64) - low + floor)
+
+        median = float((scale(np.array([lower])) + scale(np.array([upper])))[0] / 2)
+    mad = float(np.mean(order_statistics(scores, middle, lambda part: np.abs(scale(part) - median))))
+    fence = median + Z * 1.4826 * mad
     cut = fence if low is None else float(np.exp(fence)) - floor + low  # the fence in score units
-    # the threshold: halfway between the highest inlier and the lowest flagged score, found a
-    # slice at a time (no further array of the scores' size)
+    # the threshold: halfway between the highest inlier and the lowest flagged score
     highest_inlier, lowest_flagged = -np.inf, np.inf
-    for start in range(0, len(scores), 1 << 20):
-        part = scores[start : start + (1 << 20)]
+    for start in range(0, n, CHUNK):
+        part = scores[start : start + CHUNK]
         above = part > cut
         if above.any():
             lowest_flagged = min(lowest_flagged, float(part[above].min()))
@@ -67,13 +71,59 @@ def auto_threshold(scores: np.ndarray, log_scale: bool = False) -> float:
     return (highest_inlier + lowest_flagged) / 2
 
 
+CHUNK = 1 << 20  # scores looked at together
+
+
+def order_statistics(values: np.ndarray, ranks: list[int], transform=None, bins: int = 4096) -> list[float]:
+    """The ``ranks``-th smallest (0-based) of ``transform(values)``, exactly, with memory that
+    does not grow with the values: a histogram narrows down the range that holds each rank
+    until at most ``CHUNK`` values lie in it, which are then sorted. ``transform`` (elementwise)
+    is applied a slice at a time."""
+    transform = transform or (lambda part: part.astype(np.float64))
+    results = {}
+    for rank in sorted(set(ranks)):
+        lo, hi, closed, below = -np.inf, np.inf, True, 0
+
+        def inside(lo=None, hi=None, closed=None):
+            for start in range(0, len(values), CHUNK):
+                v = transform(values[start : start + CHUNK])
+                yield v[(v >= lo) & ((v <= hi) if closed else (v < hi))]
+
+        while True:
+            count, vmin, vmax = 0, np.inf, -np.inf
+            for v in inside(lo, hi, closed):
+                if len(v):
+                    count, vmin, vmax = count + len(v), min(vmin, float(v.min())), max(vmax, float(v.max()))
+            if vmin == vmax:
+                results[rank] = vmin
+                break
+            if count <= CHUNK:
+                kept = np.sort(np.concatenate(list(inside(lo, hi, closed))))
+                results[rank] = float(kept[rank - below])
+                break
+            edges = np.linspace(vmin, vmax, bins + 1)
+            counts = np.zeros(bins, dtype=np.int64)
+            for v in inside(lo, hi, closed):
+                counts += np.histogram(v, edges)[0]
+            cumulative = np.cumsum(counts)
+            b = int(np.searchsorted(cumulative, rank - below, side="right"))
+            below += int(cumulative[b - 1]) if b else 0
+            lo, hi, closed = float(edges[b]), float(edges[b + 1]), b == bins - 1
+    return [results[r] for r in ranks]
+
+
 def threshold_for(scores: np.ndarray, contamination: float | str, log_scale: bool = False) -> float:
     """The score above which a row is flagged; ``contamination`` is a fraction or ``"auto"``;
     ``log_scale``: the scores are logs already (see :func:`auto_threshold`)."""
     check_contamination(contamination)
     if contamination == "auto":
         return auto_threshold(scores, log_scale)
-    return float(np.percentile(scores, 100 * (1 - contamination)))
+    # numpy's percentile (linear interpolation between the two nearest ranks), without a copy
+    scores = np.asarray(scores)
+    position = (len(scores) - 1) * (1 - contamination)
+    below, above = int(np.floor(position)), int(np.ceil(position))
+    a, b = order_statistics(scores, [below, above])
+    return float(a + (b - a) * (position - below))
 
 
 def threshold_for_false_positive_rate(clean_scores: np.ndarray, false_positive_rate: float) -> float:
