@@ -94,9 +94,10 @@ diff": largest difference of the scores.
 {chr(10).join(lines)}
 
 The first call is shorter when torch's on-disk cache holds code compiled by an earlier run (a
-cold compile of the detector took 10.5 s here). vaekit does not compile: end to end, `vaekit score` spends most of its time reading the file and
-writing the scores (16 million rows at 0.65-1.3 million rows/s, against several million rows/s in
-memory), so the gain would not cover the compile time on files of tens of millions of rows.
+cold compile of the detector took 10.5 s here). vaekit does not compile: end to end, `vaekit
+score` spends most of its time reading the file and writing the scores (16 million rows at
+0.7-1.4 million rows/s, against several million rows/s in memory), so the gain would not cover
+the compile time on files of tens of millions of rows.
 
 {machine(2)}; {date}. Command: `python benchmarks/compile.py`
 """

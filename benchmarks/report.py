@@ -30,7 +30,7 @@ def write_section(section: str, text: str) -> None:
     doc = DOCS.read_text() if DOCS.exists() else HEADER
     pattern = re.compile(rf"^{re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(doc):
-        doc = pattern.sub(lambda _: text, doc)
+        doc = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", doc)
     else:
         doc = doc.rstrip("\n") + "\n\n" + text
     DOCS.parent.mkdir(parents=True, exist_ok=True)

@@ -204,7 +204,8 @@ up to {window:,} rows), and the recommended detector (`--model auto`, learning f
 {chr(10).join(streamed)}
 
 Training throughput, `vaekit train FILE --model ae --latent 4 --hidden 64 --epochs 2 --batch-size 1024`
-on the smallest file (rows/s = rows x epochs / seconds, end to end):
+on the smallest file (rows/s = rows x epochs / seconds, end to end). A plain process streams the
+file (it is larger than the budget); each `torchrun` process reads its shard into memory:
 
 | launch | processes | seconds | rows/s | peak memory MB (per process) |
 |---|---|---|---|---|
