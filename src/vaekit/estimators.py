@@ -540,7 +540,8 @@ class VAE(_AutoencoderBase):
     iwae_samples : 1 trains on the ELBO; k > 1 on the importance-weighted bound with k samples
         (Burda et al. 2015), tighter than the ELBO, at k times the decoder's cost.
     validation_fraction, patience : the held-out share for early stopping (the best epoch's
-        weights are kept) and how many epochs without improvement end training.
+        weights are kept; at most 50,000 rows, none below 20) and how many epochs without
+        improvement end training.
     encoder, decoder : optional custom ``nn.Module``s; the encoder outputs 2 * latent_dim values
         (mean, log-variance), the decoder the likelihood's parameters.
     lr, lr_schedule : Adam's learning rate, kept ``"constant"`` or annealed to 0 on a
