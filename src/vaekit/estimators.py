@@ -269,7 +269,12 @@ class _AutoencoderBase(BaseEstimator):
         self._check_params()
         seed = self._seed(None)
         summary = summarize_file(
-            path, rows, self.validation_fraction, seed, sample_rows=min(window, SAMPLE_ROWS)
+            path,
+            rows,
+            self.validation_fraction,
+            seed,
+            sample_rows=min(window, SAMPLE_ROWS),
+            verbose=self.verbose,
         )
         _check_enough_rows(summary.n_rows, str(path))
         scaling = self._choose_likelihood(summary.low, summary.high)[1]

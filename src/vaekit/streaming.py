@@ -123,17 +123,27 @@ class TableSummary:
 
 
 def summarize_file(
-    path: str | os.PathLike, rows: int | None, fraction: float, seed: int, sample_rows: int = SAMPLE_ROWS
+    path: str | os.PathLike,
+    rows: int | None,
+    fraction: float,
+    seed: int,
+    sample_rows: int = SAMPLE_ROWS,
+    verbose: int = 0,
 ) -> TableSummary:
-    """One pass over the table in ``path``, read ``rows`` rows at a time."""
-    from vaekit.scoring import iter_table
+    """One pass over the table in ``path``, read ``rows`` rows at a time (a progress bar of
+    the rows read with ``verbose``)."""
+    from tqdm.auto import tqdm
+
+    from vaekit.scoring import _shape, iter_table
 
     summary = TableSummary()
     sample_keys_rng, val_keys_rng = np.random.default_rng([seed, 1]), validation_keys(seed)
     sample = _Smallest(sample_rows)  # a uniform sample: the rows of the smallest random keys
     candidates = _Smallest(VALIDATION_ROWS if fraction > 0 else 0)
     source = str(path)
+    bar = tqdm(total=_shape(Path(path))[0], disable=not verbose, unit="row", desc="statistics", leave=False)
     for frame in iter_table(path, rows):
+        bar.update(len(frame))
         if summary.mean is None:
             summary.named = isinstance(frame, pd.DataFrame)
             summary.columns = [str(c) for c in frame.columns]
@@ -143,6 +153,7 @@ def summarize_file(
         summary.add(values)
         sample.add(sample_keys_rng.random(len(values)), places, values)
         candidates.add(val_keys_rng.random(len(values)), places, matrix)
+    bar.close()
     summary.sample = sample.rows()[2]
     n_val = validation_count(summary.n_rows, fraction)
     keys, places, values = candidates.rows()

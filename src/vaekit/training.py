@@ -227,6 +227,15 @@ class Trainer:
                     batches = (perm[start : start + cfg.batch_size] for start in range(0, n, cfg.batch_size))
                 names, total, seen = None, 0.0, 0
                 n_batches = math.ceil(n / cfg.batch_size)
+                # a streamed epoch reads the whole file: long enough to show its own progress
+                inner = tqdm(
+                    total=n_batches,
+                    disable=not (self.verbose and streamed),
+                    unit="batch",
+                    desc=f"epoch {epoch + 1}, streamed",
+                    dynamic_ncols=True,
+                    leave=False,
+                )
                 for step, batch in enumerate(batches):
                     elapsed = time.monotonic() - started
                     limit_hit = cfg.time_limit is not None and elapsed > cfg.time_limit and seen
@@ -262,6 +271,10 @@ class Trainer:
                     rows = xb.shape[0] if weight else 0
                     total = total + torch.stack(list(metrics.values())) * rows
                     seen += rows
+                    inner.update(1)
+                    if streamed and self.verbose and step % 50 == 0:
+                        inner.set_postfix(loss=f"{output.loss.item():.4g}")
+                inner.close()
                 if self.distributed:
                     sums = distributed.all_sum(np.append(total.cpu().numpy(), seen))
                     total, seen = torch.from_numpy(sums[:-1]), float(sums[-1])
