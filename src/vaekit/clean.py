@@ -609,7 +609,6 @@ class _StreamingParquetJob(_Job):
     def read(self) -> None:
         import pyarrow.parquet as pq
 
-        from vaekit.scoring import sample_table
 
         try:
             self.schema = pq.ParquetFile(self.source).schema_arrow
@@ -624,7 +623,27 @@ class _StreamingParquetJob(_Job):
                 f"{self.source}: --label-column {self.label_column!r} is not a column; the columns are "
                 f"{self.columns}"
             )
-        self.sample = sample_table(self.source, SAMPLE_ROWS, self.rows)
+        # one pass: a uniform sample (the rows vaekit.scoring.sample_table picks) and every row's
+        # hash, kept in a temporary file (8 bytes a row on disk), for the exact duplicates
+        picks = None
+        if self.n_rows > SAMPLE_ROWS:
+            picks = np.sort(np.random.default_rng(0).choice(self.n_rows, SAMPLE_ROWS, replace=False))
+        parts = []
+        with tempfile.TemporaryFile() as hashes:
+            for frame in self._batches():
+                start = int(frame.index[0])
+                pd.util.hash_pandas_object(frame, index=False).to_numpy().tofile(hashes)
+                places = np.arange(start, start + len(frame))
+                if picks is not None:
+                    lo, hi = np.searchsorted(picks, [start, start + len(frame)])
+                    places = picks[lo:hi]
+                parts.append(frame.iloc[places - start].set_axis(places))
+            hashes.flush()
+            self.repeats, self.first_of = _repeats(_from_file(hashes))  # few: two short lists
+        sample = pd.concat(parts)
+        if self.drop_duplicates:  # dropped rows are not scored: not learnt from either
+            sample = sample[~np.isin(sample.index, self.repeats)]
+        self.sample = sample
 
     def _features(self, frame: pd.DataFrame) -> pd.DataFrame:
         return frame.drop(columns=[self.label_column]) if self.label_column is not None else frame
@@ -636,19 +655,14 @@ class _StreamingParquetJob(_Job):
         detector = super().detect(model, contamination, random_state, verbose)
         if len(self.sample) < self.n_rows:
             self.rule += f"; set on a uniform sample of {len(self.sample):,} of the {self.n_rows:,} rows"
-        # filled in place, no lists of parts to join: scores in float32 (the models' precision);
-        # the rows' hashes go to a temporary file (8 bytes a row on disk, not in memory)
+        # filled in place, no lists of parts to join: scores in float32 (the models' precision)
         scores = np.empty(self.n_rows, dtype=np.float32)
         known = np.empty(self.n_rows, dtype=np.float32) if self.label_column is not None else None
-        with tempfile.TemporaryFile() as hashes:
-            for frame in self._batches():
-                rows = slice(frame.index[0], frame.index[0] + len(frame))
-                pd.util.hash_pandas_object(frame, index=False).to_numpy().tofile(hashes)
-                scores[rows] = detector.decision_function(self._features(frame))
-                if known is not None:
-                    known[rows] = pd.to_numeric(frame[self.label_column], errors="coerce").to_numpy()
-            hashes.flush()
-            self.repeats, self.first_of = _repeats(_from_file(hashes))  # few: two short lists
+        for frame in self._batches():
+            rows = slice(frame.index[0], frame.index[0] + len(frame))
+            scores[rows] = detector.decision_function(self._features(frame))
+            if known is not None:
+                known[rows] = pd.to_numeric(frame[self.label_column], errors="coerce").to_numpy()
         self.n_duplicates = len(self.repeats)
         self.dropped = np.zeros(self.n_rows, dtype=bool)
         if self.drop_duplicates:
