@@ -469,8 +469,8 @@ class _TableJob(_Job):
 
     def write(self, out: Path, detector, copy: bool) -> CleanResult:
         X = self.features()
-        names, shares = detector.top_features(X, n=3)
-        self.shares = detector.feature_scores(X)
+        self.shares = detector.feature_scores(X)  # counterfactual passes: once for both uses
+        names, shares = detector._top_of(self.shares, 3)
         ranks = self._ranks()
         garbage = np.array([bool(r) for r in self.reasons])
         score = np.full(self.n_rows, np.nan)

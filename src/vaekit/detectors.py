@@ -185,7 +185,10 @@ class BaseDetector(BaseEstimator):
 
     def top_features(self, X: ArrayLike, n: int = 3) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` columns that contribute most to each row's score: (names, shares), (rows, n) each."""
-        shares = self.feature_scores(X)
+        return self._top_of(self.feature_scores(X), n)
+
+    def _top_of(self, shares: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`top_features` from the rows' :meth:`feature_scores`."""
         order = np.argsort(-shares, axis=1, kind="stable")[:, :n]
         names = np.asarray(self.feature_names, dtype=object)[order]
         return names, np.take_along_axis(shares, order, axis=1)

@@ -253,8 +253,9 @@ def _rows_table(d: CleanReport, order: np.ndarray, shade: bool) -> str:
             f"<td>{_e(d.row_ids[j])}</td><td>{ranks[i]}</td>"
             f"<td class='{'bad' if d.flagged[i] else ''}'>{d.scores[i]:.4g}</td>"
         ]
+        row = d.table.iloc[j]  # once per row: a wide table has thousands of cells in it
         for c in columns:
-            value = d.table.iloc[j][c]
+            value = row[c]
             style, title = "", ""
             if shade and d.shares is not None and c in share_index:
                 share = float(d.shares[j, share_index[c]])
