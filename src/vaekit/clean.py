@@ -377,6 +377,26 @@ class _Job:
         """1 = the most anomalous scored row; equal scores share the better rank."""
         return ranks_among(self.scores, np.sort(self.scores))
 
+    def _known(self) -> np.ndarray | None:
+        """The 0/1 labels of the scored rows (``--label-column``), or None."""
+        return None
+
+    def _result(self, garbage: np.ndarray, outputs: dict, n_dropped: int, n_duplicates: int) -> CleanResult:
+        """The counts of a finished run: every row once, kept or garbage (and why)."""
+        n_flagged = int(self.flagged.sum())
+        return CleanResult(
+            n_rows=len(garbage),
+            n_kept=int((~garbage).sum()),
+            n_garbage=int(garbage.sum()),
+            n_unparseable=int(garbage.sum()) - n_flagged - n_dropped,
+            n_flagged=n_flagged,
+            n_duplicates=n_duplicates,
+            threshold=self.threshold,
+            threshold_rule=self.rule,
+            outputs=outputs,
+            metrics=self._metrics(self._known()),
+        )
+
     def _metrics(self, known: np.ndarray | None) -> dict[str, float]:
         if known is None or len(np.unique(known)) < 2:
             return {}
@@ -508,19 +528,7 @@ class _TableJob(_Job):
             scores.insert(1, "line", self.records.lines)
         with atomic_path(outputs["scores"]) as tmp:
             scores.to_csv(tmp, index=False)
-        n_dropped = len(self.dropped)
-        return CleanResult(
-            n_rows=self.n_rows,
-            n_kept=int((~garbage).sum()),
-            n_garbage=int(garbage.sum()),
-            n_unparseable=int(garbage.sum()) - int(self.flagged.sum()) - n_dropped,
-            n_flagged=int(self.flagged.sum()),
-            n_duplicates=len(self.duplicate_of),
-            threshold=self.threshold,
-            threshold_rule=self.rule,
-            outputs=outputs,
-            metrics=self._metrics(self._known()),
-        )
+        return self._result(garbage, outputs, len(self.dropped), len(self.duplicate_of))
 
     def _write_csv(self, outputs: dict[str, Path], extra: pd.DataFrame) -> None:
         records = self.records
@@ -769,18 +777,7 @@ class _StreamingParquetJob(_Job):
                 if wanted.any():
                     shown_frames.append(frame[wanted])
         self.shown_table = pd.concat(shown_frames)
-        return CleanResult(
-            n_rows=n,
-            n_kept=int((~garbage).sum()),
-            n_garbage=int(garbage.sum()),
-            n_unparseable=0,
-            n_flagged=int(self.flagged.sum()),
-            n_duplicates=self.n_duplicates,
-            threshold=self.threshold,
-            threshold_rule=self.rule,
-            outputs=outputs,
-            metrics=self._metrics(self._known()),
-        )
+        return self._result(garbage, outputs, int(self.dropped.sum()), self.n_duplicates)
 
     def _shown(self) -> np.ndarray:
         """File rows the report shows: the most anomalous, the most typical, and a sample."""
@@ -1035,19 +1032,7 @@ class _StreamingCsvJob(_StreamingParquetJob):
                 if wanted.any():
                     shown_frames.append(chunk.frame[wanted])
         self.shown_table = pd.concat(shown_frames)
-        n_dropped = int(self.dropped.sum())
-        return CleanResult(
-            n_rows=n,
-            n_kept=int((~garbage).sum()),
-            n_garbage=int(garbage.sum()),
-            n_unparseable=int(garbage.sum()) - int(self.flagged.sum()) - n_dropped,
-            n_flagged=int(self.flagged.sum()),
-            n_duplicates=self.n_duplicates,
-            threshold=self.threshold,
-            threshold_rule=self.rule,
-            outputs=outputs,
-            metrics=self._metrics(self._known()),
-        )
+        return self._result(garbage, outputs, int(self.dropped.sum()), self.n_duplicates)
 
     def _file_rows(self, places: np.ndarray) -> np.ndarray:
         return self.scored[places]
@@ -1170,18 +1155,7 @@ class _ImageJob(_Job):
                 with atomic_path(target) as tmp:
                     shutil.copy2(file, tmp)
             outputs["clean_copies"], outputs["garbage_copies"] = out / "clean", out / "garbage"
-        n_unparseable = int(garbage.sum()) - int(self.flagged.sum())
-        return CleanResult(
-            n_rows=self.n_rows,
-            n_kept=int((~garbage).sum()),
-            n_garbage=int(garbage.sum()),
-            n_unparseable=n_unparseable,
-            n_flagged=int(self.flagged.sum()),
-            n_duplicates=0,
-            threshold=self.threshold,
-            threshold_rule=self.rule,
-            outputs=outputs,
-        )
+        return self._result(garbage, outputs, 0, 0)
 
     def report(self, path: Path, detector, result: CleanResult, seconds: float) -> None:
 
