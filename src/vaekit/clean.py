@@ -373,6 +373,33 @@ class _Job:
         )
         write_report(path, CleanReport(**common, **fields))
 
+    def _check_label_column(self) -> None:
+        if self.label_column is not None and self.label_column not in self.columns:
+            raise DataError(
+                f"{self.source}: --label-column {self.label_column!r} is not a column; the columns are "
+                f"{self.columns}"
+            )
+
+    def _write_table_report(
+        self, path: Path, detector, result: CleanResult, seconds: float, X, **fields
+    ) -> None:
+        """:meth:`_write_report` for a table whose shown rows' features are ``X``."""
+        self._write_report(
+            path,
+            detector,
+            result,
+            seconds,
+            kind="table",
+            duplicates_dropped=self.drop_duplicates,
+            share_columns=list(detector.feature_names),
+            latent=_latent(detector, X),
+            images=None,
+            reconstructions=None,
+            labels=self._known(),
+            dropped_columns=dict(getattr(detector, "dropped_columns_", {}) or {}),
+            **fields,
+        )
+
     def _ranks(self) -> np.ndarray:
         """1 = the most anomalous scored row; equal scores share the better rank."""
         return ranks_among(self.scores, np.sort(self.scores))
@@ -447,11 +474,7 @@ class _TableJob(_Job):
             self.where = [f"row {i + 1}" for i in range(self.n_rows)]
         if self.n_rows == 0:
             raise DataError(f"{self.source}: has a header but no rows; give a file with rows of data")
-        if self.label_column is not None and self.label_column not in self.columns:
-            raise DataError(
-                f"{self.source}: --label-column {self.label_column!r} is not a column; the columns are "
-                f"{self.columns}"
-            )
+        self._check_label_column()
         frame.index = parsed
         self.frame = frame
         self.first_seen: dict[tuple, int] = {}
@@ -574,24 +597,17 @@ class _TableJob(_Job):
             if self.reasons[i] and i not in scored and i not in self.dropped
         ]
         duplicates = [(self.where[i], f"same as {self.where[j]}") for i, j in self.duplicate_of.items()]
-        self._write_report(
+        self._write_table_report(
             path,
             detector,
             result,
             seconds,
-            kind="table",
-            duplicates_dropped=self.drop_duplicates,
+            X,
             row_ids=self.ids,
             table=table,
             shares=self.shares,
-            share_columns=list(detector.feature_names),
             unparseable=unparseable,
             duplicates=duplicates,
-            latent=_latent(detector, X),
-            images=None,
-            reconstructions=None,
-            labels=self._known(),
-            dropped_columns=dict(getattr(detector, "dropped_columns_", {}) or {}),
         )
 
 
@@ -617,6 +633,7 @@ class _StreamingParquetJob(_Job):
     def read(self) -> None:
         import pyarrow.parquet as pq
 
+        from vaekit.scoring import sample_table
 
         try:
             self.schema = pq.ParquetFile(self.source).schema_arrow
@@ -626,29 +643,17 @@ class _StreamingParquetJob(_Job):
         self.columns = list(self.schema.names)
         if self.n_rows == 0:
             raise DataError(f"{self.source}: has a header but no rows; give a file with rows of data")
-        if self.label_column is not None and self.label_column not in self.columns:
-            raise DataError(
-                f"{self.source}: --label-column {self.label_column!r} is not a column; the columns are "
-                f"{self.columns}"
-            )
-        # one pass: a uniform sample (the rows vaekit.scoring.sample_table picks) and every row's
-        # hash, kept in a temporary file (8 bytes a row on disk), for the exact duplicates
-        picks = None
-        if self.n_rows > SAMPLE_ROWS:
-            picks = np.sort(np.random.default_rng(0).choice(self.n_rows, SAMPLE_ROWS, replace=False))
-        parts = []
+        self._check_label_column()
+        # one pass: a uniform sample, and every row's hash, kept in a temporary file (8 bytes a
+        # row on disk), for the exact duplicates
         with tempfile.TemporaryFile() as hashes:
-            for frame in self._batches():
-                start = int(frame.index[0])
+
+            def hash_rows(frame: pd.DataFrame) -> None:
                 pd.util.hash_pandas_object(frame, index=False).to_numpy().tofile(hashes)
-                places = np.arange(start, start + len(frame))
-                if picks is not None:
-                    lo, hi = np.searchsorted(picks, [start, start + len(frame)])
-                    places = picks[lo:hi]
-                parts.append(frame.iloc[places - start].set_axis(places))
+
+            sample = sample_table(self.source, SAMPLE_ROWS, self.rows, each=hash_rows)
             hashes.flush()
             self.repeats, self.first_of = _repeats(_from_file(hashes))  # few: two short lists
-        sample = pd.concat(parts)
         if self.drop_duplicates:  # dropped rows are not scored: not learnt from either
             sample = sample[~np.isin(sample.index, self.repeats)]
         self.sample = sample
@@ -799,24 +804,17 @@ class _StreamingParquetJob(_Job):
             (f"row {i + 1}", f"same as row {j + 1}")
             for i, j in zip(self.repeats[:200].tolist(), self.first_of[:200].tolist(), strict=True)
         ]
-        self._write_report(
+        self._write_table_report(
             path,
             detector,
             result,
             seconds,
-            kind="table",
-            duplicates_dropped=self.drop_duplicates,
+            X,
             row_ids=[f"row {i + 1}" for i in self.shown],
             table=table.reset_index(drop=True),
             shares=detector.feature_scores(X),
-            share_columns=list(detector.feature_names),
             unparseable=self._unparseable_listed(),
             duplicates=duplicates,
-            latent=_latent(detector, X),
-            images=None,
-            reconstructions=None,
-            labels=self._known(),
-            dropped_columns=dict(getattr(detector, "dropped_columns_", {}) or {}),
             shown=shown,
         )
 
@@ -887,11 +885,7 @@ class _StreamingCsvJob(_StreamingParquetJob):
         data_lines.close()
         self.header = header
         self.columns, self.dialect = _csv_header(header, self.source)
-        if self.label_column is not None and self.label_column not in self.columns:
-            raise DataError(
-                f"{self.source}: --label-column {self.label_column!r} is not a column; the columns are "
-                f"{self.columns}"
-            )
+        self._check_label_column()
         counts, n, hashed = None, 0, []
         keys_rng = np.random.default_rng(0)
         keys, places, fields = np.empty(0), np.empty(0, dtype=np.int64), []

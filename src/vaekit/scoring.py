@@ -105,16 +105,25 @@ def iter_table(path: str | os.PathLike, rows: int | None) -> Iterator[pd.DataFra
             yield frame
 
 
-def sample_table(path: str | os.PathLike, n: int, rows: int | None, seed: int = 0) -> pd.DataFrame:
+def sample_table(
+    path: str | os.PathLike,
+    n: int,
+    rows: int | None,
+    seed: int = 0,
+    each: Callable[[pd.DataFrame], None] | None = None,
+) -> pd.DataFrame:
     """``n`` rows drawn uniformly without replacement (every row when the file has no more), in
     file order and indexed by their places in the file, read in batches of ``rows`` (a CSV file
-    is read twice: once to count its rows)."""
+    is read twice: once to count its rows). ``each(batch)``, if given, sees every batch read
+    for the sample, in file order: other work done in the same pass."""
     total, _ = _shape(Path(path))
     if total is None:
         total = sum(len(frame) for frame in iter_table(path, rows))
     picks = None if n >= total else np.sort(np.random.default_rng(seed).choice(total, n, replace=False))
     parts, start = [], 0
     for frame in iter_table(path, rows):
+        if each is not None:
+            each(frame)
         places = np.arange(start, start + len(frame))
         if picks is not None:
             lo, hi = np.searchsorted(picks, [start, start + len(frame)])
