@@ -12,6 +12,8 @@ A threshold for a target false-positive rate comes from data the user says is cl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from vaekit.errors import ParameterError
@@ -80,36 +82,40 @@ def order_statistics(values: np.ndarray, ranks: list[int], transform=None, bins:
     until at most ``CHUNK`` values lie in it, which are then sorted. ``transform`` (elementwise)
     is applied a slice at a time."""
     transform = transform or (lambda part: part.astype(np.float64))
+    if len(values) <= CHUNK:  # few enough to sort at once
+        ordered = np.sort(transform(values))
+        return [float(ordered[r]) for r in ranks]
     results = {}
     for rank in sorted(set(ranks)):
         lo, hi, closed, below = -np.inf, np.inf, True, 0
-
-        def inside(lo=None, hi=None, closed=None):
-            for start in range(0, len(values), CHUNK):
-                v = transform(values[start : start + CHUNK])
-                yield v[(v >= lo) & ((v <= hi) if closed else (v < hi))]
-
         while True:
             count, vmin, vmax = 0, np.inf, -np.inf
-            for v in inside(lo, hi, closed):
+            for v in _within(values, transform, lo, hi, closed):
                 if len(v):
                     count, vmin, vmax = count + len(v), min(vmin, float(v.min())), max(vmax, float(v.max()))
             if vmin == vmax:
                 results[rank] = vmin
                 break
             if count <= CHUNK:
-                kept = np.sort(np.concatenate(list(inside(lo, hi, closed))))
+                kept = np.sort(np.concatenate(list(_within(values, transform, lo, hi, closed))))
                 results[rank] = float(kept[rank - below])
                 break
             edges = np.linspace(vmin, vmax, bins + 1)
             counts = np.zeros(bins, dtype=np.int64)
-            for v in inside(lo, hi, closed):
+            for v in _within(values, transform, lo, hi, closed):
                 counts += np.histogram(v, edges)[0]
             cumulative = np.cumsum(counts)
             b = int(np.searchsorted(cumulative, rank - below, side="right"))
             below += int(cumulative[b - 1]) if b else 0
             lo, hi, closed = float(edges[b]), float(edges[b + 1]), b == bins - 1
     return [results[r] for r in ranks]
+
+
+def _within(values: np.ndarray, transform, lo: float, hi: float, closed: bool) -> Iterator[np.ndarray]:
+    """``transform(values)`` in [lo, hi] (``closed``) or [lo, hi), a slice of the values at a time."""
+    for start in range(0, len(values), CHUNK):
+        v = transform(values[start : start + CHUNK])
+        yield v[(v >= lo) & ((v <= hi) if closed else (v < hi))]
 
 
 def threshold_for(scores: np.ndarray, contamination: float | str, log_scale: bool = False) -> float:
