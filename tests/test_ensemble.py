@@ -79,7 +79,7 @@ def test_image_scores_see_where_the_code_of_a_blank_image_lies():
     detector = AnomalyDetector(random_state=0).fit(images)
     assert detector.scores_are_logs
     x, _ = detector._encoded(images.reshape(len(images), -1))
-    _, distances = detector._image_parts(x)
+    _, distances = detector._parts(x, None)
     blank = slice(len(digits), None)
     # the members together put the blank images' codes beyond those of 99% of the digits
     center, scale = detector.score_center_[1], detector.score_scale_[1]

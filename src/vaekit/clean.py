@@ -339,10 +339,7 @@ class _Job:
             detector.fit(X)
             self.scores = detector.decision_scores_
             if contamination == "auto":
-                self.rule = (
-                    "contamination='auto': median + 3 robust standard deviations of the log-scaled "
-                    "scores, estimated without labels"
-                )
+                self.rule = f"contamination='auto': {detector.auto_rule}"
             else:
                 self.rule = f"the {contamination:.2%} highest scores (contamination={contamination})"
         self.threshold = float(detector.threshold_)

@@ -33,7 +33,10 @@ from vaekit.estimators import VAE, ArrayLike, Autoencoder, as_rows
 from vaekit.io import as_matrix
 from vaekit.preprocessing import Scaler
 from vaekit.thresholds import (
+    auto_fence,
+    auto_threshold,
     check_contamination,
+    threshold_at,
     threshold_for,
     threshold_for_false_positive_rate,
 )
@@ -159,9 +162,21 @@ class BaseDetector(BaseEstimator):
         """Whether the scores are on a log scale already (for ``contamination="auto"``)."""
         return False
 
+    def auto_threshold(self, scores: np.ndarray) -> float:
+        """The threshold of ``contamination="auto"`` for these scores (see :mod:`vaekit.thresholds`)."""
+        return auto_threshold(scores, self.scores_are_logs)
+
+    @property
+    def auto_rule(self) -> str:
+        """How ``contamination="auto"`` sets the threshold, in words (for reports)."""
+        return "median + 3 robust standard deviations of the log-scaled scores, estimated without labels"
+
     def _threshold_from(self, scores: np.ndarray, contamination: float | str):
         self.decision_scores_ = scores
-        self.threshold_ = threshold_for(self.decision_scores_, contamination, self.scores_are_logs)
+        if contamination == "auto":
+            self.threshold_ = self.auto_threshold(scores)
+        else:
+            self.threshold_ = threshold_for(scores, contamination)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
 
@@ -567,19 +582,22 @@ class AnomalyDetector(BaseDetector):
     (:class:`vaekit.models.ensemble.EnsembleAutoencoder`) for ``steps`` optimizer steps on
     robustly scaled columns. After the first 30% of the steps, each member leaves out of its loss
     the ``trim`` share of each batch it reconstructs worst, so garbage in the training data does not
-    teach it to reconstruct garbage. A member's per-column squared errors are divided by that
-    column's median training error (so a column that is always hard to reconstruct does not drown
-    the others; ``normalize_columns="auto"`` does this for tables, not for images); a row's score
-    is the mean over members of the mean of those, each member's
-    standardised by the median and interquartile range of its training scores.
-    ``feature_scores`` gives each column's share of the row's plain squared error.
+    teach it to reconstruct garbage. A member's per-column squared errors (cross-entropies for
+    categories) are divided by that column's median training error, so that a column that is
+    always hard to reconstruct does not drown the others (``normalize_columns="auto"``: for
+    tables, not for images, whose pixels are scaled as a whole by one mean and standard deviation).
+
+    A row's score is the larger of two signs of trouble, each the mean over members of a value
+    standardised by the median and interquartile range of the member's training rows: the mean
+    normalised error over the row's observed columns, and the squared Mahalanobis distance of the
+    row's code from the training codes (Ledoit-Wolf covariance of the codes of the rows the member
+    reconstructs best); for images, the logs of these. A row simple enough to reconstruct (a blank
+    image, a small cluster of odd rows that the members have learnt to reconstruct too) can still
+    have a code unlike those of the other rows. ``contamination="auto"``: see :meth:`auto_threshold`.
+    ``feature_scores`` gives how much the score drops when a column is set to a typical value.
 
     ``steps="auto"``: 120 for tables (at most about ``WORK`` row-columns for very wide ones); for
-    images, 30 epochs, at least 120 and at most 600 steps. Images are scaled as a whole (one mean
-    and standard deviation for every pixel) and scored by the larger of two standardised logs:
-    the reconstruction error, and the squared Mahalanobis distance of the image's code from the
-    training codes (Ledoit-Wolf covariance), for an image that is simple enough to reconstruct
-    (a blank page) can still be unlike every training image.
+    images, 30 epochs, at least 120 and at most 600 steps.
     """
 
     _fitted = "module_"
@@ -724,7 +742,7 @@ class AnomalyDetector(BaseDetector):
             errors = self._all_column_errors(x, mask)
             self.column_scale_ = (_masked_median(errors, mask).double() + 1e-6).float()
         if self.image_shape_ is not None:
-            return self._fit_image_scores(x)
+            return self._fit_scores(x, None, None)
         if normalize:
             # the same float32 errors, so the training scores are what scoring gives
             parts = [
@@ -735,10 +753,7 @@ class AnomalyDetector(BaseDetector):
             rows = torch.cat(parts, dim=1).cpu().numpy().astype(np.float64)
         else:
             rows = self._in_chunks(x, mask, self._member_rows)
-        q1, center, q3 = np.percentile(rows, [25, 50, 75], axis=1)
-        self.score_center_ = center
-        self.score_scale_ = np.maximum(q3 - q1, 1e-6)
-        return self._standardised(rows)
+        return self._fit_scores(x, mask, rows)
 
     # -- the columns' errors ---------------------------------------------------------------
     def _layout(self, device: torch.device) -> None:
@@ -861,74 +876,113 @@ class AnomalyDetector(BaseDetector):
         return decoded
 
     def _row_scores(self, x: torch.Tensor, mask: torch.Tensor | None) -> np.ndarray:
-        if self.image_shape_ is not None:
-            return self._image_scores(*self._image_parts(x))
-        return self._standardised(self._in_chunks(x, mask, self._member_rows))
+        return self._combined(*self._parts(x, mask))
 
     @property
     def scores_are_logs(self) -> bool:
         return getattr(self, "image_shape_", None) is not None
 
-    # -- images: the reconstruction and where the code lies --------------------------------
-    # A blank or a simple image is easy to reconstruct: the error alone ranks it as typical. Its
-    # code, though, lies far from the codes of the training images. An image's score is the larger
-    # of its two standardised signs of trouble, each the mean over members of the log of the
-    # member's reconstruction error or of the squared Mahalanobis distance of its code.
+    # -- the score: how badly a row is reconstructed, and where its code lies ---------------
+    # A row can be easy to reconstruct and still be unlike the training rows: a blank image, or
+    # a small cluster of odd rows that the members have learnt to reconstruct too. Its code,
+    # though, lies far from the codes of the other rows. A row's score is the larger of two
+    # standardised signs of trouble, each the mean over members of the member's reconstruction
+    # error or of the squared Mahalanobis distance of the row's code from the training codes.
 
-    def _image_parts(self, x: torch.Tensor, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-        """(members, rows) each: log mean squared pixel error, log squared Mahalanobis distance of
-        the code from the training codes (once ``latent_mean_`` is set; zeros before)."""
+    def _parts(
+        self, x: torch.Tensor, mask: torch.Tensor | None, chunk: int = 4096
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(members, rows) each: the mean normalised error over the row's observed columns, and
+        the squared Mahalanobis distance of its code (zeros before ``latent_mean_`` is set);
+        for images, their logs."""
         errors, distances = [], []
         module = self.module_
         with torch.no_grad(), _small_model_threads(x.device, module):
             for i in range(0, len(x), chunk):
-                xb = x[i : i + chunk]
+                xb, mb = x[i : i + chunk], None if mask is None else mask[i : i + chunk]
                 codes = module.encode(xb)
-                squared = (module.decode(codes) - xb) ** 2
-                errors.append((squared / self.column_scale_[:, None, :]).mean(dim=-1))
+                column_errors = self._column_errors(module.decode(codes), xb)
+                if mb is not None:
+                    column_errors = column_errors * mb
+                errors.append(self._member_rows(column_errors, mb))
                 if hasattr(self, "latent_mean_"):
                     diff = codes - self.latent_mean_[:, None, :]
                     distances.append(torch.einsum("mbk,mkl,mbl->mb", diff, self.latent_precision_, diff))
                 else:
                     distances.append(torch.zeros_like(errors[-1]))
-        log = lambda parts: torch.log(torch.cat(parts, dim=1).double() + 1e-12).cpu().numpy()  # noqa: E731
-        return log(errors), log(distances)
+        return self._on_score_scale(errors), self._on_score_scale(distances)
 
-    def _image_scores(self, errors: np.ndarray, distances: np.ndarray) -> np.ndarray:
+    def _on_score_scale(self, parts: list[torch.Tensor]) -> np.ndarray:
+        # Images: logs, for a pixel error spans orders of magnitude between a plain and a busy
+        # image. Tables: as they are, for a log would squeeze a wrong field's error (hundreds of
+        # times the typical one) into the spread of the small errors of good rows.
+        values = torch.cat(parts, dim=1).double()
+        if self.scores_are_logs:
+            values = torch.log(values + 1e-12)
+        return values.cpu().numpy()
+
+    def _standardised(self, errors: np.ndarray, distances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         center, scale = self.score_center_, self.score_scale_  # (2, members)
         error = ((errors - center[0, :, None]) / scale[0, :, None]).mean(axis=0)
         distance = ((distances - center[1, :, None]) / scale[1, :, None]).mean(axis=0)
+        return error, distance
+
+    def _combined(self, errors: np.ndarray, distances: np.ndarray) -> np.ndarray:
+        error, distance = self._standardised(errors, distances)
         return np.maximum(error, distance)
 
-    def _fit_image_scores(self, x: torch.Tensor) -> np.ndarray:
+    def _fit_scores(
+        self, x: torch.Tensor, mask: torch.Tensor | None, errors: np.ndarray | None
+    ) -> np.ndarray:
+        """The codes' mean and (Ledoit-Wolf) precision per member, from the training rows it
+        reconstructs best (the worst ``trim`` share left out, as in training); then the parts'
+        standardisation and, for tables, the "auto" cut; returns the training scores."""
         from sklearn.covariance import LedoitWolf
 
-        """The codes' mean and (Ledoit-Wolf) precision per member, from the training images it reconstructs
-        best (the worst ``trim`` share left out, as in training); then the scores' standardisation."""
-        errors, _ = self._image_parts(x)
+        if errors is None:
+            errors, _ = self._parts(x, mask)
         means, precisions = [], []
-        with torch.no_grad():
-            chunks = [self.module_.encode(x[i : i + 4096]) for i in range(0, len(x), 4096)]
-            all_codes = torch.cat(chunks, dim=1)  # (members, images, latent): encoded once
-            for m in range(self.n_models):
-                keep = errors[m] <= np.quantile(errors[m], 1 - self.trim)
-                codes = all_codes[m].double().cpu().numpy()[keep]
-                # shrunk towards a multiple of the identity: steady with few images per dimension
-                fitted = LedoitWolf().fit(codes)
-                means.append(fitted.location_)
-                precisions.append(fitted.precision_)
+        with torch.no_grad(), _small_model_threads(x.device, self.module_):
+            codes = torch.cat([self.module_.encode(x[i : i + 4096]) for i in range(0, len(x), 4096)], dim=1)
+        for m in range(self.n_models):
+            keep = errors[m] <= np.quantile(errors[m], 1 - self.trim)
+            # shrunk towards a multiple of the identity: steady with few rows per dimension
+            fitted = LedoitWolf().fit(codes[m].double().cpu().numpy()[keep])
+            means.append(fitted.location_)
+            precisions.append(fitted.precision_)
+        del codes
         self.latent_mean_ = torch.from_numpy(np.stack(means)).float().to(x.device)
         self.latent_precision_ = torch.from_numpy(np.stack(precisions)).float().to(x.device)
-        errors, distances = self._image_parts(x)
+        errors, distances = self._parts(x, mask)
         parts = np.stack([errors, distances])  # (2, members, rows)
         q1, center, q3 = np.percentile(parts, [25, 50, 75], axis=2)
         self.score_center_ = center
         self.score_scale_ = np.maximum(q3 - q1, 1e-6)
-        return self._image_scores(errors, distances)
+        self.auto_cut_ = None
+        if not self.scores_are_logs:
+            # Tables: the larger of two parts does not look like either (its bulk is lifted and
+            # squeezed), so the "auto" fences are found on the parts, and the higher one cuts.
+            error, distance = self._standardised(errors, distances)
+            self.auto_cut_ = max(auto_fence(error), auto_fence(distance))
+        return self._combined(errors, distances)
 
-    def _standardised(self, rows: np.ndarray) -> np.ndarray:
-        """A row's score from its members' (members, rows) errors."""
-        return ((rows - self.score_center_[:, None]) / self.score_scale_[:, None]).mean(axis=0)
+    def auto_threshold(self, scores: np.ndarray) -> float:
+        """For tables: the higher of the two parts' fences (median + 3 robust standard
+        deviations of the standardised errors, and of the codes' distances, of the training rows,
+        as in :func:`vaekit.thresholds.auto_fence`); learnt in ``fit``, it also cuts other data.
+        For images: the rule of :func:`vaekit.thresholds.auto_threshold`."""
+        cut = getattr(self, "auto_cut_", None)
+        return super().auto_threshold(scores) if cut is None else threshold_at(scores, cut)
+
+    @property
+    def auto_rule(self) -> str:
+        if getattr(self, "auto_cut_", None) is None:
+            return super().auto_rule
+        return (
+            "the higher of two fences, median + 3 robust standard deviations of the log-scaled "
+            "reconstruction errors and of the distances of the codes of the training rows, "
+            "estimated without labels"
+        )
 
     def _scores(self, X: ArrayLike) -> np.ndarray:
         return self._row_scores(*self._encoded(X))
@@ -974,9 +1028,8 @@ class AnomalyDetector(BaseDetector):
 
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()}
         tensors["column_scale"] = self.column_scale_.detach().cpu().contiguous()
-        if self.image_shape_ is not None:
-            tensors["latent_mean"] = self.latent_mean_.detach().cpu().contiguous()
-            tensors["latent_precision"] = self.latent_precision_.detach().cpu().contiguous()
+        tensors["latent_mean"] = self.latent_mean_.detach().cpu().contiguous()
+        tensors["latent_precision"] = self.latent_precision_.detach().cpu().contiguous()
         save_file(tensors, str(folder / WEIGHTS))
         return {"n_members": 0, "weights_sha256": _sha256(folder / WEIGHTS)}
 
@@ -988,6 +1041,7 @@ class AnomalyDetector(BaseDetector):
             "encoder": self.encoder_.to_dict(),
             "score_center": self.score_center_.tolist(),
             "score_scale": self.score_scale_.tolist(),
+            "auto_cut": self.auto_cut_,
         }
 
     def _read_members(self, path: Path, config: dict) -> None:
@@ -1013,14 +1067,13 @@ class AnomalyDetector(BaseDetector):
         device = resolve_device(self.device)
         self.module_ = module.to(device).eval()
         self.column_scale_ = column_scale.to(device)
-        if self.image_shape_ is not None:
-            k = dims[len(dims) // 2]
-            if latent[0] is None or tuple(latent[0].shape) != (self.n_models, k):
-                raise ModelFileError(
-                    f"{path}: an image detector without the statistics of its codes (saved by an "
-                    "older vaekit?); retrain it"
-                )
-            self.latent_mean_, self.latent_precision_ = latent[0].to(device), latent[1].to(device)
+        k = dims[len(dims) // 2]
+        if latent[0] is None or tuple(latent[0].shape) != (self.n_models, k):
+            raise ModelFileError(
+                f"{path}: a detector without the statistics of its codes (saved by an older "
+                "vaekit?); retrain it"
+            )
+        self.latent_mean_, self.latent_precision_ = latent[0].to(device), latent[1].to(device)
         self.dropped_columns_ = dict(self.encoder_.dropped)
         self._layout(device)
 
@@ -1029,6 +1082,8 @@ class AnomalyDetector(BaseDetector):
         self.history_ = {str(k): [float(v) for v in values] for k, values in state.get("history", {}).items()}
         self.score_center_ = np.asarray(state["score_center"], dtype=np.float64)
         self.score_scale_ = np.asarray(state["score_scale"], dtype=np.float64)
+        cut = state["auto_cut"]
+        self.auto_cut_ = None if cut is None else float(cut)
 
 
 def _masked_median(errors: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

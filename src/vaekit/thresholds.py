@@ -7,6 +7,8 @@ standard deviations (1.4826 * MAD) of that scale. Inliers seldom pass it (0.13% 
 sample), and the median and MAD, unlike the mean and standard deviation, are moved but little
 by anomalies, even at 20% of the rows. Scores that are already on such a scale (the image scores
 of :class:`vaekit.AnomalyDetector`, standardised logs) skip the log (``log_scale=True``).
+:class:`vaekit.AnomalyDetector` on tables scores a row by the larger of two parts, each with its
+own fence found by this rule on the training rows; its "auto" threshold is where they lie.
 A threshold for a target false-positive rate comes from data the user says is clean.
 """
 
@@ -35,6 +37,11 @@ def auto_threshold(scores: np.ndarray, log_scale: bool = False) -> float:
     log-scaled scores (of the scores as they are, with ``log_scale``). Millions of scores are
     common: the medians are found a slice of the scores at a time (:func:`order_statistics`),
     with no copy of them all."""
+    return threshold_at(scores, auto_fence(scores, log_scale))
+
+
+def auto_fence(scores: np.ndarray, log_scale: bool = False) -> float:
+    """The cut of :func:`auto_threshold`, in score units: median + 3 robust standard deviations."""
     scores = np.asarray(scores)
     if scores.dtype not in (np.float32, np.float64):
         scores = scores.astype(np.float64)
@@ -58,8 +65,14 @@ def auto_threshold(scores: np.ndarray, log_scale: bool = False) -> float:
         median = float((scale(np.array([lower])) + scale(np.array([upper])))[0] / 2)
     mad = float(np.mean(order_statistics(scores, middle, lambda part: np.abs(scale(part) - median))))
     fence = median + Z * 1.4826 * mad
-    cut = fence if low is None else float(np.exp(fence)) - floor + low  # the fence in score units
-    # the threshold: halfway between the highest inlier and the lowest flagged score
+    return fence if low is None else float(np.exp(fence)) - floor + low  # the fence in score units
+
+
+def threshold_at(scores: np.ndarray, cut: float) -> float:
+    """The threshold that flags the scores above ``cut``: halfway between the highest score at or
+    below it and the lowest above it (the highest score when none is above)."""
+    scores = np.asarray(scores)
+    n = len(scores)
     highest_inlier, lowest_flagged = -np.inf, np.inf
     for start in range(0, n, CHUNK):
         part = scores[start : start + CHUNK]
@@ -70,6 +83,8 @@ def auto_threshold(scores: np.ndarray, log_scale: bool = False) -> float:
             highest_inlier = max(highest_inlier, float(part[~above].max()))
     if lowest_flagged == np.inf:
         return float(np.max(scores))
+    if highest_inlier == -np.inf:  # every score above the cut
+        return float(cut)
     return (highest_inlier + lowest_flagged) / 2
 
 
