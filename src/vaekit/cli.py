@@ -734,7 +734,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--contamination",
         type=_contamination,
         default=None,
-        help="set the threshold on DATA: auto or a fraction (default: the detector's own)",
+        help="set the threshold on DATA: a fraction, or auto (for a table detector of --model auto: "
+        "the two fences it learnt in training) (default: the detector's own)",
     )
     p.add_argument("--top", type=int, default=3, help="how many contributing columns to list (default 3)")
     p.add_argument(
