@@ -46,6 +46,7 @@ def main() -> None:
     rng = np.random.RandomState(0)
     basis = rng.normal(size=(4, 32))
     train, table = data(rng, basis, 100_000), data(rng, basis, N_SCORED)
+
     def compile_method(m):  # the method the autoencoder's scoring calls
         m.module_.reconstruction_error = torch.compile(m.module_.reconstruction_error, dynamic=True)
 
