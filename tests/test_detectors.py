@@ -182,6 +182,27 @@ def test_contamination_is_checked(bad, data):
         AutoencoderDetector(contamination=bad).fit(data[0])
 
 
+def test_ink_where_good_images_have_none_is_flagged_without_flagging_faint_ink_of_good_ones():
+    """Three lit pixels in a corner that good digits leave dark. Errors compared as they are,
+    these small damages hide among the busy digits; divided by each pixel's typical error alone,
+    faint ink of good digits in rarely inked pixels is flagged too. The default divides by the
+    pixel's typical error plus the image-wide typical error."""
+    from sklearn.datasets import load_digits
+
+    images = load_digits().images[:800] / 16.0
+    bad = np.random.RandomState(0).choice(len(images), 16, replace=False)
+    dirty = images.copy()
+    dirty[bad, 0, 0:3] = 1.0
+    damaged = np.isin(np.arange(len(images)), bad)
+    flagged = {
+        norm: AnomalyDetector(random_state=0, normalize_columns=norm).fit(dirty).labels_ == 1
+        for norm in ("auto", False, True)
+    }
+    assert flagged["auto"][damaged].mean() >= 0.9 and flagged["auto"][~damaged].mean() <= 0.02
+    assert flagged[False][damaged].mean() < 0.7
+    assert flagged[True][~damaged].mean() > 2 * flagged["auto"][~damaged].mean()
+
+
 def test_image_detectors_give_error_maps_that_light_up_the_damage():
     from sklearn.datasets import load_digits
 
