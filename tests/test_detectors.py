@@ -203,6 +203,18 @@ def test_ink_where_good_images_have_none_is_flagged_without_flagging_faint_ink_o
     assert flagged[True][~damaged].mean() > 2 * flagged["auto"][~damaged].mean()
 
 
+def test_washed_out_images_are_flagged_for_being_reconstructed_too_well():
+    """Digits at 5-20% of their intensity (underexposed scans) are easy to reconstruct and their
+    codes lie among the others': their error is far below the typical one, and that counts."""
+    from sklearn.datasets import load_digits
+
+    images = load_digits().images / 16.0
+    faded = np.concatenate([images[800:820] * 0.05, images[820:840] * 0.1, images[840:860] * 0.2])
+    detector = AnomalyDetector(random_state=0).fit(np.concatenate([images[:800], faded]))
+    assert detector.labels_[800:].mean() >= 0.9
+    assert detector.labels_[:800].mean() <= 0.01
+
+
 def test_image_detectors_give_error_maps_that_light_up_the_damage():
     from sklearn.datasets import load_digits
 

@@ -595,7 +595,9 @@ class AnomalyDetector(BaseDetector):
     row's code from the training codes (Ledoit-Wolf covariance of the codes of the rows the member
     reconstructs best); for images, the logs of these. A row simple enough to reconstruct (a blank
     image, a small cluster of odd rows that the members have learnt to reconstruct too) can still
-    have a code unlike those of the other rows. ``contamination="auto"``: see :meth:`auto_threshold`.
+    have a code unlike those of the other rows. For images the error counts both ways: an
+    image reconstructed far better than the training images is far simpler than them.
+    ``contamination="auto"``: see :meth:`auto_threshold`.
     ``feature_scores`` gives how much the score drops when a column is set to a typical value.
 
     ``steps="auto"``: 120 for tables (at most about ``WORK`` row-columns for very wide ones); for
@@ -941,6 +943,11 @@ class AnomalyDetector(BaseDetector):
 
     def _combined(self, errors: np.ndarray, distances: np.ndarray) -> np.ndarray:
         error, distance = self._standardised(errors, distances)
+        if self.scores_are_logs:
+            # an image far simpler than the training images (a blank page, a crop of plain
+            # cloth) is reconstructed too well: on the log scale, its error is as far below
+            # the typical one as the error of a noisy image is above it
+            error = np.abs(error)
         return np.maximum(error, distance)
 
     def _fit_scores(
