@@ -889,8 +889,14 @@ class AnomalyDetector(BaseDetector):
             return decoded.to_numpy(dtype=np.float32).reshape(len(rows), *self.image_shape_)
         return decoded
 
-    def _row_scores(self, x: torch.Tensor, mask: torch.Tensor | None) -> np.ndarray:
-        return self._combined(*self._parts(x, mask))
+    def _row_scores(self, x: torch.Tensor, mask: torch.Tensor | None, chunk: int = 65_536) -> np.ndarray:
+        # a chunk of rows at a time: the parts of millions of rows need not be held at once
+        return np.concatenate(
+            [
+                self._combined(*self._parts(x[i : i + chunk], None if mask is None else mask[i : i + chunk]))
+                for i in range(0, len(x), chunk)
+            ]
+        )
 
     @property
     def scores_are_logs(self) -> bool:
@@ -1107,8 +1113,8 @@ class AnomalyDetector(BaseDetector):
 
 def _masked_median(errors: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """(members, columns): the median error of each column over the rows where it is observed."""
-    if mask is None:
-        return errors.median(dim=1).values
+    if mask is None:  # a member at a time: the median's sort needs a copy and int64 indices
+        return torch.stack([member.median(dim=0).values for member in errors])
     observed = mask.bool().T  # (columns, rows)
     out = torch.zeros(errors.shape[0], errors.shape[2], dtype=errors.dtype, device=errors.device)
     for j in range(errors.shape[2]):
