@@ -121,3 +121,13 @@ def test_plain_models_score_by_batches_too(tmp_path, capsys):
 def test_parse_size():
     assert parse_size("512M") == 512 << 20 and parse_size("2G") == 2 << 30 and parse_size("1.5KiB") == 1536
     assert parse_size(1000) == 1000
+
+
+def test_auto_on_a_file_cuts_where_the_detector_cut_its_training_rows(fitted):
+    """The recommended detector's "auto" fences are learnt in fit: a file of the training rows,
+    scored in batches with contamination="auto", gets the labels the fit gave."""
+    folder, frame, detector = fitted
+    summary = score_file(detector, folder / "data.parquet", folder / "auto.csv", rows=50, contamination="auto")
+    labels = pd.read_csv(folder / "auto.csv")["label"].to_numpy()
+    assert labels.sum() >= 3 and summary["flagged"] == labels.sum()
+    assert np.array_equal(labels, detector.labels_)
