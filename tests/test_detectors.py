@@ -258,3 +258,14 @@ def test_thresholds_are_found_a_slice_at_a_time_as_with_the_whole_array(monkeypa
         expected = (s[~above].max() + s[above].min()) / 2 if 0 < above.sum() < n else s.max()
         assert T.auto_threshold(v) == pytest.approx(expected, rel=1e-9)
         assert T.threshold_for(v, 0.1) == pytest.approx(np.percentile(s, 90), rel=1e-9)
+
+
+def test_a_detector_fitted_on_two_rows_scores_them_quietly():
+    """The codes' covariance needs two rows: with two, both are kept (no warning, finite scores)."""
+    import warnings
+
+    X = np.random.RandomState(0).normal(size=(2, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        detector = AnomalyDetector(random_state=0).fit(X)
+    assert np.isfinite(detector.decision_scores_).all() and np.isfinite(detector.decision_function(X)).all()

@@ -126,8 +126,10 @@ def test_parse_size():
 def test_auto_on_a_file_cuts_where_the_detector_cut_its_training_rows(fitted):
     """The recommended detector's "auto" fences are learnt in fit: a file of the training rows,
     scored in batches with contamination="auto", gets the labels the fit gave."""
-    folder, frame, detector = fitted
-    summary = score_file(detector, folder / "data.parquet", folder / "auto.csv", rows=50, contamination="auto")
+    folder, _frame, detector = fitted
+    summary = score_file(
+        detector, folder / "data.parquet", folder / "auto.csv", rows=50, contamination="auto"
+    )
     labels = pd.read_csv(folder / "auto.csv")["label"].to_numpy()
     assert labels.sum() >= 3 and summary["flagged"] == labels.sum()
     assert np.array_equal(labels, detector.labels_)

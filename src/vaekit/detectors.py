@@ -971,6 +971,8 @@ class AnomalyDetector(BaseDetector):
             codes = torch.cat([self.module_.encode(x[i : i + 4096]) for i in range(0, len(x), 4096)], dim=1)
         for m in range(self.n_models):
             keep = errors[m] <= np.quantile(errors[m], 1 - self.trim)
+            if keep.sum() < 2:  # a covariance needs two rows (a detector may be fitted on two)
+                keep[:] = True
             # shrunk towards a multiple of the identity: steady with few rows per dimension
             fitted = LedoitWolf().fit(codes[m].double().cpu().numpy()[keep])
             means.append(fitted.location_)
