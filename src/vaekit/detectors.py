@@ -742,21 +742,11 @@ class AnomalyDetector(BaseDetector):
                 self.column_scale_ = self._pixel_scale(x, generator)
             elif normalize:
                 self.column_scale_ = (_masked_median(self._all_column_errors(x, None), None) + 1e-6).float()
-            return self._fit_scores(x, None, None)
-        if normalize:
-            errors = self._all_column_errors(x, mask)
-            self.column_scale_ = (_masked_median(errors, mask).double() + 1e-6).float()
-        if normalize:
-            # the same float32 errors, so the training scores are what scoring gives
-            parts = [
-                self._member_rows(errors[:, i : i + 4096], None if mask is None else mask[i : i + 4096])
-                for i in range(0, n, 4096)
-            ]
-            del errors
-            rows = torch.cat(parts, dim=1).cpu().numpy().astype(np.float64)
-        else:
-            rows = self._in_chunks(x, mask, self._member_rows)
-        return self._fit_scores(x, mask, rows)
+        elif normalize:
+            self.column_scale_ = (
+                _masked_median(self._all_column_errors(x, mask), mask).double() + 1e-6
+            ).float()
+        return self._fit_scores(x, mask)
 
     def _pixel_scale(self, x: torch.Tensor, generator: torch.Generator, most: int = 10_000) -> torch.Tensor:
         """(members, pixels): each pixel's median training error plus the image-wide mean of
@@ -913,24 +903,31 @@ class AnomalyDetector(BaseDetector):
         self, x: torch.Tensor, mask: torch.Tensor | None, chunk: int = 4096
     ) -> tuple[np.ndarray, np.ndarray]:
         """(members, rows) each: the mean normalised error over the row's observed columns, and
-        the squared Mahalanobis distance of its code (zeros before ``latent_mean_`` is set);
-        for images, their logs."""
+        the squared Mahalanobis distance of its code; for images, their logs."""
         errors, distances = [], []
-        module = self.module_
-        with torch.no_grad(), _small_model_threads(x.device, module):
+        with torch.no_grad(), _small_model_threads(x.device, self.module_):
             for i in range(0, len(x), chunk):
-                xb, mb = x[i : i + chunk], None if mask is None else mask[i : i + chunk]
-                codes = module.encode(xb)
-                column_errors = self._column_errors(module.decode(codes), xb)
-                if mb is not None:
-                    column_errors = column_errors * mb
-                errors.append(self._member_rows(column_errors, mb))
-                if hasattr(self, "latent_mean_"):
-                    diff = codes - self.latent_mean_[:, None, :]
-                    distances.append(torch.einsum("mbk,mkl,mbl->mb", diff, self.latent_precision_, diff))
-                else:
-                    distances.append(torch.zeros_like(errors[-1]))
+                error, codes = self._errors_and_codes(
+                    x[i : i + chunk], None if mask is None else mask[i : i + chunk]
+                )
+                errors.append(error)
+                distances.append(self._distances(codes))
         return self._on_score_scale(errors), self._on_score_scale(distances)
+
+    def _errors_and_codes(
+        self, x: torch.Tensor, mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(members, rows) mean normalised errors over observed columns, (members, rows, latent) codes."""
+        codes = self.module_.encode(x)
+        column_errors = self._column_errors(self.module_.decode(codes), x)
+        if mask is not None:
+            column_errors = column_errors * mask
+        return self._member_rows(column_errors, mask), codes
+
+    def _distances(self, codes: torch.Tensor) -> torch.Tensor:
+        """(members, rows): squared Mahalanobis distances of the codes from the training codes."""
+        diff = codes - self.latent_mean_[:, None, :]
+        return torch.einsum("mbk,mkl,mbl->mb", diff, self.latent_precision_, diff)
 
     def _on_score_scale(self, parts: list[torch.Tensor]) -> np.ndarray:
         # Images: logs, for a pixel error spans orders of magnitude between a plain and a busy
@@ -956,31 +953,37 @@ class AnomalyDetector(BaseDetector):
             error = np.abs(error)
         return np.maximum(error, distance)
 
-    def _fit_scores(
-        self, x: torch.Tensor, mask: torch.Tensor | None, errors: np.ndarray | None
-    ) -> np.ndarray:
+    def _fit_scores(self, x: torch.Tensor, mask: torch.Tensor | None, chunk: int = 4096) -> np.ndarray:
         """The codes' mean and (Ledoit-Wolf) precision per member, from the training rows it
         reconstructs best (the worst ``trim`` share left out, as in training); then the parts'
-        standardisation and, for tables, the "auto" cut; returns the training scores."""
+        standardisation and, for tables, the "auto" cut; returns the training scores. The rows
+        are encoded and decoded once; their distances come from the codes kept."""
         from sklearn.covariance import LedoitWolf
 
-        if errors is None:
-            errors, _ = self._parts(x, mask)
-        means, precisions = [], []
+        errors, codes = [], []
         with torch.no_grad(), _small_model_threads(x.device, self.module_):
-            codes = torch.cat([self.module_.encode(x[i : i + 4096]) for i in range(0, len(x), 4096)], dim=1)
+            for i in range(0, len(x), chunk):
+                error, code = self._errors_and_codes(
+                    x[i : i + chunk], None if mask is None else mask[i : i + chunk]
+                )
+                errors.append(error)
+                codes.append(code)
+        errors = self._on_score_scale(errors)
+        means, precisions = [], []
         for m in range(self.n_models):
             keep = errors[m] <= np.quantile(errors[m], 1 - self.trim)
             if keep.sum() < 2:  # a covariance needs two rows (a detector may be fitted on two)
                 keep[:] = True
             # shrunk towards a multiple of the identity: steady with few rows per dimension
-            fitted = LedoitWolf().fit(codes[m].double().cpu().numpy()[keep])
+            kept = torch.cat([code[m] for code in codes]).double().cpu().numpy()[keep]
+            fitted = LedoitWolf().fit(kept)
             means.append(fitted.location_)
             precisions.append(fitted.precision_)
-        del codes
         self.latent_mean_ = torch.from_numpy(np.stack(means)).float().to(x.device)
         self.latent_precision_ = torch.from_numpy(np.stack(precisions)).float().to(x.device)
-        errors, distances = self._parts(x, mask)
+        with torch.no_grad():
+            distances = self._on_score_scale([self._distances(code) for code in codes])
+        del codes
         parts = np.stack([errors, distances])  # (2, members, rows)
         q1, center, q3 = np.percentile(parts, [25, 50, 75], axis=2)
         self.score_center_ = center
