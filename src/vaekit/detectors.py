@@ -171,12 +171,17 @@ class BaseDetector(BaseEstimator):
         """How ``contamination="auto"`` sets the threshold, in words (for reports)."""
         return "median + 3 robust standard deviations of the log-scaled scores, estimated without labels"
 
+    def threshold_of(self, scores: np.ndarray, contamination: float | str) -> float:
+        """The threshold for these scores: the ``contamination`` share of the highest, or with
+        ``"auto"`` this detector's rule (:meth:`auto_threshold`)."""
+        check_contamination(contamination)
+        return (
+            self.auto_threshold(scores) if contamination == "auto" else threshold_for(scores, contamination)
+        )
+
     def _threshold_from(self, scores: np.ndarray, contamination: float | str):
         self.decision_scores_ = scores
-        if contamination == "auto":
-            self.threshold_ = self.auto_threshold(scores)
-        else:
-            self.threshold_ = threshold_for(scores, contamination)
+        self.threshold_ = self.threshold_of(scores, contamination)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
 

@@ -20,7 +20,6 @@ import pandas as pd
 
 from vaekit.errors import DataError, ParameterError
 from vaekit.io import _suffix, atomic_path, check_output_path, errors_naming, read_table
-from vaekit.thresholds import check_contamination, threshold_for
 
 DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes: 1 GiB
 STREAMED_SUFFIXES = (".csv", ".parquet", ".pq", ".npy")  # read in batches; other files whole
@@ -216,11 +215,7 @@ def _score_file(detector, path, output, memory_budget, rows, contamination, top,
         if scores is None:
             scores = np.concatenate(parts)
         del parts
-        check_contamination(contamination)
-        if contamination == "auto":
-            threshold = detector.auto_threshold(scores)
-        else:
-            threshold = threshold_for(scores, contamination)
+        threshold = detector.threshold_of(scores, contamination)
         bounds = np.cumsum([0, *(len(index) for index in indexes)])
         first_pass = [(index, scores[a:b]) for index, a, b in zip(indexes, bounds, bounds[1:], strict=False)]
         if not hasattr(detector, "threshold_"):  # a fresh wrapper around a VAE or an autoencoder
