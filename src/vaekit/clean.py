@@ -28,6 +28,7 @@ import pandas as pd
 from vaekit.errors import DataError, ParameterError
 from vaekit.io import atomic_path
 from vaekit.report import extreme_places, ranks_among
+from vaekit.streaming import _Smallest
 
 logger = logging.getLogger(__name__)
 
@@ -885,7 +886,7 @@ class _StreamingCsvJob(_StreamingParquetJob):
         self._check_label_column()
         counts, n, hashed = None, 0, []
         keys_rng = np.random.default_rng(0)
-        keys, places, fields = np.empty(0), np.empty(0, dtype=np.int64), []
+        picked = _Smallest(SAMPLE_ROWS)  # a uniform sample of the records that parse
         for chunk in self._chunks(typed=False):
             n += len(chunk.places)
             ok = [i for i, f in enumerate(chunk.fields) if f is not None]
@@ -894,16 +895,8 @@ class _StreamingCsvJob(_StreamingParquetJob):
                 part = _ColumnCounts.of(strings)
                 counts = part if counts is None else counts + part
                 hashed.append((chunk.places[ok], pd.util.hash_pandas_object(strings, index=False).to_numpy()))
-            # a uniform sample of the records that parse: those of the smallest random keys
-            keys = np.concatenate([keys, keys_rng.random(len(ok))])
-            places = np.concatenate([places, chunk.places[ok]])
-            fields += [chunk.fields[i] for i in ok]
-            if len(keys) > 2 * SAMPLE_ROWS:
-                keep = np.sort(np.argpartition(keys, SAMPLE_ROWS)[:SAMPLE_ROWS])
-                keys, places, fields = keys[keep], places[keep], [fields[i] for i in keep]
-        if len(keys) > SAMPLE_ROWS:
-            keep = np.sort(np.argpartition(keys, SAMPLE_ROWS)[:SAMPLE_ROWS])
-            places, fields = places[keep], [fields[i] for i in keep]
+                fields = np.array([chunk.fields[i] for i in ok], dtype=object)  # (records, columns)
+                picked.add(keys_rng.random(len(ok)), chunk.places[ok], fields)
         self.n_rows = n
         if n == 0:
             raise DataError(f"{self.source}: has a header but no rows; give a file with rows of data")
@@ -917,6 +910,7 @@ class _StreamingCsvJob(_StreamingParquetJob):
         repeats, first_of = _repeats(_in_parts(np.concatenate([h for _, h in hashed])))
         self.repeats, self.first_of = parsed[repeats], parsed[first_of]
         del hashed
+        _, places, fields = picked.rows()
         sample, reasons = _typed(_string_frame(fields, self.columns), self.kinds)
         sample.index = places
         usable = np.array([not r for r in reasons], dtype=bool)
