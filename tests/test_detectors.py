@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
@@ -158,6 +159,44 @@ def test_a_small_class_the_members_learn_to_reconstruct_is_found_by_where_its_co
     )
 
 
+def test_rows_between_two_clusters_lie_far_from_their_nearest_codes():
+    """Iris: a few versicolor flowers among the setosa and virginica ones. Versicolor lies
+    between the two, near the mean of all codes: one Gaussian for the codes (the squared
+    Mahalanobis distance) ranked them at AUROC ~0.53; the distance to the nearest codes sees
+    that no training code is near them."""
+    from sklearn.datasets import load_iris
+    from sklearn.preprocessing import MinMaxScaler
+
+    X, y = load_iris(return_X_y=True)
+    aurocs = []
+    for pick in (slice(0, 50, 6), slice(1, 50, 6), slice(2, 50, 5)):
+        rows = np.r_[np.flatnonzero(y != 1), np.flatnonzero(y == 1)[pick]]
+        x, between = MinMaxScaler().fit_transform(X[rows]), y[rows] == 1
+        detector = AnomalyDetector(random_state=0).fit(x)
+        _, distances = detector._standardised(*detector._parts(*detector._encoded(x)))
+        aurocs.append(roc_auc_score(between, distances))
+    assert np.mean(aurocs) > 0.7
+
+
+def test_a_heap_of_identical_rows_does_not_make_its_own_neighbourhood_dense():
+    """40 rows of zeros among breast-cancer rows: reconstructed better than any good row, and
+    with more copies than neighbours counted, they would be each other's nearest codes (distance
+    0) if the reference codes held every row rather than each distinct row once."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.preprocessing import MinMaxScaler
+
+    x = MinMaxScaler().fit_transform(load_breast_cancer().data)
+    x = np.r_[x, np.zeros((40, x.shape[1]))]
+    zeros = np.r_[np.zeros(len(x) - 40, bool), np.ones(40, bool)]
+    detector = AnomalyDetector(random_state=0).fit(x)
+    errors, distances = detector._standardised(*detector._parts(*detector._encoded(x)))
+    assert roc_auc_score(zeros, errors) < 0.1
+    assert roc_auc_score(zeros, distances) > 0.9
+    with torch.no_grad():  # the zeros' code is among each member's reference codes at most once
+        code = detector._whitened(detector.module_.encode(detector._encoded(x[-1:])[0]))
+    assert ((detector.latent_reference_ - code).abs().amax(dim=-1) < 1e-5).sum(dim=1).max() <= 1
+
+
 def test_auto_threshold_on_clean_scores_flags_almost_nothing():
     rng = np.random.RandomState(0)
     errors = rng.chisquare(df=8, size=20_000)  # reconstruction errors of clean rows
@@ -269,3 +308,25 @@ def test_a_detector_fitted_on_two_rows_scores_them_quietly():
         warnings.simplefilter("error")
         detector = AnomalyDetector(random_state=0).fit(X)
     assert np.isfinite(detector.decision_scores_).all() and np.isfinite(detector.decision_function(X)).all()
+
+
+def test_a_detector_saved_without_reference_codes_is_refused_with_the_fix(tmp_path):
+    """A detector as an older vaekit saved it (the codes' precision, no reference codes)."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from vaekit.errors import ModelFileError
+    from vaekit.persistence import _sha256
+
+    X = np.random.RandomState(0).normal(size=(60, 4))
+    folder = AnomalyDetector(random_state=0, steps=5).fit(X).save(tmp_path / "det")
+    tensors = load_file(str(folder / "model.safetensors"))
+    del tensors["latent_reference"], tensors["latent_whitening"]
+    tensors["latent_precision"] = torch.eye(2).repeat(5, 1, 1)
+    save_file(tensors, str(folder / "model.safetensors"))
+    config = json.loads((folder / "config.json").read_text())
+    config["weights_sha256"] = _sha256(folder / "model.safetensors")
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match=r"older vaekit.*retrain"):
+        vaekit.load(folder)

@@ -596,12 +596,16 @@ class AnomalyDetector(BaseDetector):
 
     A row's score is the larger of two signs of trouble, each the mean over members of a value
     standardised by the median and interquartile range of the member's training rows: the mean
-    normalised error over the row's observed columns, and the squared Mahalanobis distance of the
-    row's code from the training codes (Ledoit-Wolf covariance of the codes of the rows the member
-    reconstructs best); for images, the logs of these. A row simple enough to reconstruct (a blank
-    image, a small cluster of odd rows that the members have learnt to reconstruct too) can still
-    have a code unlike those of the other rows. For images the error counts both ways: an
-    image reconstructed far better than the training images is far simpler than them.
+    normalised error over the row's observed columns, and how far the row's code lies from the
+    training codes: the distance to its ``NEIGHBOURS``-th nearest among at most
+    ``REFERENCE_CODES`` codes of distinct training rows that the member reconstructs best, in
+    the code space whitened by their Ledoit-Wolf covariance; for images, the logs of these. A row
+    simple enough to reconstruct (a blank image, a small cluster of odd rows that the members have
+    learnt to reconstruct too, rows between two clusters) can still have a code unlike those of
+    the other rows. The reference holds each distinct row once, so that a heap of identical
+    garbage rows (all zeros, a default record) does not make its own neighbourhood dense. For
+    images the error counts both ways: an image reconstructed far better than the training images
+    is far simpler than them.
     ``contamination="auto"``: see :meth:`auto_threshold`.
     ``feature_scores`` gives how much the score drops when a column is set to a typical value.
 
@@ -898,11 +902,12 @@ class AnomalyDetector(BaseDetector):
         return getattr(self, "image_shape_", None) is not None
 
     # -- the score: how badly a row is reconstructed, and where its code lies ---------------
-    # A row can be easy to reconstruct and still be unlike the training rows: a blank image, or
-    # a small cluster of odd rows that the members have learnt to reconstruct too. Its code,
-    # though, lies far from the codes of the other rows. A row's score is the larger of two
-    # standardised signs of trouble, each the mean over members of the member's reconstruction
-    # error or of the squared Mahalanobis distance of the row's code from the training codes.
+    # A row can be easy to reconstruct and still be unlike the training rows: a blank image, a
+    # small cluster of odd rows that the members have learnt to reconstruct too, a row between
+    # two clusters. Its code, though, lies far from the codes of the other rows. A row's score is
+    # the larger of two standardised signs of trouble, each the mean over members of the member's
+    # reconstruction error or of the distance from the row's code to its nearest training codes
+    # (the k-th nearest, in the whitened code space: a density that need not be one Gaussian).
 
     def _parts(
         self, x: torch.Tensor, mask: torch.Tensor | None, chunk: int = 4096
@@ -929,10 +934,31 @@ class AnomalyDetector(BaseDetector):
             column_errors = column_errors * mask
         return self._member_rows(column_errors, mask), codes
 
-    def _distances(self, codes: torch.Tensor) -> torch.Tensor:
-        """(members, rows): squared Mahalanobis distances of the codes from the training codes."""
-        diff = codes - self.latent_mean_[:, None, :]
-        return torch.einsum("mbk,mkl,mbl->mb", diff, self.latent_precision_, diff)
+    def _whitened(self, codes: torch.Tensor) -> torch.Tensor:
+        """(members, rows, latent): codes in which the kept training codes have mean 0 and unit covariance."""
+        return torch.bmm(codes - self.latent_mean_[:, None, :], self.latent_whitening_)
+
+    def _distances(self, codes: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
+        """(members, rows): distance from each code to its ``NEIGHBOURS``-th nearest
+        reference code, in the member's whitened code space (the distance, not its square: the
+        square of it grows so fast in the thin tail of a normal column that the last good rows
+        there outranked rows off the data's line); a chunk of rows at a time, so that the
+        (members, rows, references) distances stay small."""
+        reference = self.latent_reference_
+        k = min(self.NEIGHBOURS, reference.shape[1])
+        reference_norms = (reference**2).sum(dim=-1)[:, None, :]
+        nearest = []
+        for i in range(0, codes.shape[1], chunk):
+            w = self._whitened(codes[:, i : i + chunk])
+            squared = torch.baddbmm(  # |w|^2 + |r|^2 - 2 w.r
+                (w**2).sum(dim=-1, keepdim=True) + reference_norms, w, reference.transpose(1, 2), alpha=-2
+            )
+            if squared.device.type == "cpu":  # numpy's introselect: several times faster than topk here
+                kth = torch.from_numpy(np.partition(squared.numpy(), k - 1, axis=-1)[..., k - 1])
+            else:
+                kth = squared.topk(k, dim=-1, largest=False).values[..., -1]
+            nearest.append(kth.clamp_min(0).sqrt())
+        return torch.cat(nearest, dim=1)
 
     def _on_score_scale(self, parts: list[torch.Tensor]) -> np.ndarray:
         # Images: logs, for a pixel error spans orders of magnitude between a plain and a busy
@@ -958,9 +984,13 @@ class AnomalyDetector(BaseDetector):
             error = np.abs(error)
         return np.maximum(error, distance)
 
+    NEIGHBOURS = 10
+    REFERENCE_CODES = 256
+
     def _fit_scores(self, x: torch.Tensor, mask: torch.Tensor | None, chunk: int = 4096) -> np.ndarray:
-        """The codes' mean and (Ledoit-Wolf) precision per member, from the training rows it
-        reconstructs best (the worst ``trim`` share left out, as in training); then the parts'
+        """Per member, from the distinct training rows it reconstructs best (the worst ``trim``
+        share left out, as in training): the codes' mean and (Ledoit-Wolf) covariance, whose
+        inverse whitens the codes, and the reference codes, whitened; then the parts'
         standardisation and, for tables, the "auto" cut; returns the training scores. The rows
         are encoded and decoded once; their distances come from the codes kept."""
         from sklearn.covariance import LedoitWolf
@@ -974,18 +1004,27 @@ class AnomalyDetector(BaseDetector):
                 errors.append(error)
                 codes.append(code)
         errors = self._on_score_scale(errors)
-        means, precisions = [], []
+        distinct = _distinct_rows(x, most=10 * self.REFERENCE_CODES)
+        means, whitenings, candidates = [], [], []
         for m in range(self.n_models):
             keep = errors[m] <= np.quantile(errors[m], 1 - self.trim)
             if keep.sum() < 2:  # a covariance needs two rows (a detector may be fitted on two)
                 keep[:] = True
             # shrunk towards a multiple of the identity: steady with few rows per dimension
-            kept = torch.cat([code[m] for code in codes]).double().cpu().numpy()[keep]
-            fitted = LedoitWolf().fit(kept)
+            member_codes = torch.cat([code[m] for code in codes]).double().cpu().numpy()
+            fitted = LedoitWolf().fit(member_codes[keep])
             means.append(fitted.location_)
-            precisions.append(fitted.precision_)
+            # (c - mean) V / sqrt(eigenvalues) of the covariance: the Mahalanobis distance is its length
+            eigenvalues, vectors = np.linalg.eigh(fitted.covariance_)
+            floor = 1e-12 * max(eigenvalues.max(), 1e-12)
+            whitenings.append(vectors / np.sqrt(np.maximum(eigenvalues, floor)))
+            # each member its own sample of reference rows: their average is steadier
+            candidates.append(member_codes[np.random.default_rng(m).permutation(distinct[keep[distinct]])])
+        n_reference = max(1, min(self.REFERENCE_CODES, *(len(c) for c in candidates)))
         self.latent_mean_ = torch.from_numpy(np.stack(means)).float().to(x.device)
-        self.latent_precision_ = torch.from_numpy(np.stack(precisions)).float().to(x.device)
+        self.latent_whitening_ = torch.from_numpy(np.stack(whitenings)).float().to(x.device)
+        reference = torch.from_numpy(np.stack([c[:n_reference] for c in candidates])).float().to(x.device)
+        self.latent_reference_ = self._whitened(reference)
         with torch.no_grad():
             distances = self._on_score_scale([self._distances(code) for code in codes])
         del codes
@@ -1064,7 +1103,8 @@ class AnomalyDetector(BaseDetector):
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()}
         tensors["column_scale"] = self.column_scale_.detach().cpu().contiguous()
         tensors["latent_mean"] = self.latent_mean_.detach().cpu().contiguous()
-        tensors["latent_precision"] = self.latent_precision_.detach().cpu().contiguous()
+        tensors["latent_whitening"] = self.latent_whitening_.detach().cpu().contiguous()
+        tensors["latent_reference"] = self.latent_reference_.detach().cpu().contiguous()
         save_file(tensors, str(folder / WEIGHTS))
         return {"n_members": 0, "weights_sha256": _sha256(folder / WEIGHTS)}
 
@@ -1091,24 +1131,24 @@ class AnomalyDetector(BaseDetector):
         tensors = read_weights(path, config)
         module = EnsembleAutoencoder(self.n_models, dims)
         column_scale = tensors.pop("column_scale", None)
-        latent = tensors.pop("latent_mean", None), tensors.pop("latent_precision", None)
+        latent = [tensors.pop(f"latent_{name}", None) for name in ("mean", "whitening", "reference")]
         expected = (self.n_models, len(self.encoder_.columns))
         if column_scale is None or tuple(column_scale.shape) != expected or dims[0] != self.encoder_.width:
             raise ModelFileError(
                 f"{path}: the weights do not fit the column encoding in config.json; "
                 "retrain or restore the detector"
             )
+        k = dims[len(dims) // 2]
+        if any(t is None for t in latent) or tuple(latent[0].shape) != (self.n_models, k):
+            raise ModelFileError(
+                f"{path}: a detector without the reference codes of its training rows (saved by an "
+                "older vaekit?); retrain it"
+            )
         load_state_checked(module, tensors, path)
         device = resolve_device(self.device)
         self.module_ = module.to(device).eval()
         self.column_scale_ = column_scale.to(device)
-        k = dims[len(dims) // 2]
-        if latent[0] is None or tuple(latent[0].shape) != (self.n_models, k):
-            raise ModelFileError(
-                f"{path}: a detector without the statistics of its codes (saved by an older "
-                "vaekit?); retrain it"
-            )
-        self.latent_mean_, self.latent_precision_ = latent[0].to(device), latent[1].to(device)
+        self.latent_mean_, self.latent_whitening_, self.latent_reference_ = (t.to(device) for t in latent)
         self.dropped_columns_ = dict(self.encoder_.dropped)
         self._layout(device)
 
@@ -1119,6 +1159,13 @@ class AnomalyDetector(BaseDetector):
         self.score_scale_ = np.asarray(state["score_scale"], dtype=np.float64)
         cut = state["auto_cut"]
         self.auto_cut_ = None if cut is None else float(cut)
+
+
+def _distinct_rows(x: torch.Tensor, most: int) -> np.ndarray:
+    """Indices of at most ``most`` rows of ``x`` in a fixed random order, each distinct row once."""
+    rows = np.random.default_rng(0).permutation(len(x))[:most]
+    _, first = np.unique(x[torch.from_numpy(rows).to(x.device)].cpu().numpy(), axis=0, return_index=True)
+    return rows[np.sort(first)]
 
 
 def _masked_median(errors: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
