@@ -1018,8 +1018,9 @@ class AnomalyDetector(BaseDetector):
             eigenvalues, vectors = np.linalg.eigh(fitted.covariance_)
             floor = 1e-12 * max(eigenvalues.max(), 1e-12)
             whitenings.append(vectors / np.sqrt(np.maximum(eigenvalues, floor)))
+            chosen = distinct[keep[distinct]] if keep[distinct].any() else distinct
             # each member its own sample of reference rows: their average is steadier
-            candidates.append(member_codes[np.random.default_rng(m).permutation(distinct[keep[distinct]])])
+            candidates.append(member_codes[np.random.default_rng(m).permutation(chosen)])
         n_reference = max(1, min(self.REFERENCE_CODES, *(len(c) for c in candidates)))
         self.latent_mean_ = torch.from_numpy(np.stack(means)).float().to(x.device)
         self.latent_whitening_ = torch.from_numpy(np.stack(whitenings)).float().to(x.device)
