@@ -605,7 +605,7 @@ class AnomalyDetector(BaseDetector):
     the other rows. The reference holds each distinct row once, so that a heap of identical
     garbage rows (all zeros, a default record) does not make its own neighbourhood dense. For
     images the error counts both ways: an image reconstructed far better than the training images
-    is far simpler than them.
+    is far simpler than them (beyond ``SIMPLER_MARGIN`` interquartile ranges below the median).
     ``contamination="auto"``: see :meth:`auto_threshold`.
     ``feature_scores`` gives how much the score drops when a column is set to a typical value.
 
@@ -980,12 +980,15 @@ class AnomalyDetector(BaseDetector):
         if self.scores_are_logs:
             # an image far simpler than the training images (a blank page, a crop of plain
             # cloth) is reconstructed too well: on the log scale, its error is as far below
-            # the typical one as the error of a noisy image is above it
-            error = np.abs(error)
+            # the typical one as the error of a noisy image is above it. Below, only what lies
+            # beyond SIMPLER_MARGIN counts: plain good images (trousers, a digit 1) are simpler
+            # than most, and counted in full they outranked rotated or foreign images
+            error = np.maximum(error, -error - self.SIMPLER_MARGIN)
         return np.maximum(error, distance)
 
     NEIGHBOURS = 10
     REFERENCE_CODES = 256
+    SIMPLER_MARGIN = 1.0  # interquartile ranges of the log errors below the median that do not count
 
     def _fit_scores(self, x: torch.Tensor, mask: torch.Tensor | None, chunk: int = 4096) -> np.ndarray:
         """Per member, from the distinct training rows it reconstructs best (the worst ``trim``
