@@ -343,3 +343,34 @@ def test_a_detector_saved_without_reference_codes_is_refused_with_the_fix(tmp_pa
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelFileError, match=r"older vaekit.*retrain"):
         vaekit.load(folder)
+
+
+def test_code_distance_is_the_kth_smallest_whitened_distance_to_the_reference_codes():
+    """The fast path (|w|^2 + |r|^2 - 2 w.r in chunks, numpy's partition) against a plain
+    computation of every distance and a full sort."""
+    from scipy.spatial.distance import cdist
+
+    X = np.random.RandomState(0).normal(size=(400, 8))
+    detector = AnomalyDetector(random_state=0, steps=30).fit(X)
+    with torch.no_grad():
+        codes = detector.module_.encode(detector._encoded(X)[0])
+        fast = detector._distances(codes, chunk=37).numpy()
+    whitened = np.einsum(
+        "mrk,mkl->mrl",
+        codes.numpy() - detector.latent_mean_.numpy()[:, None],
+        detector.latent_whitening_.numpy(),
+    )
+    k = detector.NEIGHBOURS
+    for m in range(detector.n_models):
+        every = cdist(whitened[m], detector.latent_reference_[m].numpy())
+        np.testing.assert_allclose(fast[m], np.sort(every, axis=1)[:, k - 1], rtol=1e-4, atol=1e-4)
+    # the whitening is that of the Ledoit-Wolf covariance of the codes of the rows each member
+    # reconstructs best (the worst trim share left out): W W^T is its inverse
+    from sklearn.covariance import LedoitWolf
+
+    errors, _ = detector._parts(*detector._encoded(X))
+    for m in range(detector.n_models):
+        keep = errors[m] <= np.quantile(errors[m], 1 - detector.trim)
+        covariance = LedoitWolf().fit(codes[m].double().numpy()[keep]).covariance_
+        W = detector.latent_whitening_[m].double().numpy()
+        np.testing.assert_allclose(W @ W.T, np.linalg.inv(covariance), rtol=1e-3, atol=1e-3)
