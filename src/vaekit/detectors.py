@@ -1166,9 +1166,12 @@ class AnomalyDetector(BaseDetector):
 
 
 def _distinct_rows(x: torch.Tensor, most: int) -> np.ndarray:
-    """Indices of at most ``most`` rows of ``x`` in a fixed random order, each distinct row once."""
+    """Indices of at most ``most`` rows of ``x`` in a fixed random order, each distinct row once
+    (told apart by a hash of their bytes: ``np.unique`` on whole rows sorts wide ones slowly; which
+    rows are kept depends only on which rows are equal, not on the hash values)."""
     rows = np.random.default_rng(0).permutation(len(x))[:most]
-    _, first = np.unique(x[torch.from_numpy(rows).to(x.device)].cpu().numpy(), axis=0, return_index=True)
+    sample = x[torch.from_numpy(rows).to(x.device)].cpu().numpy()
+    _, first = np.unique(np.array([hash(row.tobytes()) for row in sample]), return_index=True)
     return rows[np.sort(first)]
 
 
