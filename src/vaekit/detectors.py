@@ -991,11 +991,12 @@ class AnomalyDetector(BaseDetector):
     SIMPLER_MARGIN = 1.0  # interquartile ranges of the log errors below the median that do not count
 
     def _fit_scores(self, x: torch.Tensor, mask: torch.Tensor | None, chunk: int = 4096) -> np.ndarray:
-        """Per member, from the distinct training rows it reconstructs best (the worst ``trim``
-        share left out, as in training): the codes' mean and (Ledoit-Wolf) covariance, whose
-        inverse whitens the codes, and the reference codes, whitened; then the parts'
-        standardisation and, for tables, the "auto" cut; returns the training scores. The rows
-        are encoded and decoded once; their distances come from the codes kept."""
+        """Per member, from the training rows it reconstructs best (the worst ``trim`` share left
+        out, as in training): the codes' mean and Ledoit-Wolf covariance, whose inverse whitens
+        the codes, and as the reference a sample of the codes of distinct rows among them,
+        whitened; then the parts' standardisation and, for tables, the "auto" cut; returns the
+        training scores. The rows are encoded and decoded once; their distances come from the
+        codes kept."""
         from sklearn.covariance import LedoitWolf
 
         errors, codes = [], []
