@@ -913,26 +913,26 @@ class AnomalyDetector(BaseDetector):
         self, x: torch.Tensor, mask: torch.Tensor | None, chunk: int = 4096
     ) -> tuple[np.ndarray, np.ndarray]:
         """(members, rows) each: the mean normalised error over the row's observed columns, and
-        the squared Mahalanobis distance of its code; for images, their logs."""
+        the distance of its code to its nearest reference codes; for images, their logs."""
         errors, distances = [], []
-        with torch.no_grad(), _small_model_threads(x.device, self.module_):
-            for i in range(0, len(x), chunk):
-                error, codes = self._errors_and_codes(
-                    x[i : i + chunk], None if mask is None else mask[i : i + chunk]
-                )
-                errors.append(error)
-                distances.append(self._distances(codes))
+        for error, codes in self._errors_and_codes(x, mask, chunk):
+            errors.append(error)
+            distances.append(self._distances(codes))
         return self._on_score_scale(errors), self._on_score_scale(distances)
 
     def _errors_and_codes(
-        self, x: torch.Tensor, mask: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(members, rows) mean normalised errors over observed columns, (members, rows, latent) codes."""
-        codes = self.module_.encode(x)
-        column_errors = self._column_errors(self.module_.decode(codes), x)
-        if mask is not None:
-            column_errors = column_errors * mask
-        return self._member_rows(column_errors, mask), codes
+        self, x: torch.Tensor, mask: torch.Tensor | None, chunk: int = 4096
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """A chunk of rows at a time, each row encoded and decoded once: (members, rows) mean
+        normalised errors over the observed columns, and (members, rows, latent) codes."""
+        with torch.no_grad(), _small_model_threads(x.device, self.module_):
+            for i in range(0, len(x), chunk):
+                xb, mb = x[i : i + chunk], None if mask is None else mask[i : i + chunk]
+                codes = self.module_.encode(xb)
+                column_errors = self._column_errors(self.module_.decode(codes), xb)
+                if mb is not None:
+                    column_errors = column_errors * mb
+                yield self._member_rows(column_errors, mb), codes
 
     def _whitened(self, codes: torch.Tensor) -> torch.Tensor:
         """(members, rows, latent): codes in which the kept training codes have mean 0 and unit covariance."""
@@ -999,15 +999,8 @@ class AnomalyDetector(BaseDetector):
         codes kept."""
         from sklearn.covariance import LedoitWolf
 
-        errors, codes = [], []
-        with torch.no_grad(), _small_model_threads(x.device, self.module_):
-            for i in range(0, len(x), chunk):
-                error, code = self._errors_and_codes(
-                    x[i : i + chunk], None if mask is None else mask[i : i + chunk]
-                )
-                errors.append(error)
-                codes.append(code)
-        errors = self._on_score_scale(errors)
+        errors, codes = zip(*self._errors_and_codes(x, mask, chunk), strict=True)
+        errors = self._on_score_scale(list(errors))
         distinct = _distinct_rows(x, most=10 * self.REFERENCE_CODES)
         means, whitenings, candidates = [], [], []
         for m in range(self.n_models):
