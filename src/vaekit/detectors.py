@@ -606,6 +606,16 @@ class AnomalyDetector(BaseDetector):
     garbage rows (all zeros, a default record) does not make its own neighbourhood dense. For
     images the error counts both ways: an image reconstructed far better than the training images
     is far simpler than them (beyond ``SIMPLER_MARGIN`` interquartile ranges below the median).
+
+    Images have a third sign, which way up they are: a small convolutional classifier
+    (:class:`vaekit.models.orientation.TurnClassifier`) learns to tell which quarter turn was applied
+    to a training image, and an image whose turns it misjudges is turned, cropped or from elsewhere
+    (a turned image is reconstructed about as well as an upright one: the autoencoders hardly see
+    it). The sign is the log odds that the classifier misjudges the image's turns; it is mapped so
+    that its own "auto" fence falls on the other signs' fence. ``orientation="auto"`` keeps the
+    classifier when it learnt to tell the turns of most training images apart (a collection with
+    no upright, such as textures or views from above, has nothing to learn); ``False`` leaves it
+    out (images that may be turned as they are); ``True`` always keeps it.
     ``contamination="auto"``: see :meth:`auto_threshold`.
     ``feature_scores`` gives how much the score drops when a column is set to a typical value.
 
@@ -622,6 +632,7 @@ class AnomalyDetector(BaseDetector):
         n_models: int = 5,
         trim: float = 0.1,
         normalize_columns: bool | str = "auto",
+        orientation: bool | str = "auto",
         steps: int | str = "auto",
         batch_size: int = 256,
         lr: float = 2e-2,
@@ -633,6 +644,7 @@ class AnomalyDetector(BaseDetector):
         self.n_models = n_models
         self.trim = trim
         self.normalize_columns = normalize_columns
+        self.orientation = orientation
         self.steps = steps
         self.batch_size = batch_size
         self.lr = lr
@@ -652,8 +664,9 @@ class AnomalyDetector(BaseDetector):
             raise ParameterError(f"trim={self.trim!r}: must be in [0, 0.5)")
         if not self.lr > 0:
             raise ParameterError(f"lr={self.lr!r}: must be > 0")
-        if self.normalize_columns not in (True, False, "auto"):
-            raise ParameterError(f"normalize_columns={self.normalize_columns!r}: use True, False or 'auto'")
+        for name in ("normalize_columns", "orientation"):
+            if getattr(self, name) not in (True, False, "auto"):
+                raise ParameterError(f"{name}={getattr(self, name)!r}: use True, False or 'auto'")
 
     @staticmethod
     def ensemble_dims(n_features: int) -> list[int]:
@@ -755,7 +768,57 @@ class AnomalyDetector(BaseDetector):
             self.column_scale_ = (
                 _masked_median(self._all_column_errors(x, mask), mask).double() + 1e-6
             ).float()
+        self.orientation_ = None
+        if self.image_shape_ is not None and self.orientation is not False:
+            self.orientation_ = self._fit_orientation(x, generator, self.ORIENTATION_STEPS * steps, seed)
         return self._fit_scores(x, mask)
+
+    ORIENTATION_LR = 3e-3
+    ORIENTATION_STEPS = 2  # times the autoencoders' steps: it is cheap, and surer with them
+
+    def _fit_orientation(self, x: torch.Tensor, generator: torch.Generator, steps: int, seed: int):
+        """A :class:`~vaekit.models.orientation.TurnClassifier` trained for ``steps`` steps to
+        tell which turn was applied to a training image; after the first 30% of the steps, the
+        ``trim`` share of each batch it judges worst is left out, as for the autoencoders."""
+        from vaekit.models.orientation import TurnClassifier
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            classifier = TurnClassifier(self.image_shape_).to(x.device)
+        batch = min(self.batch_size, len(x))
+        keep = batch - int(self.trim * batch)
+        optimizer = torch.optim.Adam(classifier.parameters(), lr=self.ORIENTATION_LR)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, self.ORIENTATION_LR, total_steps=steps, pct_start=0.1
+        )
+        losses = []
+        with _progress(steps, self.verbose, "orientation") as bar:
+            for step in range(steps):
+                rows = torch.randint(len(x), (batch,), generator=generator).to(x.device)
+                turned, turns = classifier.training_batch(x[rows], generator)
+                loss = nn.functional.cross_entropy(classifier(turned), turns, reduction="none")
+                if keep < batch and step >= 0.3 * steps:
+                    loss = loss.topk(keep, largest=False).values
+                loss = loss.mean()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                losses.append(loss.detach())
+                bar.update(1)
+                if step % 20 == 0:
+                    bar.set_postfix(loss=f"{loss.item():.4g}")
+        self.history_["orientation loss (trimmed mean cross-entropy, nats)"] = torch.stack(losses).tolist()
+        return classifier.eval()
+
+    def _turn_odds(self, x: torch.Tensor, chunk: int = 4096) -> np.ndarray | None:
+        """(rows,): the log odds that the turn classifier misjudges a row's turns,
+        log(exp(loss) - 1) of its mean cross-entropy; None without a classifier."""
+        if getattr(self, "orientation_", None) is None:
+            return None
+        with torch.no_grad():
+            loss = torch.cat([self.orientation_.turn_loss(x[i : i + chunk]) for i in range(0, len(x), chunk)])
+        return torch.log(torch.expm1(loss.double()).clamp_min(EPS)).cpu().numpy()
 
     def _pixel_scale(self, x: torch.Tensor, generator: torch.Generator, most: int = 10_000) -> torch.Tensor:
         """(members, pixels): each pixel's median training error plus the image-wide mean of
@@ -892,7 +955,10 @@ class AnomalyDetector(BaseDetector):
         # a chunk of rows at a time: the parts of millions of rows need not be held at once
         return np.concatenate(
             [
-                self._combined(*self._parts(x[i : i + chunk], None if mask is None else mask[i : i + chunk]))
+                self._combined(
+                    *self._parts(x[i : i + chunk], None if mask is None else mask[i : i + chunk]),
+                    self._turn_odds(x[i : i + chunk]),
+                )
                 for i in range(0, len(x), chunk)
             ]
         )
@@ -975,7 +1041,9 @@ class AnomalyDetector(BaseDetector):
         distance = ((distances - center[1, :, None]) / scale[1, :, None]).mean(axis=0)
         return error, distance
 
-    def _combined(self, errors: np.ndarray, distances: np.ndarray) -> np.ndarray:
+    def _combined(
+        self, errors: np.ndarray, distances: np.ndarray, turn_odds: np.ndarray | None = None
+    ) -> np.ndarray:
         error, distance = self._standardised(errors, distances)
         if self.scores_are_logs:
             # an image far simpler than the training images (a blank page, a crop of plain
@@ -984,7 +1052,10 @@ class AnomalyDetector(BaseDetector):
             # beyond SIMPLER_MARGIN counts: plain good images (trousers, a digit 1) are simpler
             # than most, and counted in full they outranked rotated or foreign images
             error = np.maximum(error, -error - self.SIMPLER_MARGIN)
-        return np.maximum(error, distance)
+        score = np.maximum(error, distance)
+        if turn_odds is not None:
+            score = np.maximum(score, (turn_odds - self.turn_center_) / self.turn_scale_)
+        return score
 
     NEIGHBOURS = 10
     REFERENCE_CODES = 256
@@ -1036,13 +1107,34 @@ class AnomalyDetector(BaseDetector):
             # squeezed), so the "auto" fences are found on the parts, and the higher one cuts.
             error, distance = self._standardised(errors, distances)
             self.auto_cut_ = max(auto_fence(error), auto_fence(distance))
-        return self._combined(errors, distances)
+        turn_odds = self._turn_odds(x)
+        if turn_odds is None:
+            return self._combined(errors, distances)
+        # chance guesses a turn with a cross-entropy of log(turns): a classifier that does not
+        # get to half of that on most training images found no upright in them (textures, cells,
+        # views from above), and its judgement would only add noise
+        learnt = np.median(np.log1p(np.exp(turn_odds))) <= np.log(self.orientation_.n_turns) / 2
+        if not learnt and self.orientation == "auto":
+            self.orientation_ = None
+            return self._combined(errors, distances)
+        # Images: the reconstruction and distance score keeps its "auto" fence; the turn part is
+        # mapped onto it, its median onto their median and its own fence onto theirs, so that an
+        # image is flagged when either passes its fence
+        score = self._combined(errors, distances)
+        self.auto_cut_ = auto_fence(score, log_scale=True)
+        middle, fence = np.median(score), self.auto_cut_
+        turn_middle, turn_fence = np.median(turn_odds), auto_fence(turn_odds, log_scale=True)
+        self.turn_scale_ = max(turn_fence - turn_middle, 1e-6) / max(fence - middle, 1e-6)
+        self.turn_center_ = turn_middle - middle * self.turn_scale_
+        return self._combined(errors, distances, turn_odds)
 
     def auto_threshold(self, scores: np.ndarray) -> float:
         """For tables: the higher of the two parts' fences (median + 3 robust standard
         deviations of the standardised errors, and of the codes' distances, of the training rows,
         as in :func:`vaekit.thresholds.auto_fence`); learnt in ``fit``, it also cuts other data.
-        For images: the rule of :func:`vaekit.thresholds.auto_threshold`."""
+        For images: the same fence of the autoencoders' score, learnt in ``fit`` when the turn
+        classifier is kept (whose own fence is mapped onto it), else found by the rule of
+        :func:`vaekit.thresholds.auto_threshold` on the scores it is given."""
         cut = getattr(self, "auto_cut_", None)
         return super().auto_threshold(scores) if cut is None else threshold_at(scores, cut)
 
@@ -1050,6 +1142,12 @@ class AnomalyDetector(BaseDetector):
     def auto_rule(self) -> str:
         if getattr(self, "auto_cut_", None) is None:
             return super().auto_rule
+        if self.scores_are_logs:
+            return (
+                "median + 3 robust standard deviations of the training images' scores from the "
+                "autoencoders, or of how often the turn classifier misjudges which way up they are "
+                "(log odds), whichever an image passes; estimated without labels"
+            )
         return (
             "the higher of two fences, median + 3 robust standard deviations of the log-scaled "
             "reconstruction errors and of the distances of the codes of the training rows, "
@@ -1103,6 +1201,9 @@ class AnomalyDetector(BaseDetector):
         tensors["latent_mean"] = self.latent_mean_.detach().cpu().contiguous()
         tensors["latent_whitening"] = self.latent_whitening_.detach().cpu().contiguous()
         tensors["latent_reference"] = self.latent_reference_.detach().cpu().contiguous()
+        if getattr(self, "orientation_", None) is not None:
+            for k, v in self.orientation_.state_dict().items():
+                tensors[f"orientation.{k}"] = v.detach().cpu().contiguous()
         save_file(tensors, str(folder / WEIGHTS))
         return {"n_members": 0, "weights_sha256": _sha256(folder / WEIGHTS)}
 
@@ -1115,6 +1216,9 @@ class AnomalyDetector(BaseDetector):
             "score_center": self.score_center_.tolist(),
             "score_scale": self.score_scale_.tolist(),
             "auto_cut": self.auto_cut_,
+            "orientation": None
+            if getattr(self, "orientation_", None) is None
+            else {"center": self.turn_center_, "scale": self.turn_scale_},
         }
 
     def _read_members(self, path: Path, config: dict) -> None:
@@ -1142,8 +1246,24 @@ class AnomalyDetector(BaseDetector):
                 f"{path}: a detector without the reference codes of its training rows (saved by an "
                 "older vaekit?); retrain it"
             )
+        turns = {
+            k.removeprefix("orientation."): tensors.pop(k)
+            for k in list(tensors)
+            if k.startswith("orientation.")
+        }
         load_state_checked(module, tensors, path)
         device = resolve_device(self.device)
+        self.orientation_ = None
+        if config["detector"].get("orientation") is not None:  # absent from files of older versions
+            from vaekit.models.orientation import TurnClassifier
+
+            if self.image_shape_ is None:
+                raise ModelFileError(
+                    f"{path}: a turn classifier in a detector of tables; retrain or restore it"
+                )
+            classifier = TurnClassifier(self.image_shape_)
+            load_state_checked(classifier, turns, path)
+            self.orientation_ = classifier.to(device).eval()
         self.module_ = module.to(device).eval()
         self.column_scale_ = column_scale.to(device)
         self.latent_mean_, self.latent_whitening_, self.latent_reference_ = (t.to(device) for t in latent)
@@ -1157,6 +1277,9 @@ class AnomalyDetector(BaseDetector):
         self.score_scale_ = np.asarray(state["score_scale"], dtype=np.float64)
         cut = state["auto_cut"]
         self.auto_cut_ = None if cut is None else float(cut)
+        if state.get("orientation") is not None:
+            self.turn_center_ = float(state["orientation"]["center"])
+            self.turn_scale_ = float(state["orientation"]["scale"])
 
 
 def _distinct_rows(x: torch.Tensor, most: int) -> np.ndarray:
@@ -1198,10 +1321,10 @@ def _small_model_threads(device: torch.device, module: nn.Module) -> Iterator[No
 
 
 @contextlib.contextmanager
-def _progress(total: int, verbose: int) -> Iterator[object]:
+def _progress(total: int, verbose: int, desc: str = "training") -> Iterator[object]:
     from tqdm.auto import tqdm
 
-    with tqdm(total=total, desc="training", unit="step", disable=not verbose, leave=False) as bar:
+    with tqdm(total=total, desc=desc, unit="step", disable=not verbose, leave=False) as bar:
         yield bar
 
 
