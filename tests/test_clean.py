@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from vaekit import DataError
+from vaekit import AnomalyDetector, DataError
 from vaekit.clean import _split_records, clean, read_csv_records
 from vaekit.cli import main
 
@@ -83,6 +83,8 @@ def test_csv_round_trip(dirty_csv, tmp_path):
     assert garbage.loc[garbage["vaekit_row"] == "31", "vaekit_raw"].item() == "0.1,0.2,0.3"
     for i in planted["outliers"]:
         assert "threshold" in reasons[i], (i, reasons.get(i))
+        # and what set the score, in words
+        assert reasons[i].split(": ", 1)[1] in AnomalyDetector.SIGNS.values(), reasons[i]
     # the parsed garbage rows keep their values as written in the input
     original = pd.read_csv(io.BytesIO(header + b"".join(rows[i] for i in planted["outliers"])), dtype=str)
     flagged = garbage[garbage["vaekit_row"].astype(int).isin(np.array(planted["outliers"]) + 1)]
@@ -193,6 +195,8 @@ def test_image_folder(tmp_path):
     assert by_file.loc["broken.png", "garbage"] == 1 and "open" in by_file.loc["broken.png", "reason"]
     assert by_file.loc["truncated.png", "garbage"] == 1
     assert by_file.loc[["noise.png", "inverted.png", "white.png"], "garbage"].all()
+    for name in ("noise.png", "inverted.png", "white.png"):
+        assert by_file.loc[name, "reason"].split(": ", 1)[1] in AnomalyDetector.SIGNS.values()
     clean_list = pd.read_csv(tmp_path / "out" / "clean.csv")["file"]
     garbage_list = pd.read_csv(tmp_path / "out" / "garbage.csv")["file"]
     assert sorted([*clean_list, *garbage_list]) == sorted(scores["file"])

@@ -397,6 +397,14 @@ def test_upside_down_images_are_found_by_which_way_up_they_are():
     assert with_turns.labels_[:1500].mean() <= 0.015
     x, _ = with_turns._encoded(data.reshape(len(data), -1))
     assert roc_auc_score(y, with_turns._turn_odds(x)) > 0.95
+    # the score is the largest sign of trouble; the turned images flagged are flagged for their turn
+    signs = with_turns.signs(data)
+    assert list(signs.columns) == ["error", "simpler", "distance", "turn"]
+    np.testing.assert_allclose(signs.max(axis=1), with_turns.decision_scores_, rtol=1e-12)
+    why = np.array(with_turns.why(data))
+    flagged_turned = with_turns.labels_[1500:] == 1
+    assert (why[1500:][flagged_turned] == AnomalyDetector.SIGNS["turn"]).mean() >= 0.5
+    assert list(without.signs(data).columns) == ["error", "simpler", "distance"]
 
 
 def test_the_turn_classifier_turns_images_in_their_plane_and_scores_every_turn():

@@ -518,11 +518,12 @@ class _TableJob(_Job):
         rank = np.zeros(self.n_rows, dtype=np.int64)
         top = [""] * self.n_rows
         score[self.scored], rank[self.scored] = self.scores, ranks
+        why = iter(_flag_reasons(detector, X.loc[self.flagged], self.scores[self.flagged], self.threshold))
         for j, i in enumerate(self.scored):
             top[i] = ", ".join(f"{n} ({s:.0%})" for n, s in zip(names[j], shares[j], strict=True))
             if self.flagged[j]:
                 garbage[i] = True
-                self.reasons[i] = f"score {self.scores[j]:.4g} above the threshold {self.threshold:.4g}"
+                self.reasons[i] = next(why)
         self.garbage = garbage
         ext = "csv" if self.kind == "csv" else "parquet"
         outputs = {
@@ -751,10 +752,10 @@ class _StreamingParquetJob(_Job):
                 flagged = bad & ~self.dropped[rows]
                 for j in np.flatnonzero(self.dropped[rows]):
                     reasons[j] = f"an exact duplicate of row {first_of[int(rows[j])] + 1}"
-                for j in np.flatnonzero(flagged):
-                    reasons[j] = f"score {score[rows[j]]:.4g} above the threshold {self.threshold:.4g}"
                 if flagged.any():
-                    names, shares = detector.top_features(self._features(frame[flagged]), n=3)
+                    features = self._features(frame[flagged])
+                    reasons[flagged] = _flag_reasons(detector, features, score[rows[flagged]], self.threshold)
+                    names, shares = detector.top_features(features, n=3)
                     top[flagged] = [
                         ", ".join(f"{c} ({v:.0%})" for c, v in zip(nm, sh, strict=True))
                         for nm, sh in zip(names, shares, strict=True)
@@ -982,10 +983,12 @@ class _StreamingCsvJob(_StreamingParquetJob):
                     first = first_of[int(rows[j])]
                     reasons[j] = f"an exact duplicate of row {first + 1} (line {line_of[first]})"
                 flagged = garbage[rows] & ~self.unparseable[rows] & ~self.dropped[rows]
-                for j in np.flatnonzero(flagged):
-                    reasons[j] = f"score {score[rows[j]]:.4g} above the threshold {self.threshold:.4g}"
                 if flagged.any():
-                    names, shares = detector.top_features(self._features(chunk.frame.loc[rows[flagged]]), n=3)
+                    features = self._features(chunk.frame.loc[rows[flagged]])
+                    why = _flag_reasons(detector, features, score[rows[flagged]], self.threshold)
+                    for j, reason in zip(np.flatnonzero(flagged), why, strict=True):
+                        reasons[j] = reason
+                    names, shares = detector.top_features(features, n=3)
                     for j, nm, sh in zip(np.flatnonzero(flagged), names, shares, strict=True):
                         top[j] = ", ".join(f"{c} ({v:.0%})" for c, v in zip(nm, sh, strict=True))
                 for j, place in enumerate(rows):
@@ -1056,6 +1059,16 @@ def _repeats(
     return rows[keep], first[keep]
 
 
+def _flag_reasons(detector, X, scores: np.ndarray, threshold: float) -> list[str]:
+    """Why each of these flagged rows is garbage: its score above the threshold and, from the
+    detector, in words, what set the score."""
+    why = detector.why(X) if len(scores) else []
+    return [
+        f"score {s:.4g} above the threshold {threshold:.4g}" + (f": {w}" if w else "")
+        for s, w in zip(scores, why, strict=True)
+    ]
+
+
 def _in_parts(array: np.ndarray, size: int = 1 << 20) -> Callable[[], Iterator[np.ndarray]]:
     return lambda: (array[i : i + size] for i in range(0, len(array), size))
 
@@ -1111,10 +1124,13 @@ class _ImageJob(_Job):
         score = np.full(self.n_rows, np.nan)
         rank = np.zeros(self.n_rows, dtype=np.int64)
         score[self.scored], rank[self.scored] = self.scores, ranks
+        why = iter(
+            _flag_reasons(detector, self.images[self.flagged], self.scores[self.flagged], self.threshold)
+        )
         for j, i in enumerate(self.scored):
             if self.flagged[j]:
                 garbage[i] = True
-                self.reasons[i] = f"score {self.scores[j]:.4g} above the threshold {self.threshold:.4g}"
+                self.reasons[i] = next(why)
         self.garbage = garbage
         table = pd.DataFrame(
             {
@@ -1210,7 +1226,8 @@ def load_images_flat(files: list[Path], where: Path) -> _Images:
 def _describe(detector) -> str:
     name = type(detector).__name__
     if hasattr(detector, "module_") and hasattr(detector, "steps_"):
-        return f"{name} ({detector.module_.n_members} autoencoders, {detector.steps_} training steps)"
+        turns = ", a turn classifier" if getattr(detector, "orientation_", None) is not None else ""
+        return f"{name} ({detector.module_.n_members} autoencoders{turns}, {detector.steps_} training steps)"
     return name
 
 

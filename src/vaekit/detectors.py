@@ -20,6 +20,7 @@ import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -206,6 +207,11 @@ class BaseDetector(BaseEstimator):
     def top_features(self, X: ArrayLike, n: int = 3) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` columns that contribute most to each row's score: (names, shares), (rows, n) each."""
         return self._top_of(self.feature_scores(X), n)
+
+    def why(self, X: ArrayLike) -> list[str]:
+        """For each row, in words, what set its score ("" when there is nothing more to say than
+        the score: a detector with one sign of trouble)."""
+        return [""] * len(self._rows(X))
 
     def _top_of(self, shares: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`top_features` from the rows' :meth:`feature_scores`."""
@@ -1041,21 +1047,51 @@ class AnomalyDetector(BaseDetector):
         distance = ((distances - center[1, :, None]) / scale[1, :, None]).mean(axis=0)
         return error, distance
 
-    def _combined(
+    def _signs(
         self, errors: np.ndarray, distances: np.ndarray, turn_odds: np.ndarray | None = None
-    ) -> np.ndarray:
+    ) -> dict[str, np.ndarray]:
+        """Each sign of trouble on the score's scale (see ``SIGNS``); the score is the largest."""
         error, distance = self._standardised(errors, distances)
+        signs = {"error": error}
         if self.scores_are_logs:
             # an image far simpler than the training images (a blank page, a crop of plain
             # cloth) is reconstructed too well: on the log scale, its error is as far below
             # the typical one as the error of a noisy image is above it. Below, only what lies
             # beyond SIMPLER_MARGIN counts: plain good images (trousers, a digit 1) are simpler
             # than most, and counted in full they outranked rotated or foreign images
-            error = np.maximum(error, -error - self.SIMPLER_MARGIN)
-        score = np.maximum(error, distance)
+            signs["simpler"] = -error - self.SIMPLER_MARGIN
+        signs["distance"] = distance
         if turn_odds is not None:
-            score = np.maximum(score, (turn_odds - self.turn_center_) / self.turn_scale_)
-        return score
+            signs["turn"] = (turn_odds - self.turn_center_) / self.turn_scale_
+        return signs
+
+    def _combined(
+        self, errors: np.ndarray, distances: np.ndarray, turn_odds: np.ndarray | None = None
+    ) -> np.ndarray:
+        return np.maximum.reduce(list(self._signs(errors, distances, turn_odds).values()))
+
+    SIGNS: ClassVar[dict[str, str]] = {
+        "error": "reconstructed badly",
+        "simpler": "reconstructed far better than the training images: far simpler than them",
+        "distance": "its code lies far from the codes of the training rows",
+        "turn": "the turn classifier misjudges which way up it is (turned, cropped or from elsewhere?)",
+    }
+
+    def signs(self, X: ArrayLike) -> pd.DataFrame:
+        """(rows, signs): each sign of trouble of each row on the score's scale, named by the keys
+        of ``SIGNS``; a row's score is the largest of them."""
+        check_is_fitted(self, "threshold_")
+        x, mask = self._encoded(self._rows(X))
+        columns: dict[str, list[np.ndarray]] = {}
+        for i in range(0, len(x), 65_536):
+            xb, mb = x[i : i + 65_536], None if mask is None else mask[i : i + 65_536]
+            for name, values in self._signs(*self._parts(xb, mb), self._turn_odds(xb)).items():
+                columns.setdefault(name, []).append(values)
+        return pd.DataFrame({name: np.concatenate(parts) for name, parts in columns.items()})
+
+    def why(self, X: ArrayLike) -> list[str]:
+        """For each row, in words, the sign of trouble that set its score."""
+        return [self.SIGNS[name] for name in self.signs(X).idxmax(axis=1)]
 
     NEIGHBOURS = 10
     REFERENCE_CODES = 256
