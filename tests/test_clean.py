@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import io
 
 import numpy as np
@@ -85,6 +86,10 @@ def test_csv_round_trip(dirty_csv, tmp_path):
         assert "threshold" in reasons[i], (i, reasons.get(i))
         # and what set the score, in words
         assert reasons[i].split(": ", 1)[1] in AnomalyDetector.SIGNS.values(), reasons[i]
+    report = (out / "report.html").read_text()
+    assert (
+        "<th>why</th>" in report and html.escape(reasons[planted["outliers"][0]].split(": ", 1)[1]) in report
+    )
     # the parsed garbage rows keep their values as written in the input
     original = pd.read_csv(io.BytesIO(header + b"".join(rows[i] for i in planted["outliers"])), dtype=str)
     flagged = garbage[garbage["vaekit_row"].astype(int).isin(np.array(planted["outliers"]) + 1)]
@@ -197,6 +202,9 @@ def test_image_folder(tmp_path):
     assert by_file.loc[["noise.png", "inverted.png", "white.png"], "garbage"].all()
     for name in ("noise.png", "inverted.png", "white.png"):
         assert by_file.loc[name, "reason"].split(": ", 1)[1] in AnomalyDetector.SIGNS.values()
+    # the report says it too, under the most anomalous image
+    top = scores.loc[scores["score"].idxmax(), "reason"].split(": ", 1)[1]
+    assert html.escape(top) in (tmp_path / "out" / "report.html").read_text()
     clean_list = pd.read_csv(tmp_path / "out" / "clean.csv")["file"]
     garbage_list = pd.read_csv(tmp_path / "out" / "garbage.csv")["file"]
     assert sorted([*clean_list, *garbage_list]) == sorted(scores["file"])
@@ -363,3 +371,19 @@ def test_a_large_csv_file_trains_the_detector_on_a_sample(big_parquet, tmp_path,
     assert len(pd.read_csv(out / "garbage.csv")) == int(scores["garbage"].sum())
     report = (out / "report.html").read_text()
     assert "uniform sample of 600 of the 3,000 rows" in report and "AUROC" in report
+
+
+def test_any_orientation_leaves_the_turn_classifier_out(tmp_path):
+    from sklearn.datasets import load_digits
+
+    import vaekit
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, image in enumerate(load_digits().images[:120] / 16.0):
+        _digit_png(folder, f"d{i:03d}.png", image)
+    for flag, kept in (([], True), (["--any-orientation"], False)):
+        out = tmp_path / f"out{len(flag)}"
+        assert main(["clean", str(folder), "-o", str(out), "--quiet", *flag]) == 0
+        assert (vaekit.load(out / "model").orientation_ is not None) == kept
+        assert ("a turn classifier" in (out / "report.html").read_text()) == kept

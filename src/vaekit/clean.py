@@ -251,6 +251,7 @@ def clean(
     random_state: int = 0,
     verbose: int = 1,
     memory_budget: int | None = None,
+    orientation: bool | str = "auto",
 ) -> CleanResult:
     """Find the garbage in ``input`` (a CSV or Parquet file, or a folder of images) and write
     ``clean.<ext>``, ``garbage.<ext>``, ``scores.csv``, ``model/`` and ``report.html`` into the
@@ -260,6 +261,7 @@ def clean(
     the input; its threshold is kept unless ``contamination`` is given as a fraction.
     ``label_column``: a known 0/1 column (1 = garbage) used only for the report's metrics.
     ``copy``: for an image folder, also copy the files into ``clean/`` and ``garbage/``.
+    ``orientation``: of :class:`vaekit.AnomalyDetector`; False when turned images are fine.
     ``memory_budget`` (bytes, default 1 GiB): a CSV or Parquet file larger than this is read in
     batches, its detector trained on a sample (see ``_StreamingParquetJob`` and ``_StreamingCsvJob``).
     """
@@ -293,7 +295,8 @@ def clean(
         else:
             job = _TableJob(source, kind, label_column, drop_duplicates)
     job.read()
-    detector = job.detect(model, contamination, random_state, verbose)
+    settings = dict(random_state=random_state, verbose=verbose, orientation=orientation)
+    detector = job.detect(model, contamination, settings)
     out.mkdir(parents=True, exist_ok=True)
     result = job.write(out, detector, copy)
     if model is None:
@@ -313,7 +316,7 @@ class _Job:
     def features(self):
         raise NotImplementedError
 
-    def detect(self, model, contamination, random_state: int, verbose: int):
+    def detect(self, model, contamination, settings: dict):
         from vaekit.detectors import AnomalyDetector, BaseDetector
         from vaekit.persistence import load
 
@@ -334,9 +337,7 @@ class _Job:
             else:
                 self.rule = f"the threshold of the model {model}"
         else:
-            detector = AnomalyDetector(
-                contamination=contamination, random_state=random_state, verbose=verbose
-            )
+            detector = AnomalyDetector(contamination=contamination, **settings)
             detector.fit(X)
             self.scores = detector.decision_scores_
             if contamination == "auto":
@@ -378,6 +379,20 @@ class _Job:
                 f"{self.columns}"
             )
 
+    def _why_shown(self, detector, X, shown: np.ndarray | None = None) -> dict[int, str]:
+        """What set the score of each flagged row among the most anomalous ones that the report
+        shows, by its place among the scored rows; ``X``: the features of the shown rows (of
+        every scored row when ``shown`` is None)."""
+        from vaekit.report import N_SHOWN, N_THUMBNAILS
+
+        top = extreme_places(np.asarray(self.scores), max(N_SHOWN, N_THUMBNAILS), highest=True)
+        top = top[self.flagged[top]]
+        if not len(top):
+            return {}
+        at = top if shown is None else np.searchsorted(shown, top)
+        rows = X.iloc[at] if isinstance(X, pd.DataFrame) else X[at]
+        return dict(zip(top.tolist(), detector.why(rows), strict=True))
+
     def _write_table_report(
         self, path: Path, detector, result: CleanResult, seconds: float, X, **fields
     ) -> None:
@@ -387,6 +402,7 @@ class _Job:
             detector,
             result,
             seconds,
+            why=self._why_shown(detector, X, fields.get("shown")),
             kind="table",
             duplicates_dropped=self.drop_duplicates,
             share_columns=list(detector.feature_names),
@@ -663,8 +679,8 @@ class _StreamingParquetJob(_Job):
     def features(self) -> pd.DataFrame:
         return self._features(self.sample)
 
-    def detect(self, model, contamination, random_state: int, verbose: int):
-        detector = super().detect(model, contamination, random_state, verbose)
+    def detect(self, model, contamination, settings: dict):
+        detector = super().detect(model, contamination, settings)
         if len(self.sample) < self.n_rows:
             self.rule += f"; set on a uniform sample of {len(self.sample):,} of the {self.n_rows:,} rows"
         # filled in place, no lists of parts to join: scores in float32 (the models' precision)
@@ -919,8 +935,8 @@ class _StreamingCsvJob(_StreamingParquetJob):
             usable &= ~np.isin(places, self.repeats)
         self.sample = sample[usable]
 
-    def detect(self, model, contamination, random_state: int, verbose: int):
-        detector = _Job.detect(self, model, contamination, random_state, verbose)
+    def detect(self, model, contamination, settings: dict):
+        detector = _Job.detect(self, model, contamination, settings)
         if len(self.sample) < self.n_rows:
             self.rule += f"; set on a uniform sample of {len(self.sample):,} of the {self.n_rows:,} rows"
         n = self.n_rows
@@ -1180,6 +1196,7 @@ class _ImageJob(_Job):
             unparseable=unparseable,
             duplicates=[],
             latent=_latent(detector, self.images),
+            why=self._why_shown(detector, self.images),
             images=self.images,
             reconstructions=_reconstructions(detector, self.images),
             labels=None,

@@ -511,6 +511,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
         random_state=args.seed,
         verbose=0 if args.quiet else 1,
         memory_budget=parse_size(args.memory_budget),
+        orientation=False if args.any_orientation else "auto",
     )
     print(f"vaekit clean: {result.summary()}")
     if result.metrics:
@@ -787,6 +788,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--drop-duplicates", action="store_true", help="exact duplicate rows go to garbage")
     p.add_argument("--copy", action="store_true", help="image folders: copy files into clean/ and garbage/")
+    p.add_argument(
+        "--any-orientation",
+        action="store_true",
+        help="image folders: turned images are fine here; do not judge which way up an image is",
+    )
     p.add_argument(
         "--memory-budget",
         default="1G",

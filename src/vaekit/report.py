@@ -82,6 +82,8 @@ class CleanReport:
     labels: np.ndarray | None
     dropped_columns: dict[str, str]
     outputs: dict[str, str] = field(default_factory=dict)
+    # what set the score of flagged rows among the most anomalous, by their place in ``scores``
+    why: dict[int, str] = field(default_factory=dict)
     # For a file too large to show whole: the (sorted) places in ``scores`` of the rows that
     # ``row_ids``, ``table``, ``shares`` and ``latent`` hold; None when they hold every row.
     shown: np.ndarray | None = None
@@ -245,7 +247,8 @@ def _rows_table(d: CleanReport, order: np.ndarray, shade: bool) -> str:
     share_index = {c: j for j, c in enumerate(d.share_columns)}
     scores = np.asarray(d.scores)
     ranks = dict(zip(order.tolist(), ranks_among(scores[order], np.sort(scores)).tolist(), strict=True))
-    head = "".join(f"<th>{_e(c)}</th>" for c in ["row", "rank", "score", *columns])
+    why = shade and any(int(i) in d.why for i in order)
+    head = "".join(f"<th>{_e(c)}</th>" for c in ["row", "rank", "score", *(["why"] if why else []), *columns])
     body = []
     for i in order:
         j = d.at(i)
@@ -253,6 +256,8 @@ def _rows_table(d: CleanReport, order: np.ndarray, shade: bool) -> str:
             f"<td>{_e(d.row_ids[j])}</td><td>{ranks[i]}</td>"
             f"<td class='{'bad' if d.flagged[i] else ''}'>{d.scores[i]:.4g}</td>"
         ]
+        if why:
+            cells.append(f"<td class='why'>{_e(d.why.get(int(i), ''))}</td>")
         row = d.table.iloc[j]  # once per row: a wide table has thousands of cells in it
         for c in columns:
             value = row[c]
@@ -281,9 +286,11 @@ def _thumbnails(d: CleanReport) -> str:
                 pair.append(_png_image(d.reconstructions[i]))
             imgs = "".join(f"<img src='{uri}' alt='image {_e(d.row_ids[i])}'>" for uri in pair)
             tag = " flagged" if d.flagged[i] else ""
+            why = d.why.get(int(i), "")
+            title = f" title='{_e(why)}'" if why else ""
             tiles.append(
-                f"<figure class='tile{tag}'>{imgs}<figcaption>{_e(d.row_ids[i])}<br>"
-                f"score {d.scores[i]:.3g}</figcaption></figure>"
+                f"<figure class='tile{tag}'{title}>{imgs}<figcaption>{_e(d.row_ids[i])}<br>"
+                f"score {d.scores[i]:.3g}{'<br>' + _e(_short(why)) if why else ''}</figcaption></figure>"
             )
         return f"<div class='gallery'>{''.join(tiles)}</div>"
 
@@ -293,6 +300,11 @@ def _thumbnails(d: CleanReport) -> str:
         f"flagged images have a red frame.</p>{gallery(worst)}"
         f"<h2>Typical images</h2><p>The lowest scores{pair}.</p>{gallery(best)}</section>"
     )
+
+
+def _short(why: str) -> str:
+    """A sign of trouble in a few words, for a thumbnail's caption (the whole in its tooltip)."""
+    return why.split(" (")[0].split(":")[0]
 
 
 def _unparseable(d: CleanReport) -> str:
@@ -462,5 +474,7 @@ img.figure { max-width: 100%; height: auto; }
         font-size: 0.8em; }
 .tile.flagged { border-color: #d62728; }
 .tile img { image-rendering: pixelated; margin: 0 2px; }
+.tile figcaption { max-width: 150px; margin: 0 auto; }
+td.why { text-align: left; white-space: normal; min-width: 16em; color: #b00; }
 footer { color: #777; font-size: 0.85em; text-align: center; margin-top: 10px; }
 """
