@@ -373,7 +373,7 @@ def test_a_large_csv_file_trains_the_detector_on_a_sample(big_parquet, tmp_path,
     assert "uniform sample of 600 of the 3,000 rows" in report and "AUROC" in report
 
 
-def test_any_orientation_leaves_the_turn_classifier_out(tmp_path):
+def test_any_orientation_and_any_framing_leave_the_view_classifiers_out(tmp_path):
     from sklearn.datasets import load_digits
 
     import vaekit
@@ -382,8 +382,14 @@ def test_any_orientation_leaves_the_turn_classifier_out(tmp_path):
     folder.mkdir()
     for i, image in enumerate(load_digits().images[:120] / 16.0):
         _digit_png(folder, f"d{i:03d}.png", image)
-    for flag, kept in (([], True), (["--any-orientation"], False)):
-        out = tmp_path / f"out{len(flag)}"
-        assert main(["clean", str(folder), "-o", str(out), "--quiet", *flag]) == 0
-        assert (vaekit.load(out / "model").orientation_ is not None) == kept
-        assert ("a turn classifier" in (out / "report.html").read_text()) == kept
+    for i, (flags, kept, described) in enumerate(
+        [
+            ([], {"turn", "zoom"}, "turn and zoom classifiers"),
+            (["--any-orientation"], {"zoom"}, "zoom classifier"),
+            (["--any-orientation", "--any-framing"], set(), "5 autoencoders, "),
+        ]
+    ):
+        out = tmp_path / f"out{i}"
+        assert main(["clean", str(folder), "-o", str(out), "--quiet", *flags]) == 0
+        assert set(vaekit.load(out / "model").views_) == kept
+        assert described in (out / "report.html").read_text()

@@ -258,15 +258,15 @@ def test_plain_good_images_are_not_flagged_for_being_simpler_than_most():
     """Digits with 40 rotated ones. A 1 is reconstructed better than most digits; counted in full,
     that lower error flagged 0.6% of the good digits (2-3% of the 1s); only what lies beyond a
     margin below the typical error counts, and the rotated digits are still all flagged (by the
-    autoencoders alone: the turn classifier, which flags a few oddly drawn digits, is left out)."""
+    autoencoders alone: the view classifiers, which flag a few oddly drawn digits, are left out)."""
     from sklearn.datasets import load_digits
 
     images = load_digits().images / 16.0
     rotated = np.rot90(images[1500:1540], k=1, axes=(1, 2))
-    detector = AnomalyDetector(random_state=0, orientation=False).fit(
+    detector = AnomalyDetector(random_state=0, orientation=False, framing=False).fit(
         np.concatenate([images[:1500], rotated])
     )
-    assert detector.orientation_ is None
+    assert detector.views_ == {}
     assert detector.labels_[1500:].mean() >= 0.95
     assert detector.labels_[:1500].mean() <= 0.003
 
@@ -388,71 +388,108 @@ def test_upside_down_images_are_found_by_which_way_up_they_are():
     images = load_digits().images / 16.0
     data = np.concatenate([images[:1500], np.rot90(images[1500:1540], k=2, axes=(1, 2))])
     y = np.r_[np.zeros(1500), np.ones(40)]
-    with_turns = AnomalyDetector(random_state=0).fit(data)
-    without = AnomalyDetector(random_state=0, orientation=False).fit(data)
-    assert with_turns.orientation_ is not None and with_turns.orientation_.n_turns == 4
-    assert roc_auc_score(y, with_turns.decision_scores_) > 0.93
+    with_views = AnomalyDetector(random_state=0).fit(data)
+    without = AnomalyDetector(random_state=0, orientation=False, framing=False).fit(data)
+    assert set(with_views.views_) == {"turn", "zoom"} and with_views.views_["turn"].n_views == 4
+    assert without.views_ == {}
+    assert roc_auc_score(y, with_views.decision_scores_) > 0.93
     assert roc_auc_score(y, without.decision_scores_) < 0.9
-    assert with_turns.labels_[1500:].mean() >= 2 * without.labels_[1500:].mean()
-    assert with_turns.labels_[:1500].mean() <= 0.015
-    x, _ = with_turns._encoded(data.reshape(len(data), -1))
-    assert roc_auc_score(y, with_turns._turn_odds(x)) > 0.95
-    # the score is the largest sign of trouble; the turned images flagged are flagged for their turn
-    signs = with_turns.signs(data)
-    assert list(signs.columns) == ["error", "simpler", "distance", "turn"]
-    np.testing.assert_allclose(signs.max(axis=1), with_turns.decision_scores_, rtol=1e-12)
-    why = np.array(with_turns.why(data))
-    flagged_turned = with_turns.labels_[1500:] == 1
-    assert (why[1500:][flagged_turned] == AnomalyDetector.SIGNS["turn"]).mean() >= 0.5
+    assert with_views.labels_[:1500].mean() <= 0.01
+    x, _ = with_views._encoded(data.reshape(len(data), -1))
+    assert roc_auc_score(y, with_views._view_losses(x)["turn"]) > 0.95
+    # the score is the largest sign of trouble; the turned images flagged are flagged for their view
+    signs = with_views.signs(data)
+    assert list(signs.columns) == ["error", "simpler", "distance", "view"]
+    np.testing.assert_allclose(signs.max(axis=1), with_views.decision_scores_, rtol=1e-12)
+    why = np.array(with_views.why(data))
+    np.testing.assert_array_equal(why, [AnomalyDetector.SIGNS[name] for name in signs.idxmax(axis=1)])
+    assert (why[1500:] == AnomalyDetector.SIGNS["view"]).mean() >= 0.6  # 0.5 of the good digits
     assert list(without.signs(data).columns) == ["error", "simpler", "distance"]
 
 
-def test_the_turn_classifier_turns_images_in_their_plane_and_scores_every_turn():
+def test_close_ups_are_found_by_how_closely_they_are_framed():
+    """Digits with 40 close-ups (the centre half of a digit blown up to the whole image): the
+    zoom classifier has learnt how the digits fill their frame."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    images = load_digits().images / 16.0
+    close_ups = np.stack(
+        [
+            np.asarray(
+                Image.fromarray(image[2:6, 2:6].astype(np.float32)).resize((8, 8), Image.Resampling.BILINEAR)
+            )
+            for image in images[1500:1540]
+        ]
+    )
+    data = np.concatenate([images[:1500], close_ups])
+    y = np.r_[np.zeros(1500), np.ones(40)]
+    framed = AnomalyDetector(random_state=0).fit(data)
+    x, _ = framed._encoded(data.reshape(len(data), -1))
+    # on its own (the autoencoders find these small close-ups too: AUROC 0.99)
+    assert roc_auc_score(y, framed._view_losses(x)["zoom"]) > 0.95
+    assert framed.labels_[1500:].mean() >= 0.8 and framed.labels_[:1500].mean() <= 0.01
+
+
+def test_view_classifiers_turn_and_zoom_images_in_their_plane_and_score_every_view():
     from torch.nn import functional as F
 
-    from vaekit.models.orientation import TurnClassifier
+    from vaekit.models.views import ViewClassifier
 
-    square = TurnClassifier((2, 5, 5))
+    square = ViewClassifier((2, 5, 5), "turn")
     x = torch.arange(3 * 50, dtype=torch.float32).reshape(3, 50)
     images = x.numpy().reshape(3, 2, 5, 5)
     for t in range(4):
         expected = np.rot90(images, k=t, axes=(2, 3)).reshape(3, 50)
-        np.testing.assert_array_equal(square.turned(x, t).numpy(), expected)
-    wide = TurnClassifier((1, 4, 6))  # a quarter turn would change its shape: 0 or 180 degrees
-    assert wide.n_turns == 2
+        np.testing.assert_array_equal(square.view(x, t).numpy(), expected)
+    wide = ViewClassifier((1, 4, 6), "turn")  # a quarter turn would change its shape: 0 or 180 degrees
+    assert wide.n_views == 2
     y = torch.arange(2 * 24, dtype=torch.float32).reshape(2, 24)
-    np.testing.assert_array_equal(wide.turned(y, 1).numpy(), y.numpy()[:, ::-1])
-    turned, turns = square.training_batch(x, torch.Generator().manual_seed(0))
-    for row, t in enumerate(turns.tolist()):
-        np.testing.assert_array_equal(turned[row].numpy(), square.turned(x[row : row + 1], t)[0].numpy())
+    np.testing.assert_array_equal(wide.view(y, 1).numpy(), y.numpy()[:, ::-1])
+    # the zoomed view: the centre 4 x 4 of a 6 x 6 image (1/1.5 of each side) blown up to 6 x 6
+    zoom = ViewClassifier((2, 6, 6), "zoom")
+    z = torch.randn(3, 72)
+    centre = z.view(3, 2, 6, 6)[:, :, 1:5, 1:5]
+    expected = F.interpolate(centre, size=(6, 6), mode="bilinear", align_corners=False).flatten(1)
+    np.testing.assert_allclose(zoom.view(z, 1).numpy(), expected.numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(zoom.view(z, 0).numpy(), z.numpy())
+    np.testing.assert_allclose(
+        zoom.view(torch.full((1, 72), 0.3), 1).numpy(), 0.3, rtol=1e-6
+    )  # flat stays flat
+    seen, views = square.training_batch(x, torch.Generator().manual_seed(0))
+    for row, v in enumerate(views.tolist()):
+        np.testing.assert_array_equal(seen[row].numpy(), square.view(x[row : row + 1], v)[0].numpy())
     with torch.no_grad():
         by_hand = torch.stack(
-            [F.cross_entropy(square(square.turned(x, t)), torch.full((3,), t)) for t in range(4)]
+            [F.cross_entropy(square(square.view(x, v)), torch.full((3,), v)) for v in range(4)]
         )
-        # per image, then averaged over images: the mean over turns of each image's loss
-        np.testing.assert_allclose(square.turn_loss(x).mean().item(), by_hand.mean().item(), rtol=1e-5)
+        # per image, then averaged over images: the mean over views of each image's loss
+        np.testing.assert_allclose(square.view_loss(x).mean().item(), by_hand.mean().item(), rtol=1e-5)
+    with pytest.raises(ValueError, match="kind"):
+        ViewClassifier((1, 4, 4), "flip")
 
 
 def test_images_with_no_upright_do_without_the_turn_classifier():
     """Isotropic noise looks the same turned any way: there is no upright to learn."""
     images = np.random.RandomState(0).uniform(size=(400, 8, 8))
-    assert AnomalyDetector(random_state=0).fit(images).orientation_ is None
+    assert "turn" not in AnomalyDetector(random_state=0).fit(images).views_
     kept = AnomalyDetector(random_state=0, orientation=True).fit(images)
-    assert kept.orientation_ is not None  # asked for, kept
-    with pytest.raises(ParameterError, match="orientation"):
-        AnomalyDetector(orientation="yes").fit(images)
+    assert "turn" in kept.views_  # asked for, kept
+    for name in ("orientation", "framing"):
+        with pytest.raises(ParameterError, match=name):
+            AnomalyDetector(**{name: "yes"}).fit(images)
 
 
-def test_an_image_detector_with_its_turn_classifier_saves_and_loads(tmp_path):
+def test_an_image_detector_with_its_view_classifiers_saves_and_loads(tmp_path):
     """Square and non-square images; the loaded detector scores exactly as the fitted one."""
     from sklearn.datasets import load_digits
 
     images = load_digits().images[:300] / 16.0
     for data in (images, images[:, :, 1:7]):
         detector = AnomalyDetector(random_state=0).fit(data)
-        assert detector.orientation_ is not None
-        assert detector.orientation_.n_turns == (4 if data.shape[1] == data.shape[2] else 2)
+        assert set(detector.views_) == {"turn", "zoom"}
+        assert detector.views_["turn"].n_views == (4 if data.shape[1] == data.shape[2] else 2)
         loaded = vaekit.load(detector.save(tmp_path / f"det{data.shape[2]}"))
-        assert loaded.orientation_ is not None and loaded.threshold_ == detector.threshold_
+        assert set(loaded.views_) == {"turn", "zoom"} and loaded.threshold_ == detector.threshold_
         np.testing.assert_array_equal(loaded.decision_function(data), detector.decision_scores_)
         np.testing.assert_array_equal(loaded.predict(data), detector.labels_)

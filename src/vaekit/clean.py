@@ -252,6 +252,7 @@ def clean(
     verbose: int = 1,
     memory_budget: int | None = None,
     orientation: bool | str = "auto",
+    framing: bool | str = "auto",
 ) -> CleanResult:
     """Find the garbage in ``input`` (a CSV or Parquet file, or a folder of images) and write
     ``clean.<ext>``, ``garbage.<ext>``, ``scores.csv``, ``model/`` and ``report.html`` into the
@@ -261,7 +262,8 @@ def clean(
     the input; its threshold is kept unless ``contamination`` is given as a fraction.
     ``label_column``: a known 0/1 column (1 = garbage) used only for the report's metrics.
     ``copy``: for an image folder, also copy the files into ``clean/`` and ``garbage/``.
-    ``orientation``: of :class:`vaekit.AnomalyDetector`; False when turned images are fine.
+    ``orientation``, ``framing``: of :class:`vaekit.AnomalyDetector`; False when turned images, or
+    images framed any way (close-ups, crops), are fine.
     ``memory_budget`` (bytes, default 1 GiB): a CSV or Parquet file larger than this is read in
     batches, its detector trained on a sample (see ``_StreamingParquetJob`` and ``_StreamingCsvJob``).
     """
@@ -295,7 +297,7 @@ def clean(
         else:
             job = _TableJob(source, kind, label_column, drop_duplicates)
     job.read()
-    settings = dict(random_state=random_state, verbose=verbose, orientation=orientation)
+    settings = dict(random_state=random_state, verbose=verbose, orientation=orientation, framing=framing)
     detector = job.detect(model, contamination, settings)
     out.mkdir(parents=True, exist_ok=True)
     result = job.write(out, detector, copy)
@@ -1243,8 +1245,9 @@ def load_images_flat(files: list[Path], where: Path) -> _Images:
 def _describe(detector) -> str:
     name = type(detector).__name__
     if hasattr(detector, "module_") and hasattr(detector, "steps_"):
-        turns = ", a turn classifier" if getattr(detector, "orientation_", None) is not None else ""
-        return f"{name} ({detector.module_.n_members} autoencoders{turns}, {detector.steps_} training steps)"
+        views = " and ".join(getattr(detector, "views_", {}))
+        views = f", {views} classifier{'s' if ' and ' in views else ''}" if views else ""
+        return f"{name} ({detector.module_.n_members} autoencoders{views}, {detector.steps_} training steps)"
     return name
 
 

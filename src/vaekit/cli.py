@@ -512,6 +512,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
         verbose=0 if args.quiet else 1,
         memory_budget=parse_size(args.memory_budget),
         orientation=False if args.any_orientation else "auto",
+        framing=False if args.any_framing else "auto",
     )
     print(f"vaekit clean: {result.summary()}")
     if result.metrics:
@@ -792,6 +793,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--any-orientation",
         action="store_true",
         help="image folders: turned images are fine here; do not judge which way up an image is",
+    )
+    p.add_argument(
+        "--any-framing",
+        action="store_true",
+        help="image folders: close-ups and crops are fine here; do not judge how closely an image is framed",
     )
     p.add_argument(
         "--memory-budget",

@@ -613,15 +613,17 @@ class AnomalyDetector(BaseDetector):
     images the error counts both ways: an image reconstructed far better than the training images
     is far simpler than them (beyond ``SIMPLER_MARGIN`` interquartile ranges below the median).
 
-    Images have a third sign, which way up they are: a small convolutional classifier
-    (:class:`vaekit.models.orientation.TurnClassifier`) learns to tell which quarter turn was applied
-    to a training image, and an image whose turns it misjudges is turned, cropped or from elsewhere
-    (a turned image is reconstructed about as well as an upright one: the autoencoders hardly see
-    it). The sign is the log odds that the classifier misjudges the image's turns; it is mapped so
-    that its own "auto" fence falls on the other signs' fence. ``orientation="auto"`` keeps the
-    classifier when it learnt to tell the turns of most training images apart (a collection with
-    no upright, such as textures or views from above, has nothing to learn); ``False`` leaves it
-    out (images that may be turned as they are); ``True`` always keeps it.
+    Images have a third sign, how they are viewed. Two small convolutional classifiers
+    (:class:`vaekit.models.views.ViewClassifier`) learn from the training images which way up they
+    are (which quarter turn was applied to one) and how closely they are framed (an image, or its
+    centre blown up); an image whose views they misjudge is turned, cropped or blown up, or from
+    another collection, which the autoencoders hardly see (a turned image is reconstructed about as
+    well as an upright one). The sign is the log odds that they misjudge the image's views (of
+    their mean cross-entropy), mapped so that its own "auto" fence falls on the other signs' fence.
+    ``orientation`` (the turns) and ``framing`` (the zoom): ``"auto"`` keeps a classifier when it
+    learnt to tell the views of most training images apart (a collection with no upright, such as
+    textures or views from above, has nothing to learn), ``False`` leaves it out (images that may
+    be turned, or framed any way, as they are), ``True`` always keeps it.
     ``contamination="auto"``: see :meth:`auto_threshold`.
     ``feature_scores`` gives how much the score drops when a column is set to a typical value.
 
@@ -639,6 +641,7 @@ class AnomalyDetector(BaseDetector):
         trim: float = 0.1,
         normalize_columns: bool | str = "auto",
         orientation: bool | str = "auto",
+        framing: bool | str = "auto",
         steps: int | str = "auto",
         batch_size: int = 256,
         lr: float = 2e-2,
@@ -651,6 +654,7 @@ class AnomalyDetector(BaseDetector):
         self.trim = trim
         self.normalize_columns = normalize_columns
         self.orientation = orientation
+        self.framing = framing
         self.steps = steps
         self.batch_size = batch_size
         self.lr = lr
@@ -670,7 +674,7 @@ class AnomalyDetector(BaseDetector):
             raise ParameterError(f"trim={self.trim!r}: must be in [0, 0.5)")
         if not self.lr > 0:
             raise ParameterError(f"lr={self.lr!r}: must be > 0")
-        for name in ("normalize_columns", "orientation"):
+        for name in ("normalize_columns", "orientation", "framing"):
             if getattr(self, name) not in (True, False, "auto"):
                 raise ParameterError(f"{name}={getattr(self, name)!r}: use True, False or 'auto'")
 
@@ -774,35 +778,37 @@ class AnomalyDetector(BaseDetector):
             self.column_scale_ = (
                 _masked_median(self._all_column_errors(x, mask), mask).double() + 1e-6
             ).float()
-        self.orientation_ = None
-        if self.image_shape_ is not None and self.orientation is not False:
-            self.orientation_ = self._fit_orientation(x, generator, self.ORIENTATION_STEPS * steps, seed)
+        self.views_ = {}
+        if self.image_shape_ is not None:
+            for kind, wanted in (("turn", self.orientation), ("zoom", self.framing)):
+                if wanted is not False:
+                    self.views_[kind] = self._fit_view(kind, x, generator, self.VIEW_STEPS * steps, seed)
         return self._fit_scores(x, mask)
 
-    ORIENTATION_LR = 3e-3
-    ORIENTATION_STEPS = 2  # times the autoencoders' steps: it is cheap, and surer with them
+    VIEW_LR = 3e-3
+    VIEW_STEPS = 2  # times the autoencoders' steps: the classifiers are cheap, and surer with them
 
-    def _fit_orientation(self, x: torch.Tensor, generator: torch.Generator, steps: int, seed: int):
-        """A :class:`~vaekit.models.orientation.TurnClassifier` trained for ``steps`` steps to
-        tell which turn was applied to a training image; after the first 30% of the steps, the
+    def _fit_view(self, kind: str, x: torch.Tensor, generator: torch.Generator, steps: int, seed: int):
+        """A :class:`~vaekit.models.views.ViewClassifier` of ``kind`` trained for ``steps`` steps
+        to tell the views of the training images apart; after the first 30% of the steps, the
         ``trim`` share of each batch it judges worst is left out, as for the autoencoders."""
-        from vaekit.models.orientation import TurnClassifier
+        from vaekit.models.views import ViewClassifier
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            classifier = TurnClassifier(self.image_shape_).to(x.device)
+            classifier = ViewClassifier(self.image_shape_, kind).to(x.device)
         batch = min(self.batch_size, len(x))
         keep = batch - int(self.trim * batch)
-        optimizer = torch.optim.Adam(classifier.parameters(), lr=self.ORIENTATION_LR)
+        optimizer = torch.optim.Adam(classifier.parameters(), lr=self.VIEW_LR)
         schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, self.ORIENTATION_LR, total_steps=steps, pct_start=0.1
+            optimizer, self.VIEW_LR, total_steps=steps, pct_start=0.1
         )
         losses = []
-        with _progress(steps, self.verbose, "orientation") as bar:
+        with _progress(steps, self.verbose, f"{kind} classifier") as bar:
             for step in range(steps):
                 rows = torch.randint(len(x), (batch,), generator=generator).to(x.device)
-                turned, turns = classifier.training_batch(x[rows], generator)
-                loss = nn.functional.cross_entropy(classifier(turned), turns, reduction="none")
+                seen, views = classifier.training_batch(x[rows], generator)
+                loss = nn.functional.cross_entropy(classifier(seen), views, reduction="none")
                 if keep < batch and step >= 0.3 * steps:
                     loss = loss.topk(keep, largest=False).values
                 loss = loss.mean()
@@ -814,17 +820,27 @@ class AnomalyDetector(BaseDetector):
                 bar.update(1)
                 if step % 20 == 0:
                     bar.set_postfix(loss=f"{loss.item():.4g}")
-        self.history_["orientation loss (trimmed mean cross-entropy, nats)"] = torch.stack(losses).tolist()
+        self.history_[f"{kind} classifier loss (trimmed mean cross-entropy, nats)"] = torch.stack(
+            losses
+        ).tolist()
         return classifier.eval()
 
-    def _turn_odds(self, x: torch.Tensor, chunk: int = 4096) -> np.ndarray | None:
-        """(rows,): the log odds that the turn classifier misjudges a row's turns,
-        log(exp(loss) - 1) of its mean cross-entropy; None without a classifier."""
-        if getattr(self, "orientation_", None) is None:
-            return None
+    def _view_losses(self, x: torch.Tensor, chunk: int = 4096) -> dict[str, np.ndarray]:
+        """Per view classifier, (rows,) the mean cross-entropy of each row's views."""
         with torch.no_grad():
-            loss = torch.cat([self.orientation_.turn_loss(x[i : i + chunk]) for i in range(0, len(x), chunk)])
-        return torch.log(torch.expm1(loss.double()).clamp_min(EPS)).cpu().numpy()
+            return {
+                kind: torch.cat([c.view_loss(x[i : i + chunk]) for i in range(0, len(x), chunk)])
+                .double()
+                .cpu()
+                .numpy()
+                for kind, c in getattr(self, "views_", {}).items()
+            }
+
+    def _view_odds(self, x: torch.Tensor) -> np.ndarray | None:
+        """(rows,): the log odds that the view classifiers misjudge a row's views, log(exp(loss) - 1)
+        of their mean cross-entropy; None without classifiers."""
+        losses = self._view_losses(x)
+        return _log_odds(np.mean(list(losses.values()), axis=0)) if losses else None
 
     def _pixel_scale(self, x: torch.Tensor, generator: torch.Generator, most: int = 10_000) -> torch.Tensor:
         """(members, pixels): each pixel's median training error plus the image-wide mean of
@@ -963,7 +979,7 @@ class AnomalyDetector(BaseDetector):
             [
                 self._combined(
                     *self._parts(x[i : i + chunk], None if mask is None else mask[i : i + chunk]),
-                    self._turn_odds(x[i : i + chunk]),
+                    self._view_odds(x[i : i + chunk]),
                 )
                 for i in range(0, len(x), chunk)
             ]
@@ -1048,7 +1064,7 @@ class AnomalyDetector(BaseDetector):
         return error, distance
 
     def _signs(
-        self, errors: np.ndarray, distances: np.ndarray, turn_odds: np.ndarray | None = None
+        self, errors: np.ndarray, distances: np.ndarray, view_odds: np.ndarray | None = None
     ) -> dict[str, np.ndarray]:
         """Each sign of trouble on the score's scale (see ``SIGNS``); the score is the largest."""
         error, distance = self._standardised(errors, distances)
@@ -1061,20 +1077,20 @@ class AnomalyDetector(BaseDetector):
             # than most, and counted in full they outranked rotated or foreign images
             signs["simpler"] = -error - self.SIMPLER_MARGIN
         signs["distance"] = distance
-        if turn_odds is not None:
-            signs["turn"] = (turn_odds - self.turn_center_) / self.turn_scale_
+        if view_odds is not None:
+            signs["view"] = (view_odds - self.view_center_) / self.view_scale_
         return signs
 
     def _combined(
-        self, errors: np.ndarray, distances: np.ndarray, turn_odds: np.ndarray | None = None
+        self, errors: np.ndarray, distances: np.ndarray, view_odds: np.ndarray | None = None
     ) -> np.ndarray:
-        return np.maximum.reduce(list(self._signs(errors, distances, turn_odds).values()))
+        return np.maximum.reduce(list(self._signs(errors, distances, view_odds).values()))
 
     SIGNS: ClassVar[dict[str, str]] = {
         "error": "reconstructed badly",
         "simpler": "reconstructed far better than the training images: far simpler than them",
         "distance": "its code lies far from the codes of the training rows",
-        "turn": "the turn classifier misjudges which way up it is (turned, cropped or from elsewhere?)",
+        "view": "not viewed like the training images: turned, cropped or blown up, or from elsewhere?",
     }
 
     def signs(self, X: ArrayLike) -> pd.DataFrame:
@@ -1085,7 +1101,7 @@ class AnomalyDetector(BaseDetector):
         columns: dict[str, list[np.ndarray]] = {}
         for i in range(0, len(x), 65_536):
             xb, mb = x[i : i + 65_536], None if mask is None else mask[i : i + 65_536]
-            for name, values in self._signs(*self._parts(xb, mb), self._turn_odds(xb)).items():
+            for name, values in self._signs(*self._parts(xb, mb), self._view_odds(xb)).items():
                 columns.setdefault(name, []).append(values)
         return pd.DataFrame({name: np.concatenate(parts) for name, parts in columns.items()})
 
@@ -1143,33 +1159,34 @@ class AnomalyDetector(BaseDetector):
             # squeezed), so the "auto" fences are found on the parts, and the higher one cuts.
             error, distance = self._standardised(errors, distances)
             self.auto_cut_ = max(auto_fence(error), auto_fence(distance))
-        turn_odds = self._turn_odds(x)
-        if turn_odds is None:
+        losses = self._view_losses(x)
+        for kind, loss in losses.items():
+            # chance guesses a view with a cross-entropy of log(views): a classifier that does
+            # not get to half of that on most training images found nothing to learn (no upright
+            # in textures, cells or views from above), and its judgement would only add noise
+            wanted = self.orientation if kind == "turn" else self.framing
+            if wanted == "auto" and np.median(loss) > np.log(self.views_[kind].n_views) / 2:
+                del self.views_[kind]
+        if not self.views_:
             return self._combined(errors, distances)
-        # chance guesses a turn with a cross-entropy of log(turns): a classifier that does not
-        # get to half of that on most training images found no upright in them (textures, cells,
-        # views from above), and its judgement would only add noise
-        learnt = np.median(np.log1p(np.exp(turn_odds))) <= np.log(self.orientation_.n_turns) / 2
-        if not learnt and self.orientation == "auto":
-            self.orientation_ = None
-            return self._combined(errors, distances)
-        # Images: the reconstruction and distance score keeps its "auto" fence; the turn part is
+        view_odds = _log_odds(np.mean([losses[kind] for kind in self.views_], axis=0))
+        # Images: the reconstruction and distance score keeps its "auto" fence; the view sign is
         # mapped onto it, its median onto their median and its own fence onto theirs, so that an
         # image is flagged when either passes its fence
         score = self._combined(errors, distances)
         self.auto_cut_ = auto_fence(score, log_scale=True)
         middle, fence = np.median(score), self.auto_cut_
-        turn_middle, turn_fence = np.median(turn_odds), auto_fence(turn_odds, log_scale=True)
-        self.turn_scale_ = max(turn_fence - turn_middle, 1e-6) / max(fence - middle, 1e-6)
-        self.turn_center_ = turn_middle - middle * self.turn_scale_
-        return self._combined(errors, distances, turn_odds)
+        view_middle, view_fence = np.median(view_odds), auto_fence(view_odds, log_scale=True)
+        self.view_scale_ = max(view_fence - view_middle, 1e-6) / max(fence - middle, 1e-6)
+        self.view_center_ = view_middle - middle * self.view_scale_
+        return self._combined(errors, distances, view_odds)
 
     def auto_threshold(self, scores: np.ndarray) -> float:
         """For tables: the higher of the two parts' fences (median + 3 robust standard
         deviations of the standardised errors, and of the codes' distances, of the training rows,
         as in :func:`vaekit.thresholds.auto_fence`); learnt in ``fit``, it also cuts other data.
-        For images: the same fence of the autoencoders' score, learnt in ``fit`` when the turn
-        classifier is kept (whose own fence is mapped onto it), else found by the rule of
+        For images: the same fence of the autoencoders' score, learnt in ``fit`` when view
+        classifiers are kept (the view sign's own fence is mapped onto it), else found by the rule of
         :func:`vaekit.thresholds.auto_threshold` on the scores it is given."""
         cut = getattr(self, "auto_cut_", None)
         return super().auto_threshold(scores) if cut is None else threshold_at(scores, cut)
@@ -1181,8 +1198,8 @@ class AnomalyDetector(BaseDetector):
         if self.scores_are_logs:
             return (
                 "median + 3 robust standard deviations of the training images' scores from the "
-                "autoencoders, or of how often the turn classifier misjudges which way up they are "
-                "(log odds), whichever an image passes; estimated without labels"
+                "autoencoders, or of how often the view classifiers misjudge which way up they are "
+                "and how closely framed (log odds), whichever an image passes; estimated without labels"
             )
         return (
             "the higher of two fences, median + 3 robust standard deviations of the log-scaled "
@@ -1237,9 +1254,9 @@ class AnomalyDetector(BaseDetector):
         tensors["latent_mean"] = self.latent_mean_.detach().cpu().contiguous()
         tensors["latent_whitening"] = self.latent_whitening_.detach().cpu().contiguous()
         tensors["latent_reference"] = self.latent_reference_.detach().cpu().contiguous()
-        if getattr(self, "orientation_", None) is not None:
-            for k, v in self.orientation_.state_dict().items():
-                tensors[f"orientation.{k}"] = v.detach().cpu().contiguous()
+        for kind, classifier in getattr(self, "views_", {}).items():
+            for k, v in classifier.state_dict().items():
+                tensors[f"views.{kind}.{k}"] = v.detach().cpu().contiguous()
         save_file(tensors, str(folder / WEIGHTS))
         return {"n_members": 0, "weights_sha256": _sha256(folder / WEIGHTS)}
 
@@ -1252,9 +1269,9 @@ class AnomalyDetector(BaseDetector):
             "score_center": self.score_center_.tolist(),
             "score_scale": self.score_scale_.tolist(),
             "auto_cut": self.auto_cut_,
-            "orientation": None
-            if getattr(self, "orientation_", None) is None
-            else {"center": self.turn_center_, "scale": self.turn_scale_},
+            "views": None
+            if not getattr(self, "views_", None)
+            else {"kinds": list(self.views_), "center": self.view_center_, "scale": self.view_scale_},
         }
 
     def _read_members(self, path: Path, config: dict) -> None:
@@ -1282,24 +1299,26 @@ class AnomalyDetector(BaseDetector):
                 f"{path}: a detector without the reference codes of its training rows (saved by an "
                 "older vaekit?); retrain it"
             )
-        turns = {
-            k.removeprefix("orientation."): tensors.pop(k)
-            for k in list(tensors)
-            if k.startswith("orientation.")
-        }
+        views = {k: tensors.pop(k) for k in list(tensors) if k.startswith("views.")}
         load_state_checked(module, tensors, path)
         device = resolve_device(self.device)
-        self.orientation_ = None
-        if config["detector"].get("orientation") is not None:  # absent from files of older versions
-            from vaekit.models.orientation import TurnClassifier
+        self.views_ = {}
+        saved = config["detector"].get("views")  # absent from the files of older versions
+        for kind in [] if saved is None else saved["kinds"]:
+            from vaekit.models.views import KINDS, ViewClassifier
 
-            if self.image_shape_ is None:
+            if self.image_shape_ is None or kind not in KINDS:
                 raise ModelFileError(
-                    f"{path}: a turn classifier in a detector of tables; retrain or restore it"
+                    f"{path}: a {kind!r} view classifier does not belong here; retrain the detector"
                 )
-            classifier = TurnClassifier(self.image_shape_)
-            load_state_checked(classifier, turns, path)
-            self.orientation_ = classifier.to(device).eval()
+            classifier = ViewClassifier(self.image_shape_, kind)
+            prefix = f"views.{kind}."
+            load_state_checked(
+                classifier,
+                {k.removeprefix(prefix): v for k, v in views.items() if k.startswith(prefix)},
+                path,
+            )
+            self.views_[kind] = classifier.to(device).eval()
         self.module_ = module.to(device).eval()
         self.column_scale_ = column_scale.to(device)
         self.latent_mean_, self.latent_whitening_, self.latent_reference_ = (t.to(device) for t in latent)
@@ -1313,9 +1332,9 @@ class AnomalyDetector(BaseDetector):
         self.score_scale_ = np.asarray(state["score_scale"], dtype=np.float64)
         cut = state["auto_cut"]
         self.auto_cut_ = None if cut is None else float(cut)
-        if state.get("orientation") is not None:
-            self.turn_center_ = float(state["orientation"]["center"])
-            self.turn_scale_ = float(state["orientation"]["scale"])
+        if state.get("views") is not None:
+            self.view_center_ = float(state["views"]["center"])
+            self.view_scale_ = float(state["views"]["scale"])
 
 
 def _distinct_rows(x: torch.Tensor, most: int) -> np.ndarray:
@@ -1326,6 +1345,11 @@ def _distinct_rows(x: torch.Tensor, most: int) -> np.ndarray:
     sample = x[torch.from_numpy(rows).to(x.device)].cpu().numpy()
     _, first = np.unique(np.array([hash(row.tobytes()) for row in sample]), return_index=True)
     return rows[np.sort(first)]
+
+
+def _log_odds(loss: np.ndarray) -> np.ndarray:
+    """log(exp(loss) - 1): for the cross-entropy -log p of a right answer, the log odds of a wrong one."""
+    return np.log(np.maximum(np.expm1(loss), EPS))
 
 
 def _masked_median(errors: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

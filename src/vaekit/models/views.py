@@ -1,0 +1,72 @@
+"""How an image is viewed: small convolutional classifiers of the views of an image.
+
+A ``"turn"`` classifier is trained to tell which quarter turn (0, 90, 180 or 270 degrees; 0 or 180
+for an image that is not square) was applied to a training image, and so learns what upright looks
+like in the collection (Gidaris et al. 2018); a ``"zoom"`` classifier tells an image from the
+centre of it blown up by ``ZOOM``, and so learns how closely the collection's subjects are framed.
+An image whose views a classifier cannot tell apart is unlike the training images in a way a
+reconstruction error hardly sees: turned, cropped or blown up, from another collection (Golan &
+El-Yaniv 2018 find anomalies with classifiers of such transformations).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from vaekit.models.conv import ConvEncoder
+
+CHANNELS = (16, 32)
+ZOOM = 1.5  # the zoomed view: the centre 1/ZOOM of each side, blown up to the whole image
+KINDS = ("turn", "zoom")
+
+
+class ViewClassifier(nn.Module):
+    """(batch, C*H*W) flat images -> (batch, n_views) logits of which view of an image it is shown."""
+
+    def __init__(self, image_shape: Sequence[int], kind: str, channels: Sequence[int] = CHANNELS):
+        super().__init__()
+        if kind not in KINDS:
+            raise ValueError(f"kind={kind!r}: choose one of {KINDS}")
+        c, h, w = (int(s) for s in image_shape)
+        self.image_shape = (c, h, w)
+        self.kind = kind
+        # a quarter turn of a non-square image changes its shape: 0 or 180 degrees then
+        self.n_views = (4 if h == w else 2) if kind == "turn" else 2
+        self.net = ConvEncoder(self.image_shape, self.n_views, channels=channels)
+
+    def view(self, x: torch.Tensor, v: int) -> torch.Tensor:
+        """The flat images seen in view ``v``: turned by ``v`` steps (of 90 degrees, or 180 when not
+        square), or for a zoom, as they are (0) or their centre blown up by ``ZOOM`` (1)."""
+        images = x.view(-1, *self.image_shape)
+        if self.kind == "turn":
+            return torch.rot90(images, v if self.n_views == 4 else 2 * v, (2, 3)).flatten(1)
+        if v == 0:
+            return x
+        _, h, w = self.image_shape
+        ch, cw = max(1, round(h / ZOOM)), max(1, round(w / ZOOM))
+        top, left = (h - ch) // 2, (w - cw) // 2
+        centre = images[:, :, top : top + ch, left : left + cw]
+        return F.interpolate(centre, size=(h, w), mode="bilinear", align_corners=False).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def training_batch(
+        self, x: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each image in a random view, and which view (the label)."""
+        views = torch.randint(self.n_views, (len(x),), generator=generator).to(x.device)
+        every = torch.stack([self.view(x, v) for v in range(self.n_views)])  # (views, batch, pixels)
+        return every[views, torch.arange(len(x), device=x.device)], views
+
+    def view_loss(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch,): the cross-entropy of the right answer in nats, averaged over the views of each image."""
+        loss = x.new_zeros(len(x))
+        for v in range(self.n_views):
+            target = torch.full((len(x),), v, dtype=torch.long, device=x.device)
+            loss = loss + F.cross_entropy(self(self.view(x, v)), target, reduction="none")
+        return loss / self.n_views
