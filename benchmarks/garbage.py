@@ -44,6 +44,7 @@ ADBENCH = ROOT.parent / "shared" / "data" / "adbench"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 SECTION = "## Garbage removal: vaekit clean on injected garbage"
 SHARE = 0.05
+GOAL_REMOVED = 0.02  # the issue's goal: recall >= 0.95 while removing at most 2% of the good rows
 TABLE_KINDS = ("unit", "decimal", "swap", "sentinel", "duplicate", "noise")
 IMAGE_KINDS = ("noise", "blank", "inverted", "rotated", "cropped", "out of domain")
 QUICK_SETS = ("4_breastw", "6_cardio", "29_Pima", "38_thyroid", "41_Waveform", "47_yeast")
@@ -117,13 +118,17 @@ def corrupt_images(images: np.ndarray, rng: np.random.RandomState) -> tuple[np.n
 
 
 def measure(kinds: np.ndarray, scores: np.ndarray, flagged: np.ndarray, all_kinds) -> dict:
-    """Recall and AUROC per kind, overall recall, precision, good rows removed, AUROC."""
+    """Recall and AUROC per kind, overall recall, precision, good rows removed, AUROC, and the
+    recall at the cut that removes GOAL_REMOVED of the good rows (how well the scores rank the
+    garbage, whatever the threshold rule)."""
     bad = kinds != ""
+    cut = np.quantile(scores[~bad], 1 - GOAL_REMOVED)
     out = {
         "recall": float(flagged[bad].mean()),
         "precision": float(flagged[bad].sum() / max(flagged.sum(), 1)),
         "good_removed": float(flagged[~bad].mean()),
         "auroc": float(roc_auc_score(bad, scores)),
+        "recall_at_goal": float((scores[bad] > cut).mean()),
     }
     for kind in all_kinds:
         these = kinds == kind
@@ -238,16 +243,19 @@ def markdown(tables: list[dict], images: dict | None, command: str, threads: int
         f"Garbage injected at {SHARE:.0%} (equal shares of each kind), then `vaekit clean` with its defaults "
         "(AnomalyDetector, contamination `auto`); PyOD's IForest (defaults, contamination 0.1) on the same "
         "numbers. Recall and good rows removed at each detector's own threshold; AUROC of the garbage "
-        "against the good rows. Goal of the issue: recall >= 0.95 with <= 2% of the good rows removed.",
+        "against the good rows; recall at 2% removed: at the cut that removes exactly 2% of the good rows "
+        "(how well the scores rank the garbage, whatever the threshold rule). Goal of the issue: recall "
+        ">= 0.95 with <= 2% of the good rows removed.",
     ]
     if tables:
         lines += ["", f"### Tables: {len(tables)} ADBench sets (normal rows only, at most 5,000 each)", ""]
-        header = "| | recall | good removed | precision | AUROC | " + " | ".join(
+        header = "| | recall | good removed | precision | AUROC | recall at 2% removed | " + " | ".join(
             f"recall {k}" for k in TABLE_KINDS
         )
-        lines += [header + " |", "|---" * (5 + len(TABLE_KINDS)) + "|"]
+        lines += [header + " |", "|---" * (6 + len(TABLE_KINDS)) + "|"]
         for who in ("vaekit", "IForest"):
-            keys = ["recall", "good_removed", "precision", "auroc", *(f"recall {k}" for k in TABLE_KINDS)]
+            keys = ["recall", "good_removed", "precision", "auroc", "recall_at_goal"]
+            keys += [f"recall {k}" for k in TABLE_KINDS]
             cells = [float(np.nanmean([t[who].get(key, np.nan) for t in tables])) for key in keys]
             lines.append(f"| {who} (mean over sets) | " + " | ".join(_cell(c) for c in cells) + " |")
         lines += [
@@ -289,13 +297,13 @@ def markdown(tables: list[dict], images: dict | None, command: str, threads: int
             )
     if images:
         lines += ["", f"### Images: Fashion-MNIST, {images['images']} PNG files", ""]
-        header = "| | recall | good removed | precision | AUROC | " + " | ".join(
+        header = "| | recall | good removed | precision | AUROC | recall at 2% removed | " + " | ".join(
             f"recall {k}" for k in IMAGE_KINDS
         )
-        lines += [header + " |", "|---" * (5 + len(IMAGE_KINDS)) + "|"]
+        lines += [header + " |", "|---" * (6 + len(IMAGE_KINDS)) + "|"]
         for who in ("vaekit", "IForest"):
             r = images[who]
-            cells = [r["recall"], r["good_removed"], r["precision"], r["auroc"]]
+            cells = [r["recall"], r["good_removed"], r["precision"], r["auroc"], r["recall_at_goal"]]
             cells += [r.get(f"recall {k}", np.nan) for k in IMAGE_KINDS]
             lines.append(f"| {who} | " + " | ".join(_cell(c) for c in cells) + " |")
         lines += [
