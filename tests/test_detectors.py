@@ -467,6 +467,13 @@ def test_view_classifiers_turn_and_zoom_images_in_their_plane_and_score_every_vi
         np.testing.assert_allclose(square.view_loss(x).mean().item(), by_hand.mean().item(), rtol=1e-5)
     with pytest.raises(ValueError, match="kind"):
         ViewClassifier((1, 4, 4), "flip")
+    # large images are seen shrunk (by averaging) to at most 32 pixels on their longer side
+    large = ViewClassifier((3, 64, 48), "zoom")
+    assert large.seen_shape == (3, 32, 24)
+    pixels = torch.rand(2, 3 * 64 * 48)
+    shrunk = pixels.view(2, 3, 32, 2, 24, 2).mean(dim=(3, 5)).flatten(1)
+    np.testing.assert_allclose(large.view(pixels, 0).numpy(), shrunk.numpy(), rtol=1e-5, atol=1e-6)
+    assert large(large.view(pixels, 1)).shape == (2, 2)
 
 
 def test_images_with_no_upright_do_without_the_turn_classifier():

@@ -6,7 +6,9 @@ like in the collection (Gidaris et al. 2018); a ``"zoom"`` classifier tells an i
 centre of it blown up by ``ZOOM``, and so learns how closely the collection's subjects are framed.
 An image whose views a classifier cannot tell apart is unlike the training images in a way a
 reconstruction error hardly sees: turned, cropped or blown up, from another collection (Golan &
-El-Yaniv 2018 find anomalies with classifiers of such transformations).
+El-Yaniv 2018 find anomalies with classifiers of such transformations). Which way up an image is,
+and how it is framed, show at a low resolution: the classifiers see images at most ``SIDE`` pixels
+on a side (shrunk by averaging), which keeps them cheap on large images.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from vaekit.models.conv import ConvEncoder
 
 CHANNELS = (16, 32)
 ZOOM = 1.5  # the zoomed view: the centre 1/ZOOM of each side, blown up to the whole image
+SIDE = 32  # larger images are shrunk to at most this many pixels on their longer side
 KINDS = ("turn", "zoom")
 
 
@@ -33,20 +36,32 @@ class ViewClassifier(nn.Module):
             raise ValueError(f"kind={kind!r}: choose one of {KINDS}")
         c, h, w = (int(s) for s in image_shape)
         self.image_shape = (c, h, w)
+        shrink = min(1.0, SIDE / max(h, w))
+        self.seen_shape = (c, max(1, round(h * shrink)), max(1, round(w * shrink)))
         self.kind = kind
         # a quarter turn of a non-square image changes its shape: 0 or 180 degrees then
         self.n_views = (4 if h == w else 2) if kind == "turn" else 2
-        self.net = ConvEncoder(self.image_shape, self.n_views, channels=channels)
+        self.net = ConvEncoder(self.seen_shape, self.n_views, channels=channels)
+
+    def seen(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, *seen_shape): the flat images as the classifier sees them, shrunk if large."""
+        images = x.view(-1, *self.image_shape)
+        if self.seen_shape != self.image_shape:
+            images = F.interpolate(images, size=self.seen_shape[1:], mode="area")
+        return images
 
     def view(self, x: torch.Tensor, v: int) -> torch.Tensor:
-        """The flat images seen in view ``v``: turned by ``v`` steps (of 90 degrees, or 180 when not
-        square), or for a zoom, as they are (0) or their centre blown up by ``ZOOM`` (1)."""
-        images = x.view(-1, *self.image_shape)
+        """The flat images (shrunk to ``seen_shape``) seen in view ``v``: turned by ``v`` steps (of
+        90 degrees, or 180 when not square), or for a zoom, as they are (0) or their centre blown
+        up by ``ZOOM`` (1)."""
+        return self._view(self.seen(x), v)
+
+    def _view(self, images: torch.Tensor, v: int) -> torch.Tensor:
         if self.kind == "turn":
             return torch.rot90(images, v if self.n_views == 4 else 2 * v, (2, 3)).flatten(1)
         if v == 0:
-            return x
-        _, h, w = self.image_shape
+            return images.flatten(1)
+        _, h, w = self.seen_shape
         ch, cw = max(1, round(h / ZOOM)), max(1, round(w / ZOOM))
         top, left = (h - ch) // 2, (w - cw) // 2
         centre = images[:, :, top : top + ch, left : left + cw]
@@ -60,13 +75,14 @@ class ViewClassifier(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Each image in a random view, and which view (the label)."""
         views = torch.randint(self.n_views, (len(x),), generator=generator).to(x.device)
-        every = torch.stack([self.view(x, v) for v in range(self.n_views)])  # (views, batch, pixels)
+        images = self.seen(x)
+        every = torch.stack([self._view(images, v) for v in range(self.n_views)])  # (views, batch, pixels)
         return every[views, torch.arange(len(x), device=x.device)], views
 
     def view_loss(self, x: torch.Tensor) -> torch.Tensor:
         """(batch,): the cross-entropy of the right answer in nats, averaged over the views of each image."""
-        loss = x.new_zeros(len(x))
+        loss, images = x.new_zeros(len(x)), self.seen(x)
         for v in range(self.n_views):
             target = torch.full((len(x),), v, dtype=torch.long, device=x.device)
-            loss = loss + F.cross_entropy(self(self.view(x, v)), target, reduction="none")
+            loss = loss + F.cross_entropy(self(self._view(images, v)), target, reduction="none")
         return loss / self.n_views
