@@ -727,45 +727,26 @@ class AnomalyDetector(BaseDetector):
         generator = torch.Generator().manual_seed(seed)
         module = EnsembleAutoencoder(self.n_models, self.ensemble_dims(width), generator).to(device)
         batch = min(self.batch_size, n)
-        keep = batch - int(self.trim * batch)
         steps = self._n_steps(width, batch, n)
-        optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, fused=device.type in ("cpu", "cuda"))
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, self.lr, total_steps=steps, pct_start=0.1)
         self.module_ = module
-        losses = []
-        with _small_model_threads(device, module), _progress(steps, self.verbose) as bar:
-            for step in range(steps):
-                rows = torch.randint(n, (batch,), generator=generator).to(device)
-                xb, mb = x[rows], None if mask is None else mask[rows]
-                xin = xb
-                if self.image_shape_ is None and self.INPUT_DROPOUT > 0:
-                    # Hide a few cells behind the missing-value fill, so that a gap at scoring
-                    # time does not throw off the reconstruction of the other columns.
-                    hidden = (
-                        torch.rand(batch, self._column_of.shape[0], generator=generator) < self.INPUT_DROPOUT
-                    )
-                    hidden = hidden.to(device)[:, self._owner_of_feature]  # each cell of a hidden column
-                    xin = torch.where(hidden, self._missing, xb)
-                errors = self._observed_mean(self._column_errors(module(xin), xb), mb)  # (members, batch)
-                if keep < batch and step >= 0.3 * steps:
-                    errors = errors.topk(keep, dim=1, largest=False).values
-                loss = errors.mean()
-                if not torch.isfinite(loss):
-                    raise TrainingError(
-                        f"the loss became {loss.item()} at step {step + 1}; the data may hold "
-                        "huge values: check it, or lower lr"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                losses.append(loss.detach())
-                bar.update(1)
-                if step % 20 == 0:
-                    bar.set_postfix(loss=f"{loss.item():.4g}")
+
+        def batch_errors(step: int) -> torch.Tensor:
+            rows = torch.randint(n, (batch,), generator=generator).to(device)
+            xb, mb = x[rows], None if mask is None else mask[rows]
+            xin = xb
+            if self.image_shape_ is None and self.INPUT_DROPOUT > 0:
+                # Hide a few cells behind the missing-value fill, so that a gap at scoring
+                # time does not throw off the reconstruction of the other columns.
+                hidden = torch.rand(batch, self._column_of.shape[0], generator=generator) < self.INPUT_DROPOUT
+                hidden = hidden.to(device)[:, self._owner_of_feature]  # each cell of a hidden column
+                xin = torch.where(hidden, self._missing, xb)
+            return self._observed_mean(self._column_errors(module(xin), xb), mb)  # (members, batch)
+
+        with _small_model_threads(device, module):
+            losses = self._optimise(module, self.lr, steps, batch_errors, "training")
         module.eval()
         self.steps_ = steps
-        self.history_ = {"loss (trimmed mean of the column errors)": torch.stack(losses).tolist()}
+        self.history_ = {"loss (trimmed mean of the column errors)": losses}
         n_columns = len(self.encoder_.columns)
         self.column_scale_ = torch.ones(self.n_models, n_columns, device=device)
         normalize = self.normalize_columns
@@ -798,20 +779,37 @@ class AnomalyDetector(BaseDetector):
             torch.manual_seed(seed)
             classifier = ViewClassifier(self.image_shape_, kind).to(x.device)
         batch = min(self.batch_size, len(x))
-        keep = batch - int(self.trim * batch)
-        optimizer = torch.optim.Adam(classifier.parameters(), lr=self.VIEW_LR)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, self.VIEW_LR, total_steps=steps, pct_start=0.1
-        )
+
+        def batch_losses(step: int) -> torch.Tensor:
+            rows = torch.randint(len(x), (batch,), generator=generator).to(x.device)
+            seen, views = classifier.training_batch(x[rows], generator)
+            return nn.functional.cross_entropy(classifier(seen), views, reduction="none")
+
+        losses = self._optimise(classifier, self.VIEW_LR, steps, batch_losses, f"{kind} classifier")
+        self.history_[f"{kind} classifier loss (trimmed mean cross-entropy, nats)"] = losses
+        return classifier.eval()
+
+    def _optimise(self, module: nn.Module, lr: float, steps: int, batch_losses, desc: str) -> list[float]:
+        """``steps`` steps of Adam with a one-cycle schedule on ``batch_losses(step)``, (..., batch)
+        losses of a batch: after the first 30% of the steps, the ``trim`` share of the batch with
+        the largest losses is left out, so that garbage in the training data is not learnt.
+        Returns the losses of the steps."""
+        device = next(module.parameters()).device
+        optimizer = torch.optim.Adam(module.parameters(), lr=lr, fused=device.type in ("cpu", "cuda"))
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.1)
         losses = []
-        with _progress(steps, self.verbose, f"{kind} classifier") as bar:
+        with _progress(steps, self.verbose, desc) as bar:
             for step in range(steps):
-                rows = torch.randint(len(x), (batch,), generator=generator).to(x.device)
-                seen, views = classifier.training_batch(x[rows], generator)
-                loss = nn.functional.cross_entropy(classifier(seen), views, reduction="none")
-                if keep < batch and step >= 0.3 * steps:
-                    loss = loss.topk(keep, largest=False).values
-                loss = loss.mean()
+                values = batch_losses(step)
+                keep = values.shape[-1] - int(self.trim * values.shape[-1])
+                if keep < values.shape[-1] and step >= 0.3 * steps:
+                    values = values.topk(keep, dim=-1, largest=False).values
+                loss = values.mean()
+                if not torch.isfinite(loss):
+                    raise TrainingError(
+                        f"{desc}: the loss became {loss.item()} at step {step + 1}; the data may hold "
+                        "huge values: check it, or lower lr"
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -820,10 +818,7 @@ class AnomalyDetector(BaseDetector):
                 bar.update(1)
                 if step % 20 == 0:
                     bar.set_postfix(loss=f"{loss.item():.4g}")
-        self.history_[f"{kind} classifier loss (trimmed mean cross-entropy, nats)"] = torch.stack(
-            losses
-        ).tolist()
-        return classifier.eval()
+        return torch.stack(losses).tolist()
 
     def _view_losses(self, x: torch.Tensor, chunk: int = 4096) -> dict[str, np.ndarray]:
         """Per view classifier, (rows,) the mean cross-entropy of each row's views."""
@@ -1304,9 +1299,9 @@ class AnomalyDetector(BaseDetector):
         device = resolve_device(self.device)
         self.views_ = {}
         saved = config["detector"].get("views")  # absent from the files of older versions
-        for kind in [] if saved is None else saved["kinds"]:
-            from vaekit.models.views import KINDS, ViewClassifier
+        from vaekit.models.views import KINDS, ViewClassifier
 
+        for kind in [] if saved is None else saved["kinds"]:
             if self.image_shape_ is None or kind not in KINDS:
                 raise ModelFileError(
                     f"{path}: a {kind!r} view classifier does not belong here; retrain the detector"
