@@ -384,12 +384,13 @@ def _curves(d: CleanReport) -> str:
         return ""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 3))
+    fig, ax = plt.subplots(figsize=(10, 3.2))
     for name, values in curves.items():
         ax.plot(np.arange(1, len(values) + 1), values, label=name)
     ax.set(xlabel="training step", ylabel="loss", title="Training")
     ax.set_yscale("log")
-    ax.legend(loc="upper right")
+    # beside the axes, not over the curves (the models' curves fill the whole width)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     return _figure_section("Training curves", fig, "Training loss")
 
 
