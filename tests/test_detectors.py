@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
@@ -500,3 +501,23 @@ def test_an_image_detector_with_its_view_classifiers_saves_and_loads(tmp_path):
         assert set(loaded.views_) == {"turn", "zoom"} and loaded.threshold_ == detector.threshold_
         np.testing.assert_array_equal(loaded.decision_function(data), detector.decision_scores_)
         np.testing.assert_array_equal(loaded.predict(data), detector.labels_)
+
+
+def test_why_names_the_values_outside_the_range_of_the_rows_judged_good(tmp_path):
+    """A magnesium of -999 (a sentinel) among wines: the reason says which value, and the range of
+    the column among the training rows under the auto threshold."""
+    from sklearn.datasets import load_wine
+
+    wine = load_wine(as_frame=True).frame.drop(columns="target")
+    odd = wine.iloc[:2].copy()
+    odd.iloc[0, wine.columns.get_loc("magnesium")] = -999.0
+    data = pd.concat([wine, odd], ignore_index=True)
+    detector = AnomalyDetector(random_state=0).fit(data)
+    why = detector.why(odd)
+    good = data["magnesium"][detector.decision_scores_ <= detector.auto_threshold(detector.decision_scores_)]
+    expected = "magnesium = -999 is outside the range of the rows judged good "
+    expected += f"({good.min():.4g} to {good.max():.4g})"
+    assert expected in why[0], why[0]
+    assert "outside" not in why[1]  # a good wine
+    loaded = vaekit.load(detector.save(tmp_path / "det"))
+    assert loaded.why(odd) == why

@@ -1101,8 +1101,55 @@ class AnomalyDetector(BaseDetector):
         return pd.DataFrame({name: np.concatenate(parts) for name, parts in columns.items()})
 
     def why(self, X: ArrayLike) -> list[str]:
-        """For each row, in words, the sign of trouble that set its score."""
-        return [self.SIGNS[name] for name in self.signs(X).idxmax(axis=1)]
+        """For each row, in words, the sign of trouble that set its score; for tables, also the
+        values (at most two, the farthest out) outside the range of their column's values among the
+        training rows judged good (those under the "auto" threshold)."""
+        words = [self.SIGNS[name] for name in self.signs(X).idxmax(axis=1)]
+        if getattr(self, "column_range_", None) is None:
+            return words
+        x, mask = self._encoded(self._rows(X))
+        x = x.double().cpu().numpy()
+        observed = (
+            np.ones((len(x), len(self.encoder_.columns)), bool) if mask is None else mask.cpu().numpy() > 0
+        )
+        notes: list[list[tuple[float, str]]] = [[] for _ in range(len(x))]
+        for j, (column, where, bounds) in enumerate(
+            zip(self.encoder_.columns, self.encoder_.slices(), self.column_range_, strict=True)
+        ):
+            if bounds is None:
+                continue
+            lo, hi = bounds
+            value = x[:, where.start]
+            excess = np.maximum(lo - value, value - hi) / max(hi - lo, EPS)
+            value = value * column.scale + column.center  # in the column's own units
+            lo, hi = lo * column.scale + column.center, hi * column.scale + column.center
+            for i in np.flatnonzero((excess > 0) & observed[:, j]):
+                notes[i].append(
+                    (
+                        excess[i],
+                        f"{column.name} = {value[i]:.4g} is outside the range of the rows judged good "
+                        f"({lo:.4g} to {hi:.4g})",
+                    )
+                )
+        return [
+            "; ".join([word, *(text for _, text in sorted(note, key=lambda t: -t[0])[:2])])
+            for word, note in zip(words, notes, strict=True)
+        ]
+
+    def _column_ranges(self, x: torch.Tensor, mask: torch.Tensor | None, good: np.ndarray) -> list:
+        """Per kept column, (lowest, highest) in encoded units of a number column's observed values
+        among the ``good`` training rows; None for the other columns."""
+        rows = torch.from_numpy(np.flatnonzero(good)).to(x.device)
+        values = x[rows].double().cpu().numpy()
+        observed = None if mask is None else mask[rows].cpu().numpy() > 0
+        ranges: list = []
+        for j, (column, where) in enumerate(zip(self.encoder_.columns, self.encoder_.slices(), strict=True)):
+            seen = values[:, where.start] if observed is None else values[observed[:, j], where.start]
+            if column.kind != "numeric" or len(seen) < 2:
+                ranges.append(None)
+                continue
+            ranges.append((float(seen.min()), float(seen.max())))
+        return ranges
 
     NEIGHBOURS = 10
     REFERENCE_CODES = 256
@@ -1154,6 +1201,9 @@ class AnomalyDetector(BaseDetector):
             # squeezed), so the "auto" fences are found on the parts, and the higher one cuts.
             error, distance = self._standardised(errors, distances)
             self.auto_cut_ = max(auto_fence(error), auto_fence(distance))
+            self.column_range_ = self._column_ranges(
+                x, mask, self._combined(errors, distances) <= self.auto_cut_
+            )
         losses = self._view_losses(x)
         for kind, loss in losses.items():
             # chance guesses a view with a cross-entropy of log(views): a classifier that does
@@ -1264,6 +1314,7 @@ class AnomalyDetector(BaseDetector):
             "score_center": self.score_center_.tolist(),
             "score_scale": self.score_scale_.tolist(),
             "auto_cut": self.auto_cut_,
+            "column_range": getattr(self, "column_range_", None),
             "views": None
             if not getattr(self, "views_", None)
             else {"kinds": list(self.views_), "center": self.view_center_, "scale": self.view_scale_},
@@ -1327,6 +1378,8 @@ class AnomalyDetector(BaseDetector):
         self.score_scale_ = np.asarray(state["score_scale"], dtype=np.float64)
         cut = state["auto_cut"]
         self.auto_cut_ = None if cut is None else float(cut)
+        ranges = state.get("column_range")  # absent from the files of older versions
+        self.column_range_ = None if ranges is None else [None if r is None else tuple(r) for r in ranges]
         if state.get("views") is not None:
             self.view_center_ = float(state["views"]["center"])
             self.view_scale_ = float(state["views"]["scale"])
