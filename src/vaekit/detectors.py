@@ -968,17 +968,19 @@ class AnomalyDetector(BaseDetector):
             return decoded.to_numpy(dtype=np.float32).reshape(len(rows), *self.image_shape_)
         return decoded
 
-    def _row_scores(self, x: torch.Tensor, mask: torch.Tensor | None, chunk: int = 65_536) -> np.ndarray:
-        # a chunk of rows at a time: the parts of millions of rows need not be held at once
+    def _row_scores(self, x: torch.Tensor, mask: torch.Tensor | None) -> np.ndarray:
         return np.concatenate(
-            [
-                self._combined(
-                    *self._parts(x[i : i + chunk], None if mask is None else mask[i : i + chunk]),
-                    self._view_odds(x[i : i + chunk]),
-                )
-                for i in range(0, len(x), chunk)
-            ]
+            [np.maximum.reduce(list(signs.values())) for signs in self._chunk_signs(x, mask)]
         )
+
+    def _chunk_signs(
+        self, x: torch.Tensor, mask: torch.Tensor | None, chunk: int = 65_536
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """:meth:`_signs` of a chunk of rows at a time: the parts of millions of rows need not be
+        held at once."""
+        for i in range(0, len(x), chunk):
+            xb, mb = x[i : i + chunk], None if mask is None else mask[i : i + chunk]
+            yield self._signs(*self._parts(xb, mb), self._view_odds(xb))
 
     @property
     def scores_are_logs(self) -> bool:
@@ -1092,22 +1094,23 @@ class AnomalyDetector(BaseDetector):
         """(rows, signs): each sign of trouble of each row on the score's scale, named by the keys
         of ``SIGNS``; a row's score is the largest of them."""
         check_is_fitted(self, "threshold_")
-        x, mask = self._encoded(self._rows(X))
-        columns: dict[str, list[np.ndarray]] = {}
-        for i in range(0, len(x), 65_536):
-            xb, mb = x[i : i + 65_536], None if mask is None else mask[i : i + 65_536]
-            for name, values in self._signs(*self._parts(xb, mb), self._view_odds(xb)).items():
-                columns.setdefault(name, []).append(values)
-        return pd.DataFrame({name: np.concatenate(parts) for name, parts in columns.items()})
+        return self._signs_of(*self._encoded(self._rows(X)))
+
+    def _signs_of(self, x: torch.Tensor, mask: torch.Tensor | None) -> pd.DataFrame:
+        chunks = list(self._chunk_signs(x, mask))
+        if not chunks:
+            return pd.DataFrame()
+        return pd.DataFrame({name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]})
 
     def why(self, X: ArrayLike) -> list[str]:
         """For each row, in words, the sign of trouble that set its score; for tables, also the
         values (at most two, the farthest out) outside the range of their column's values among the
         training rows judged good (those under the "auto" threshold)."""
-        words = [self.SIGNS[name] for name in self.signs(X).idxmax(axis=1)]
+        check_is_fitted(self, "threshold_")
+        x, mask = self._encoded(self._rows(X))
+        words = [self.SIGNS[name] for name in self._signs_of(x, mask).idxmax(axis=1)]
         if getattr(self, "column_range_", None) is None:
             return words
-        x, mask = self._encoded(self._rows(X))
         x = x.double().cpu().numpy()
         observed = (
             np.ones((len(x), len(self.encoder_.columns)), bool) if mask is None else mask.cpu().numpy() > 0
