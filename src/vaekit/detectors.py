@@ -600,7 +600,7 @@ class AnomalyDetector(BaseDetector):
     error by its median training error plus the image-wide mean of these medians (see
     ``_pixel_scale``); ``True``: by the median alone, ``False``: errors as they are.
 
-    A row's score is the larger of two signs of trouble, each the mean over members of a value
+    Two signs of trouble come from the autoencoders, each the mean over members of a value
     standardised by the median and interquartile range of the member's training rows: the mean
     normalised error over the row's observed columns, and how far the row's code lies from the
     training codes: the distance to its ``NEIGHBOURS``-th nearest among at most
@@ -612,6 +612,17 @@ class AnomalyDetector(BaseDetector):
     garbage rows (all zeros, a default record) does not make its own neighbourhood dense. For
     images the error counts both ways: an image reconstructed far better than the training images
     is far simpler than them (beyond ``SIMPLER_MARGIN`` interquartile ranges below the median).
+    A row's score is the largest of its signs.
+
+    Tables have a third sign, how far a row lies from the training rows nearest to it: the mean
+    distance to its ``NEIGHBOURS`` nearest among ``INPUT_REFERENCE`` distinct training rows, in the
+    scaled columns (a field in the wrong unit or with its decimal point shifted, a sentinel, a row
+    of noise moves a row away from every good row, whether or not the autoencoders see its fields
+    disagree). The reference rows are kept, scaled, in the detector's file. The signs' tails
+    differ from table to table (a column whose good values have a long tail makes the errors' tail
+    long), so on tables each sign is put on the scale of its rarity among the training rows under
+    every sign's "auto" fence, -log of the share of them with a sign at least as large (beyond the
+    top ``TAIL`` of them, an exponential tail), and the score is the largest.
 
     Images have a third sign, how they are viewed. Two small convolutional classifiers
     (:class:`vaekit.models.views.ViewClassifier`) learn from the training images which way up they
@@ -980,7 +991,7 @@ class AnomalyDetector(BaseDetector):
         held at once."""
         for i in range(0, len(x), chunk):
             xb, mb = x[i : i + chunk], None if mask is None else mask[i : i + chunk]
-            yield self._signs(*self._parts(xb, mb), self._view_odds(xb))
+            yield self._signs(*self._parts(xb, mb), self._view_odds(xb), self._neighbour_distances(xb, mb))
 
     @property
     def scores_are_logs(self) -> bool:
@@ -989,10 +1000,11 @@ class AnomalyDetector(BaseDetector):
     # -- the score: how badly a row is reconstructed, and where its code lies ---------------
     # A row can be easy to reconstruct and still be unlike the training rows: a blank image, a
     # small cluster of odd rows that the members have learnt to reconstruct too, a row between
-    # two clusters. Its code, though, lies far from the codes of the other rows. A row's score is
-    # the larger of two standardised signs of trouble, each the mean over members of the member's
+    # two clusters. Its code, though, lies far from the codes of the other rows. Two standardised
+    # signs of trouble come from the autoencoders, each the mean over members of the member's
     # reconstruction error or of the distance from the row's code to its nearest training codes
-    # (the k-th nearest, in the whitened code space: a density that need not be one Gaussian).
+    # (the k-th nearest, in the whitened code space: a density that need not be one Gaussian);
+    # tables add the distance to the nearest training rows, images how they are viewed.
 
     def _parts(
         self, x: torch.Tensor, mask: torch.Tensor | None, chunk: int = 4096
@@ -1045,6 +1057,50 @@ class AnomalyDetector(BaseDetector):
             nearest.append(kth.clamp_min(0).sqrt())
         return torch.cat(nearest, dim=1)
 
+    def _neighbour_distances(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, chunk: int = 4096
+    ) -> np.ndarray | None:
+        """(rows,): for tables, the mean distance from each row to its ``NEIGHBOURS`` nearest
+        reference rows (``INPUT_REFERENCE`` distinct training rows) in the scaled columns, a row
+        identical to one of them not counting it; None for images. A corrupted field moves a row
+        away from every good row, whether or not the autoencoders see its fields disagree. A row
+        with gaps is measured on its observed columns, scaled up to the width of a whole row."""
+        reference = getattr(self, "input_reference_", None)
+        if reference is None:
+            return None
+        # with its own copy left out, a reference row has one neighbour fewer to choose from
+        k = max(1, min(self.NEIGHBOURS, len(reference) - 1))
+        reference_norms = (reference**2).sum(dim=1)
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(x), chunk):
+                rows = x[i : i + chunk].float()
+                if mask is None:
+                    norms = (rows**2).sum(dim=1, keepdim=True)
+                    squared = torch.addmm(reference_norms, rows, reference.T, alpha=-2).add_(norms)
+                else:  # |m(x - r)|^2 = |m x|^2 + m . r^2 - 2 (m x) . r over the observed features m
+                    seen = mask[i : i + chunk][:, self._owner_of_feature].float()
+                    rows = rows * seen
+                    norms = (rows**2).sum(dim=1, keepdim=True)
+                    squared = torch.addmm(norms + seen @ (reference**2).T, rows, reference.T, alpha=-2)
+                    squared = squared * (seen.shape[1] / seen.sum(dim=1, keepdim=True).clamp_min(1))
+                squared = squared.clamp_min_(0)
+                # a row's copy among the reference rows (at most one: they are distinct): a distance
+                # near zero up to rounding, then checked value for value
+                close = squared.amin(dim=1) <= 1e-5 * (norms[:, 0] + reference_norms.max()) + EPS
+                for row in torch.nonzero(close)[:, 0].tolist():
+                    same = (rows[row] == reference).all(dim=1)
+                    squared[row, same] = torch.inf
+                if squared.device.type == "cpu":
+                    nearest = torch.from_numpy(np.partition(squared.numpy(), k - 1, axis=1)[:, :k])
+                else:
+                    nearest = squared.topk(k, dim=1, largest=False).values
+                distances = nearest.double().sqrt()
+                finite = torch.isfinite(distances)
+                total = torch.where(finite, distances, 0).sum(dim=1)
+                out.append((total / finite.sum(dim=1).clamp_min(1)).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros(0)
+
     def _on_score_scale(self, parts: list[torch.Tensor]) -> np.ndarray:
         # Images: logs, for a pixel error spans orders of magnitude between a plain and a busy
         # image. Tables: as they are, for a log would squeeze a wrong field's error (hundreds of
@@ -1061,10 +1117,18 @@ class AnomalyDetector(BaseDetector):
         return error, distance
 
     def _signs(
-        self, errors: np.ndarray, distances: np.ndarray, view_odds: np.ndarray | None = None
+        self,
+        errors: np.ndarray,
+        distances: np.ndarray,
+        view_odds: np.ndarray | None = None,
+        neighbours: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Each sign of trouble on the score's scale (see ``SIGNS``); the score is the largest."""
         error, distance = self._standardised(errors, distances)
+        tails = getattr(self, "sign_tails_", None)
+        if tails is not None and neighbours is not None:  # tables
+            raw = {"error": error, "distance": distance, "neighbours": neighbours}
+            return {name: _surprise(values, *tails[name]) for name, values in raw.items()}
         signs = {"error": error}
         if self.scores_are_logs:
             # an image far simpler than the training images (a blank page, a crop of plain
@@ -1079,14 +1143,19 @@ class AnomalyDetector(BaseDetector):
         return signs
 
     def _combined(
-        self, errors: np.ndarray, distances: np.ndarray, view_odds: np.ndarray | None = None
+        self,
+        errors: np.ndarray,
+        distances: np.ndarray,
+        view_odds: np.ndarray | None = None,
+        neighbours: np.ndarray | None = None,
     ) -> np.ndarray:
-        return np.maximum.reduce(list(self._signs(errors, distances, view_odds).values()))
+        return np.maximum.reduce(list(self._signs(errors, distances, view_odds, neighbours).values()))
 
     SIGNS: ClassVar[dict[str, str]] = {
         "error": "reconstructed badly",
         "simpler": "reconstructed far better than the training images: far simpler than them",
         "distance": "its code lies far from the codes of the training rows",
+        "neighbours": "its values lie far from those of the training rows nearest to it",
         "view": "not viewed like the training images: turned, cropped or blown up, or from elsewhere?",
     }
 
@@ -1156,6 +1225,7 @@ class AnomalyDetector(BaseDetector):
 
     NEIGHBOURS = 10
     REFERENCE_CODES = 256
+    INPUT_REFERENCE = 1024  # training rows kept (scaled) in the detector for the neighbours sign
     SIMPLER_MARGIN = 1.0  # interquartile ranges of the log errors below the median that do not count
 
     def _fit_scores(self, x: torch.Tensor, mask: torch.Tensor | None, chunk: int = 4096) -> np.ndarray:
@@ -1198,15 +1268,37 @@ class AnomalyDetector(BaseDetector):
         q1, center, q3 = np.percentile(parts, [25, 50, 75], axis=2)
         self.score_center_ = center
         self.score_scale_ = np.maximum(q3 - q1, 1e-6)
-        self.auto_cut_ = None
+        self.auto_cut_ = self.sign_tails_ = self.input_reference_ = None
         if not self.scores_are_logs:
-            # Tables: the larger of two parts does not look like either (its bulk is lifted and
-            # squeezed), so the "auto" fences are found on the parts, and the higher one cuts.
-            error, distance = self._standardised(errors, distances)
-            self.auto_cut_ = max(auto_fence(error), auto_fence(distance))
-            self.column_range_ = self._column_ranges(
-                x, mask, self._combined(errors, distances) <= self.auto_cut_
+            # Tables: the signs' tails differ (a column whose good values have a long tail makes
+            # the errors' tail long), so each sign is put on the scale of its rarity among the
+            # training rows judged good (under every sign's "auto" fence) before the largest is
+            # taken: otherwise the longest tail decides which rows come first. Among all the rows,
+            # a heap of garbage (a tenth of them, or more) would pass for a long tail. The highest
+            # of the fences, on that scale, cuts.
+            # the reference: rows with no gaps, unless gaps are common
+            complete = (
+                torch.arange(len(x), device=x.device)
+                if mask is None
+                else torch.nonzero(mask.all(dim=1))[:, 0]
             )
+            pool = x[complete] if 2 * len(complete) >= len(x) else x
+            rows = _distinct_rows(pool, most=self.INPUT_REFERENCE)
+            self.input_reference_ = pool[torch.from_numpy(rows).to(x.device)].float()
+            error, distance = self._standardised(errors, distances)
+            raw = {"error": error, "distance": distance, "neighbours": self._neighbour_distances(x, mask)}
+            fences = {name: auto_fence(values) for name, values in raw.items()}
+            good = np.logical_and.reduce([raw[name] <= fence for name, fence in fences.items()])
+            if good.sum() < 2:
+                good[:] = True
+            self.sign_tails_ = {name: _tail_of(values[good]) for name, values in raw.items()}
+            self.auto_cut_ = max(
+                float(_surprise(np.array([fence]), *self.sign_tails_[name])[0])
+                for name, fence in fences.items()
+            )
+            score = self._combined(errors, distances, None, raw["neighbours"])
+            self.column_range_ = self._column_ranges(x, mask, score <= self.auto_cut_)
+            return score
         losses = self._view_losses(x)
         for kind, loss in losses.items():
             # chance guesses a view with a cross-entropy of log(views): a classifier that does
@@ -1230,9 +1322,9 @@ class AnomalyDetector(BaseDetector):
         return self._combined(errors, distances, view_odds)
 
     def auto_threshold(self, scores: np.ndarray) -> float:
-        """For tables: the higher of the two parts' fences (median + 3 robust standard
-        deviations of the standardised errors, and of the codes' distances, of the training rows,
-        as in :func:`vaekit.thresholds.auto_fence`); learnt in ``fit``, it also cuts other data.
+        """For tables: the highest of the signs' fences (median + 3 robust standard deviations of
+        each sign of the training rows, as in :func:`vaekit.thresholds.auto_fence`), on the
+        score's scale; learnt in ``fit``, it also cuts other data.
         For images: the same fence of the autoencoders' score, learnt in ``fit`` when view
         classifiers are kept (the view sign's own fence is mapped onto it), else found by the rule of
         :func:`vaekit.thresholds.auto_threshold` on the scores it is given."""
@@ -1249,10 +1341,16 @@ class AnomalyDetector(BaseDetector):
                 "autoencoders, or of how often the view classifiers misjudge which way up they are "
                 "and how closely framed (log odds), whichever an image passes; estimated without labels"
             )
+        if getattr(self, "sign_tails_", None) is None:  # a detector saved by an older vaekit
+            return (
+                "the higher of two fences, median + 3 robust standard deviations of the log-scaled "
+                "reconstruction errors and of the distances of the codes of the training rows, "
+                "estimated without labels"
+            )
         return (
-            "the higher of two fences, median + 3 robust standard deviations of the log-scaled "
-            "reconstruction errors and of the distances of the codes of the training rows, "
-            "estimated without labels"
+            "the highest of three fences, median + 3 robust standard deviations of the log-scaled "
+            "reconstruction errors, of the distances of the codes and of the distances to the "
+            "nearest rows of the training rows, estimated without labels"
         )
 
     def _scores(self, X: ArrayLike) -> np.ndarray:
@@ -1302,6 +1400,8 @@ class AnomalyDetector(BaseDetector):
         tensors["latent_mean"] = self.latent_mean_.detach().cpu().contiguous()
         tensors["latent_whitening"] = self.latent_whitening_.detach().cpu().contiguous()
         tensors["latent_reference"] = self.latent_reference_.detach().cpu().contiguous()
+        if getattr(self, "input_reference_", None) is not None:
+            tensors["input_reference"] = self.input_reference_.detach().cpu().contiguous()
         for kind, classifier in getattr(self, "views_", {}).items():
             for k, v in classifier.state_dict().items():
                 tensors[f"views.{kind}.{k}"] = v.detach().cpu().contiguous()
@@ -1318,6 +1418,12 @@ class AnomalyDetector(BaseDetector):
             "score_scale": self.score_scale_.tolist(),
             "auto_cut": self.auto_cut_,
             "column_range": getattr(self, "column_range_", None),
+            "sign_tails": None
+            if getattr(self, "sign_tails_", None) is None
+            else {
+                name: {"body": body.tolist(), "scale": scale}
+                for name, (body, scale) in self.sign_tails_.items()
+            },
             "views": None
             if not getattr(self, "views_", None)
             else {"kinds": list(self.views_), "center": self.view_center_, "scale": self.view_scale_},
@@ -1348,6 +1454,16 @@ class AnomalyDetector(BaseDetector):
                 f"{path}: a detector without the reference codes of its training rows (saved by an "
                 "older vaekit?); retrain it"
             )
+        input_reference = tensors.pop("input_reference", None)  # absent from older files
+        if (input_reference is None) != (state.get("sign_tails") is None):
+            raise ModelFileError(
+                f"{path}: the detector's file holds the neighbours sign's reference rows or its "
+                "scale but not both; retrain or restore the detector"
+            )
+        if input_reference is not None and (input_reference.ndim != 2 or input_reference.shape[1] != dims[0]):
+            raise ModelFileError(
+                f"{path}: the reference rows do not fit the column encoding; retrain the detector"
+            )
         views = {k: tensors.pop(k) for k in list(tensors) if k.startswith("views.")}
         load_state_checked(module, tensors, path)
         device = resolve_device(self.device)
@@ -1371,6 +1487,7 @@ class AnomalyDetector(BaseDetector):
         self.module_ = module.to(device).eval()
         self.column_scale_ = column_scale.to(device)
         self.latent_mean_, self.latent_whitening_, self.latent_reference_ = (t.to(device) for t in latent)
+        self.input_reference_ = None if input_reference is None else input_reference.to(device)
         self.dropped_columns_ = dict(self.encoder_.dropped)
         self._layout(device)
 
@@ -1383,6 +1500,14 @@ class AnomalyDetector(BaseDetector):
         self.auto_cut_ = None if cut is None else float(cut)
         ranges = state.get("column_range")  # absent from the files of older versions
         self.column_range_ = None if ranges is None else [None if r is None else tuple(r) for r in ranges]
+        tails = state.get("sign_tails")  # absent from the files of older versions
+        self.sign_tails_ = (
+            None
+            if tails is None
+            else {
+                str(k): (np.asarray(v["body"], dtype=np.float64), float(v["scale"])) for k, v in tails.items()
+            }
+        )
         if state.get("views") is not None:
             self.view_center_ = float(state["views"]["center"])
             self.view_scale_ = float(state["views"]["scale"])
@@ -1396,6 +1521,33 @@ def _distinct_rows(x: torch.Tensor, most: int) -> np.ndarray:
     sample = x[torch.from_numpy(rows).to(x.device)].cpu().numpy()
     _, first = np.unique(np.array([hash(row.tobytes()) for row in sample]), return_index=True)
     return rows[np.sort(first)]
+
+
+TAIL = 0.1  # the share of the training rows above which a sign's tail is modelled as exponential
+BODY_LEVELS = 181  # quantiles of a sign's training values kept below its tail: every 0.5%
+
+
+def _tail_of(values: np.ndarray) -> tuple[np.ndarray, float]:
+    """A sign's rarity among the training rows: its quantiles up to ``1 - TAIL`` (the body), and the
+    scale of an exponential tail above them, the mean excess of the values beyond the body."""
+    body = np.quantile(values, np.linspace(0, 1 - TAIL, BODY_LEVELS))
+    excess = values[values > body[-1]] - body[-1]
+    scale = float(excess.mean()) if len(excess) else 0.0
+    if not scale > 0:  # no tail seen: the body's spread, or 1 when the sign is constant
+        scale = float(body[-1] - body[0]) or 1.0
+    return body, scale
+
+
+def _surprise(values: np.ndarray, body: np.ndarray, scale: float) -> np.ndarray:
+    """-log of the share of training rows with a sign at least as large: from the body's quantiles
+    up to ``1 - TAIL``, beyond them -log(TAIL) plus the excess in units of the tail's scale (rows
+    beyond every training row still keep their order)."""
+    values = np.asarray(values, dtype=np.float64)
+    below = np.interp(values, body, np.linspace(0, 1 - TAIL, len(body)))
+    out = -np.log1p(-below)
+    above = values > body[-1]
+    out[above] = -np.log(TAIL) + (values[above] - body[-1]) / scale
+    return out
 
 
 def _log_odds(loss: np.ndarray) -> np.ndarray:
