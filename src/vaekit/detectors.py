@@ -1085,12 +1085,12 @@ class AnomalyDetector(BaseDetector):
                     squared = torch.addmm(norms + seen @ (reference**2).T, rows, reference.T, alpha=-2)
                     squared = squared * (seen.shape[1] / seen.sum(dim=1, keepdim=True).clamp_min(1))
                 squared = squared.clamp_min_(0)
-                # a row's copy among the reference rows (at most one: they are distinct): a distance
-                # near zero up to rounding, then checked value for value
-                close = squared.amin(dim=1) <= 1e-5 * (norms[:, 0] + reference_norms.max()) + EPS
-                for row in torch.nonzero(close)[:, 0].tolist():
-                    same = (rows[row] == reference).all(dim=1)
-                    squared[row, same] = torch.inf
+                # a row's copy among the reference rows (at most one: they are distinct): the
+                # nearest, at a distance of zero up to rounding, then checked value for value
+                closest, which = squared.min(dim=1)
+                close = torch.nonzero(closest <= 1e-5 * (norms[:, 0] + reference_norms[which]) + EPS)[:, 0]
+                same = close[(rows[close] == reference[which[close]]).all(dim=1)]
+                squared[same, which[same]] = torch.inf
                 if squared.device.type == "cpu":
                     nearest = torch.from_numpy(np.partition(squared.numpy(), k - 1, axis=1)[:, :k])
                 else:
