@@ -1225,7 +1225,7 @@ class AnomalyDetector(BaseDetector):
 
     NEIGHBOURS = 10
     REFERENCE_CODES = 256
-    INPUT_REFERENCE = 1024  # training rows kept (scaled) in the detector for the neighbours sign
+    INPUT_REFERENCE = 512  # training rows kept (scaled) in the detector for the neighbours sign
     SIMPLER_MARGIN = 1.0  # interquartile ranges of the log errors below the median that do not count
 
     def _fit_scores(self, x: torch.Tensor, mask: torch.Tensor | None, chunk: int = 4096) -> np.ndarray:
