@@ -1070,20 +1070,20 @@ class AnomalyDetector(BaseDetector):
             return None
         # with its own copy left out, a reference row has one neighbour fewer to choose from
         k = max(1, min(self.NEIGHBOURS, len(reference) - 1))
+        chunk = max(1, min(chunk, self.GAPS_AT_ONCE // (k * reference.shape[1])))  # wide tables: fewer rows
         reference_norms = (reference**2).sum(dim=1)
         out = []
         with torch.no_grad():
             for i in range(0, len(x), chunk):
                 rows = x[i : i + chunk].float()
-                if mask is None:
+                seen = None if mask is None else mask[i : i + chunk][:, self._owner_of_feature].float()
+                if seen is None:
                     norms = (rows**2).sum(dim=1, keepdim=True)
                     squared = torch.addmm(reference_norms, rows, reference.T, alpha=-2).add_(norms)
                 else:  # |m(x - r)|^2 = |m x|^2 + m . r^2 - 2 (m x) . r over the observed features m
-                    seen = mask[i : i + chunk][:, self._owner_of_feature].float()
                     rows = rows * seen
                     norms = (rows**2).sum(dim=1, keepdim=True)
                     squared = torch.addmm(norms + seen @ (reference**2).T, rows, reference.T, alpha=-2)
-                    squared = squared * (seen.shape[1] / seen.sum(dim=1, keepdim=True).clamp_min(1))
                 squared = squared.clamp_min_(0)
                 # a row's copy among the reference rows (at most one: they are distinct): the
                 # nearest, at a distance of zero up to rounding, then checked value for value
@@ -1091,13 +1091,19 @@ class AnomalyDetector(BaseDetector):
                 close = torch.nonzero(closest <= 1e-5 * (norms[:, 0] + reference_norms[which]) + EPS)[:, 0]
                 same = close[(rows[close] == reference[which[close]]).all(dim=1)]
                 squared[same, which[same]] = torch.inf
-                if squared.device.type == "cpu":
-                    nearest = torch.from_numpy(np.partition(squared.numpy(), k - 1, axis=1)[:, :k])
-                else:
-                    nearest = squared.topk(k, dim=1, largest=False).values
-                distances = nearest.double().sqrt()
-                finite = torch.isfinite(distances)
-                total = torch.where(finite, distances, 0).sum(dim=1)
+                # which rows are nearest, from the fast distances; how far, exactly (the fast ones
+                # round differently with the number of rows at a time)
+                nearest = squared.topk(k, dim=1, largest=False)
+                gaps = rows.double()[:, None, :] - reference.double()[nearest.indices]
+                if seen is not None:
+                    gaps = gaps * seen.double()[:, None, :]
+                distances = gaps.square().sum(dim=-1)
+                if seen is not None:
+                    distances = (
+                        distances * (seen.shape[1] / seen.sum(dim=1, keepdim=True).clamp_min(1)).double()
+                    )
+                finite = torch.isfinite(nearest.values)  # a row's own copy is no neighbour
+                total = torch.where(finite, distances.sqrt(), 0).sum(dim=1)
                 out.append((total / finite.sum(dim=1).clamp_min(1)).cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0)
 
@@ -1226,6 +1232,7 @@ class AnomalyDetector(BaseDetector):
     NEIGHBOURS = 10
     REFERENCE_CODES = 256
     INPUT_REFERENCE = 512  # training rows kept (scaled) in the detector for the neighbours sign
+    GAPS_AT_ONCE = 4_000_000  # row-neighbour-feature differences held at once (32 MB)
     SIMPLER_MARGIN = 1.0  # interquartile ranges of the log errors below the median that do not count
 
     def _fit_scores(self, x: torch.Tensor, mask: torch.Tensor | None, chunk: int = 4096) -> np.ndarray:
@@ -1524,13 +1531,17 @@ def _distinct_rows(x: torch.Tensor, most: int) -> np.ndarray:
 
 
 TAIL = 0.1  # the share of the training rows above which a sign's tail is modelled as exponential
-BODY_LEVELS = 181  # quantiles of a sign's training values kept below its tail: every 0.5%
+BODY_LEVELS = 181  # at most, quantiles of a sign's training values kept below its tail: every 0.5%
+BODY_ROWS = 10  # at least, training values per step between two of them
 
 
 def _tail_of(values: np.ndarray) -> tuple[np.ndarray, float]:
     """A sign's rarity among the training rows: its quantiles up to ``1 - TAIL`` (the body), and the
     scale of an exponential tail above them, the mean excess of the values beyond the body."""
-    body = np.quantile(values, np.linspace(0, 1 - TAIL, BODY_LEVELS))
+    # steps of at least BODY_ROWS values: between two quantiles of few values the map is steep,
+    # and would blow up the rounding of the signs (which differs with the rows scored at a time)
+    levels = int(np.clip((1 - TAIL) * len(values) / BODY_ROWS, 2, BODY_LEVELS))
+    body = np.quantile(values, np.linspace(0, 1 - TAIL, levels))
     excess = values[values > body[-1]] - body[-1]
     scale = float(excess.mean()) if len(excess) else 0.0
     if not scale > 0:  # no tail seen: the body's spread, or 1 when the sign is constant
