@@ -338,24 +338,36 @@ def test_a_detector_fitted_on_two_rows_scores_them_quietly():
 
 def test_a_detector_saved_without_reference_codes_is_refused_with_the_fix(tmp_path):
     """A detector as an older vaekit saved it (the codes' precision, no reference codes)."""
+    from vaekit.errors import ModelFileError
+
+    X = np.random.RandomState(0).normal(size=(60, 4))
+    folder = AnomalyDetector(random_state=0, steps=5).fit(X).save(tmp_path / "det")
+
+    def as_older(tensors: dict) -> None:
+        del tensors["latent_reference"], tensors["latent_whitening"]
+        tensors["latent_precision"] = torch.eye(2).repeat(5, 1, 1)
+
+    _rewrite_weights(folder, as_older)
+    with pytest.raises(ModelFileError, match=r"older vaekit.*retrain"):
+        vaekit.load(folder)
+
+
+def _rewrite_weights(folder, edit) -> dict:
+    """``edit`` the tensors of a saved detector in place, with the weights' checksum in its
+    config.json made to match (a file as another version of vaekit wrote it); returns the config."""
     import json
 
     from safetensors.torch import load_file, save_file
 
-    from vaekit.errors import ModelFileError
     from vaekit.persistence import _sha256
 
-    X = np.random.RandomState(0).normal(size=(60, 4))
-    folder = AnomalyDetector(random_state=0, steps=5).fit(X).save(tmp_path / "det")
     tensors = load_file(str(folder / "model.safetensors"))
-    del tensors["latent_reference"], tensors["latent_whitening"]
-    tensors["latent_precision"] = torch.eye(2).repeat(5, 1, 1)
+    edit(tensors)
     save_file(tensors, str(folder / "model.safetensors"))
     config = json.loads((folder / "config.json").read_text())
     config["weights_sha256"] = _sha256(folder / "model.safetensors")
     (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ModelFileError, match=r"older vaekit.*retrain"):
-        vaekit.load(folder)
+    return config
 
 
 def test_a_detector_saved_before_the_neighbours_sign_scores_as_it_did(tmp_path):
@@ -364,20 +376,12 @@ def test_a_detector_saved_before_the_neighbours_sign_scores_as_it_did(tmp_path):
     one of the two and not the other is refused."""
     import json
 
-    from safetensors.torch import load_file, save_file
-
     from vaekit.errors import ModelFileError
-    from vaekit.persistence import _sha256
 
     X = np.random.RandomState(0).normal(size=(80, 4))
     detector = AnomalyDetector(random_state=0, steps=5).fit(X)
     folder = detector.save(tmp_path / "det")
-    tensors = load_file(str(folder / "model.safetensors"))
-    del tensors["input_reference"]
-    save_file(tensors, str(folder / "model.safetensors"))
-    config = json.loads((folder / "config.json").read_text())
-    config["weights_sha256"] = _sha256(folder / "model.safetensors")
-    (folder / "config.json").write_text(json.dumps(config))
+    config = _rewrite_weights(folder, lambda tensors: tensors.pop("input_reference"))
     with pytest.raises(ModelFileError, match=r"neighbours sign.*retrain"):
         vaekit.load(folder)
     config["detector"]["sign_tails"] = None
