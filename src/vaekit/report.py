@@ -182,7 +182,8 @@ def _histogram(d: CleanReport) -> str:
         ax.axvline(cut, color="black", linestyle="--", label=f"threshold {d.threshold:.3g}")
     if log:
         ax.set_xscale("log")
-    ax.set_xlabel(f"anomaly score minus {offset:.3g} (log axis)" if log else "anomaly score")
+    shifted = f"minus {offset:.3g}" if offset >= 0 else f"plus {-offset:.3g}"
+    ax.set_xlabel(f"anomaly score {shifted} (log axis)" if log else "anomaly score")
     ax.set_ylabel("rows" if d.kind == "table" else "images")
     ax.set_yscale("log")
     ax.set_title("Scores of every row, with the threshold")
