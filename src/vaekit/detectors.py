@@ -1050,10 +1050,7 @@ class AnomalyDetector(BaseDetector):
             squared = torch.baddbmm(  # |w|^2 + |r|^2 - 2 w.r
                 (w**2).sum(dim=-1, keepdim=True) + reference_norms, w, reference.transpose(1, 2), alpha=-2
             )
-            if squared.device.type == "cpu":  # numpy's introselect: several times faster than topk here
-                kth = torch.from_numpy(np.partition(squared.numpy(), k - 1, axis=-1)[..., k - 1])
-            else:
-                kth = squared.topk(k, dim=-1, largest=False).values[..., -1]
+            kth = _smallest(squared, k)[..., -1]
             nearest.append(kth.clamp_min(0).sqrt())
         return torch.cat(nearest, dim=1)
 
@@ -1094,10 +1091,7 @@ class AnomalyDetector(BaseDetector):
                 close = torch.nonzero(closest <= 1e-9 * (norms[:, 0] + reference_norms[which]) + EPS)[:, 0]
                 same = close[(rows[close] == reference[which[close]]).all(dim=1)]
                 squared[same, which[same]] = torch.inf
-                if squared.device.type == "cpu":  # numpy's introselect: several times faster than topk here
-                    nearest = torch.from_numpy(np.partition(squared.numpy(), k - 1, axis=1)[:, :k])
-                else:
-                    nearest = squared.topk(k, dim=1, largest=False).values
+                nearest = _smallest(squared, k)
                 finite = torch.isfinite(nearest)  # a row's own copy is no neighbour
                 total = torch.where(finite, nearest.sqrt(), 0).sum(dim=1)
                 out.append((total / finite.sum(dim=1).clamp_min(1)).cpu().numpy())
@@ -1279,12 +1273,8 @@ class AnomalyDetector(BaseDetector):
             # a heap of garbage (a tenth of them, or more) would pass for a long tail. The highest
             # of the fences, on that scale, cuts.
             # the reference: rows with no gaps, unless gaps are common
-            complete = (
-                torch.arange(len(x), device=x.device)
-                if mask is None
-                else torch.nonzero(mask.all(dim=1))[:, 0]
-            )
-            pool = x[complete] if 2 * len(complete) >= len(x) else x
+            complete = None if mask is None else mask.all(dim=1)
+            pool = x if complete is None or 2 * int(complete.sum()) < len(x) else x[complete]
             rows = _distinct_rows(pool, most=self.INPUT_REFERENCE)
             self.input_reference_ = pool[torch.from_numpy(rows).to(x.device)].float()
             error, distance = self._standardised(errors, distances)
@@ -1523,6 +1513,13 @@ def _distinct_rows(x: torch.Tensor, most: int) -> np.ndarray:
     sample = x[torch.from_numpy(rows).to(x.device)].cpu().numpy()
     _, first = np.unique(np.array([hash(row.tobytes()) for row in sample]), return_index=True)
     return rows[np.sort(first)]
+
+
+def _smallest(values: torch.Tensor, k: int) -> torch.Tensor:
+    """The ``k`` smallest values along the last axis, in no particular order but the k-th last."""
+    if values.device.type == "cpu":  # numpy's introselect: several times faster than topk here
+        return torch.from_numpy(np.partition(values.numpy(), k - 1, axis=-1)[..., :k])
+    return values.topk(k, dim=-1, largest=False, sorted=True).values
 
 
 TAIL = 0.1  # the share of the training rows above which a sign's tail is modelled as exponential
