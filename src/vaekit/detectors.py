@@ -631,6 +631,14 @@ class AnomalyDetector(BaseDetector):
     another collection, which the autoencoders hardly see (a turned image is reconstructed about as
     well as an upright one). The sign is the log odds that they misjudge the image's views (of
     their mean cross-entropy), mapped so that its own "auto" fence falls on the other signs' fence.
+    And a fourth, how an image's framing profile lies among the training images': the zoom
+    classifier's log odds that each view is the blown-up one, for the image and its centre blown
+    up, each turned every quarter turn that keeps its shape; the sign is the log of the mean
+    distance to the ``NEIGHBOURS`` nearest of the profiles of ``FRAMING_REFERENCE`` distinct
+    training images judged good (kept in the detector's file), mapped so that its median and its
+    ``FRAMING_QUANTILE`` among them fall on the other signs'. An image blown up from a smaller one
+    (a thumbnail, a crop, a picture from another collection) has a profile unlike the training
+    images' even when the classifier does not misjudge it.
     ``orientation`` (the turns) and ``framing`` (the zoom): ``"auto"`` keeps a classifier when it
     learnt to tell the views of most training images apart (a collection with no upright, such as
     textures or views from above, has nothing to learn), ``False`` leaves it out (images that may
@@ -991,7 +999,9 @@ class AnomalyDetector(BaseDetector):
         held at once."""
         for i in range(0, len(x), chunk):
             xb, mb = x[i : i + chunk], None if mask is None else mask[i : i + chunk]
-            yield self._signs(*self._parts(xb, mb), self._view_odds(xb), self._neighbour_distances(xb, mb))
+            parts = self._parts(xb, mb)
+            near, framing = self._neighbour_distances(xb, mb), self._framing_distances(xb)
+            yield self._signs(*parts, self._view_odds(xb), near, framing)
 
     @property
     def scores_are_logs(self) -> bool:
@@ -1065,36 +1075,37 @@ class AnomalyDetector(BaseDetector):
         reference = getattr(self, "input_reference_", None)
         if reference is None:
             return None
-        # with its own copy left out, a reference row has one neighbour fewer to choose from
-        k = max(1, min(self.NEIGHBOURS, len(reference) - 1))
         # in float64: float32 rounds differently with the number of rows at a time, and a sign's
         # rarity scale can be steep enough to show it
         reference = reference.double()
-        reference_norms = (reference**2).sum(dim=1)
         out = []
         with torch.no_grad():
             for i in range(0, len(x), chunk):
-                rows = x[i : i + chunk].double()
-                if mask is None:
-                    norms = (rows**2).sum(dim=1, keepdim=True)
-                    squared = torch.addmm(reference_norms, rows, reference.T, alpha=-2).add_(norms)
-                else:  # |m(x - r)|^2 = |m x|^2 + m . r^2 - 2 (m x) . r over the observed features m
-                    seen = mask[i : i + chunk][:, self._owner_of_feature].double()
-                    rows = rows * seen
-                    norms = (rows**2).sum(dim=1, keepdim=True)
-                    squared = torch.addmm(norms + seen @ (reference**2).T, rows, reference.T, alpha=-2)
-                    squared *= seen.shape[1] / seen.sum(dim=1, keepdim=True).clamp_min(1)
-                squared = squared.clamp_min_(0)
-                # a row's copy among the reference rows (at most one: they are distinct): the
-                # nearest, at a distance of zero up to rounding, then checked value for value
-                closest, which = squared.min(dim=1)
-                close = torch.nonzero(closest <= 1e-9 * (norms[:, 0] + reference_norms[which]) + EPS)[:, 0]
-                same = close[(rows[close] == reference[which[close]]).all(dim=1)]
-                squared[same, which[same]] = torch.inf
-                nearest = _smallest(squared, k)
-                finite = torch.isfinite(nearest)  # a row's own copy is no neighbour
-                total = torch.where(finite, nearest.sqrt(), 0).sum(dim=1)
-                out.append((total / finite.sum(dim=1).clamp_min(1)).cpu().numpy())
+                seen = None if mask is None else mask[i : i + chunk][:, self._owner_of_feature].double()
+                out.append(_mean_nearest(x[i : i + chunk].double(), reference, self.NEIGHBOURS, seen))
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def _framing_profiles(self, x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+        """(rows, 2 * turns) float64: the zoom classifier's framing profile of each image
+        (:meth:`vaekit.models.views.ViewClassifier.framing`)."""
+        zoom = self.views_["zoom"]
+        with torch.no_grad():
+            return torch.cat([zoom.framing(x[i : i + chunk]).double() for i in range(0, len(x), chunk)])
+
+    def _framing_distances(self, x: torch.Tensor, profiles: torch.Tensor | None = None) -> np.ndarray | None:
+        """(rows,): for images with a zoom classifier, the mean distance from each image's framing
+        profile to its ``NEIGHBOURS`` nearest among those of ``FRAMING_REFERENCE`` distinct
+        training images judged good, the image's own profile (within ``SAME_PROFILE``) not
+        counting; None otherwise."""
+        reference = getattr(self, "framing_reference_", None)
+        if reference is None:
+            return None
+        profiles = self._framing_profiles(x) if profiles is None else profiles
+        reference, chunk = reference.double(), 4096
+        out = [
+            _mean_nearest(profiles[i : i + chunk], reference, self.NEIGHBOURS, copy_within=self.SAME_PROFILE)
+            for i in range(0, len(x), chunk)
+        ]
         return np.concatenate(out) if out else np.zeros(0)
 
     def _on_score_scale(self, parts: list[torch.Tensor]) -> np.ndarray:
@@ -1118,6 +1129,7 @@ class AnomalyDetector(BaseDetector):
         distances: np.ndarray,
         view_odds: np.ndarray | None = None,
         neighbours: np.ndarray | None = None,
+        framing: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Each sign of trouble on the score's scale (see ``SIGNS``); the score is the largest."""
         error, distance = self._standardised(errors, distances)
@@ -1136,6 +1148,8 @@ class AnomalyDetector(BaseDetector):
         signs["distance"] = distance
         if view_odds is not None:
             signs["view"] = (view_odds - self.view_center_) / self.view_scale_
+        if framing is not None:
+            signs["framing"] = (np.log(framing + EPS) - self.framing_center_) / self.framing_scale_
         return signs
 
     def _combined(
@@ -1144,8 +1158,10 @@ class AnomalyDetector(BaseDetector):
         distances: np.ndarray,
         view_odds: np.ndarray | None = None,
         neighbours: np.ndarray | None = None,
+        framing: np.ndarray | None = None,
     ) -> np.ndarray:
-        return np.maximum.reduce(list(self._signs(errors, distances, view_odds, neighbours).values()))
+        signs = self._signs(errors, distances, view_odds, neighbours, framing)
+        return np.maximum.reduce(list(signs.values()))
 
     SIGNS: ClassVar[dict[str, str]] = {
         "error": "reconstructed badly",
@@ -1153,6 +1169,7 @@ class AnomalyDetector(BaseDetector):
         "distance": "its code lies far from the codes of the training rows",
         "neighbours": "its values lie far from those of the training rows nearest to it",
         "view": "not viewed like the training images: turned, cropped or blown up, or from elsewhere?",
+        "framing": "framed unlike the training images: a crop, a small image blown up, or from elsewhere?",
     }
 
     def signs(self, X: ArrayLike) -> pd.DataFrame:
@@ -1222,6 +1239,9 @@ class AnomalyDetector(BaseDetector):
     NEIGHBOURS = 10
     REFERENCE_CODES = 256
     INPUT_REFERENCE = 512  # training rows kept (scaled) in the detector for the neighbours sign
+    FRAMING_REFERENCE = 512  # framing profiles of training images kept for the framing sign
+    FRAMING_QUANTILE = 0.98
+    SAME_PROFILE = 1e-4  # log odds: profiles this close are one image's (float32 rounds them apart)
     SIMPLER_MARGIN = 1.0  # interquartile ranges of the log errors below the median that do not count
 
     def _fit_scores(self, x: torch.Tensor, mask: torch.Tensor | None, chunk: int = 4096) -> np.ndarray:
@@ -1264,7 +1284,7 @@ class AnomalyDetector(BaseDetector):
         q1, center, q3 = np.percentile(parts, [25, 50, 75], axis=2)
         self.score_center_ = center
         self.score_scale_ = np.maximum(q3 - q1, 1e-6)
-        self.auto_cut_ = self.sign_tails_ = self.input_reference_ = None
+        self.auto_cut_ = self.sign_tails_ = self.input_reference_ = self.framing_reference_ = None
         if not self.scores_are_logs:
             # Tables: the signs' tails differ (a column whose good values have a long tail makes
             # the errors' tail long), so each sign is put on the scale of its rarity among the
@@ -1311,7 +1331,24 @@ class AnomalyDetector(BaseDetector):
         view_middle, view_fence = np.median(view_odds), auto_fence(view_odds, log_scale=True)
         self.view_scale_ = max(view_fence - view_middle, 1e-6) / max(fence - middle, 1e-6)
         self.view_center_ = view_middle - middle * self.view_scale_
-        return self._combined(errors, distances, view_odds)
+        score = self._combined(errors, distances, view_odds)
+        if "zoom" not in self.views_:
+            return score
+        # the framing sign: its reference profiles from distinct images judged good; its median and
+        # FRAMING_QUANTILE among them fall on the score's (its own fence, as for the view sign,
+        # let its long tail of good images outrank noise and turned images)
+        good = np.flatnonzero(score <= self.auto_cut_)
+        profiles = self._framing_profiles(x, chunk)
+        pool = profiles[torch.from_numpy(good).to(x.device)]
+        chosen = torch.from_numpy(_distinct_rows(pool, self.FRAMING_REFERENCE)).to(x.device)
+        self.framing_reference_ = pool[chosen].float()
+        far = self._framing_distances(x, profiles)
+        framing = np.log(far + EPS)
+        low, high = np.quantile(framing[good], [0.5, self.FRAMING_QUANTILE])
+        to_low, to_high = np.quantile(score[good], [0.5, self.FRAMING_QUANTILE])
+        self.framing_scale_ = max(high - low, 1e-6) / max(to_high - to_low, 1e-6)
+        self.framing_center_ = low - to_low * self.framing_scale_
+        return self._combined(errors, distances, view_odds, None, far)
 
     def auto_threshold(self, scores: np.ndarray) -> float:
         """For tables: the highest of the signs' fences (median + 3 robust standard deviations of
@@ -1331,7 +1368,14 @@ class AnomalyDetector(BaseDetector):
             return (
                 "median + 3 robust standard deviations of the training images' scores from the "
                 "autoencoders, or of how often the view classifiers misjudge which way up they are "
-                "and how closely framed (log odds), whichever an image passes; estimated without labels"
+                "and how closely framed (log odds), whichever an image passes"
+                + (
+                    ", or the distance of its framing profile to the training images' (its median "
+                    f"and {self.FRAMING_QUANTILE:.0%} quantile put on those of the scores)"
+                    if getattr(self, "framing_reference_", None) is not None
+                    else ""
+                )
+                + "; estimated without labels"
             )
         if getattr(self, "sign_tails_", None) is None:  # a detector saved by an older vaekit
             return (
@@ -1392,8 +1436,9 @@ class AnomalyDetector(BaseDetector):
         tensors["latent_mean"] = self.latent_mean_.detach().cpu().contiguous()
         tensors["latent_whitening"] = self.latent_whitening_.detach().cpu().contiguous()
         tensors["latent_reference"] = self.latent_reference_.detach().cpu().contiguous()
-        if getattr(self, "input_reference_", None) is not None:
-            tensors["input_reference"] = self.input_reference_.detach().cpu().contiguous()
+        for name in ("input_reference", "framing_reference"):
+            if getattr(self, f"{name}_", None) is not None:
+                tensors[name] = getattr(self, f"{name}_").detach().cpu().contiguous()
         for kind, classifier in getattr(self, "views_", {}).items():
             for k, v in classifier.state_dict().items():
                 tensors[f"views.{kind}.{k}"] = v.detach().cpu().contiguous()
@@ -1419,6 +1464,9 @@ class AnomalyDetector(BaseDetector):
             "views": None
             if not getattr(self, "views_", None)
             else {"kinds": list(self.views_), "center": self.view_center_, "scale": self.view_scale_},
+            "framing": None
+            if getattr(self, "framing_reference_", None) is None
+            else {"center": self.framing_center_, "scale": self.framing_scale_},
         }
 
     def _read_members(self, path: Path, config: dict) -> None:
@@ -1456,6 +1504,15 @@ class AnomalyDetector(BaseDetector):
             raise ModelFileError(
                 f"{path}: the reference rows do not fit the column encoding; retrain the detector"
             )
+        framing_reference = tensors.pop("framing_reference", None)  # absent from older files
+        framing = state.get("framing")
+        if (framing_reference is None) != (framing is None) or (
+            framing is not None and "zoom" not in (state.get("views") or {}).get("kinds", [])
+        ):
+            raise ModelFileError(
+                f"{path}: the detector's file holds the framing sign's reference profiles, its scale "
+                "or its zoom classifier, but not all three; retrain or restore the detector"
+            )
         views = {k: tensors.pop(k) for k in list(tensors) if k.startswith("views.")}
         load_state_checked(module, tensors, path)
         device = resolve_device(self.device)
@@ -1480,6 +1537,7 @@ class AnomalyDetector(BaseDetector):
         self.column_scale_ = column_scale.to(device)
         self.latent_mean_, self.latent_whitening_, self.latent_reference_ = (t.to(device) for t in latent)
         self.input_reference_ = None if input_reference is None else input_reference.to(device)
+        self.framing_reference_ = None if framing_reference is None else framing_reference.to(device)
         self.dropped_columns_ = dict(self.encoder_.dropped)
         self._layout(device)
 
@@ -1503,6 +1561,9 @@ class AnomalyDetector(BaseDetector):
         if state.get("views") is not None:
             self.view_center_ = float(state["views"]["center"])
             self.view_scale_ = float(state["views"]["scale"])
+        if state.get("framing") is not None:
+            self.framing_center_ = float(state["framing"]["center"])
+            self.framing_scale_ = float(state["framing"]["scale"])
 
 
 def _distinct_rows(x: torch.Tensor, most: int) -> np.ndarray:
@@ -1513,6 +1574,45 @@ def _distinct_rows(x: torch.Tensor, most: int) -> np.ndarray:
     sample = x[torch.from_numpy(rows).to(x.device)].cpu().numpy()
     _, first = np.unique(np.array([hash(row.tobytes()) for row in sample]), return_index=True)
     return rows[np.sort(first)]
+
+
+def _mean_nearest(
+    rows: torch.Tensor,
+    reference: torch.Tensor,
+    k: int,
+    seen: torch.Tensor | None = None,
+    copy_within: float = 0.0,
+) -> np.ndarray:
+    """(rows,): the mean distance from each of ``rows`` to its ``k`` nearest ``reference`` rows
+    (distinct, float64), a reference row identical to it not counting (a training row is not its
+    own neighbour); with ``copy_within`` > 0, nor one at most that far (values computed in float32,
+    which round differently with the number of rows at a time). With ``seen`` (rows' 0/1 observed
+    features), on the observed features only, scaled up to a whole row's width."""
+    # with its own copy left out, a reference row has one neighbour fewer to choose from
+    k = max(1, min(k, len(reference) - 1))
+    reference_norms = (reference**2).sum(dim=1)
+    if seen is None:
+        norms = (rows**2).sum(dim=1, keepdim=True)
+        squared = torch.addmm(reference_norms, rows, reference.T, alpha=-2).add_(norms)
+    else:  # |m(x - r)|^2 = |m x|^2 + m . r^2 - 2 (m x) . r over the observed features m
+        rows = rows * seen
+        norms = (rows**2).sum(dim=1, keepdim=True)
+        squared = torch.addmm(norms + seen @ (reference**2).T, rows, reference.T, alpha=-2)
+        squared *= seen.shape[1] / seen.sum(dim=1, keepdim=True).clamp_min(1)
+    squared = squared.clamp_min_(0)
+    # a row's copy among the reference rows (at most one: they are distinct): the nearest, at a
+    # distance of zero up to rounding, then checked value for value
+    closest, which = squared.min(dim=1)
+    if copy_within > 0:
+        same = torch.nonzero(closest <= copy_within**2)[:, 0]
+    else:
+        close = torch.nonzero(closest <= 1e-9 * (norms[:, 0] + reference_norms[which]) + EPS)[:, 0]
+        same = close[(rows[close] == reference[which[close]]).all(dim=1)]
+    squared[same, which[same]] = torch.inf
+    nearest = _smallest(squared, k)
+    finite = torch.isfinite(nearest)
+    total = torch.where(finite, nearest.sqrt(), 0).sum(dim=1)
+    return (total / finite.sum(dim=1).clamp_min(1)).cpu().numpy()
 
 
 def _smallest(values: torch.Tensor, k: int) -> torch.Tensor:

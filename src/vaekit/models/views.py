@@ -79,6 +79,25 @@ class ViewClassifier(nn.Module):
         every = torch.stack([self._view(images, v) for v in range(self.n_views)])  # (views, batch, pixels)
         return every[views, torch.arange(len(x), device=x.device)], views
 
+    def framing(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, 2 * turns): for a ``"zoom"`` classifier, the log odds that it takes a view for the
+        blown-up one, of the image and of its centre blown up, each turned by every quarter turn
+        that keeps its shape (four for a square image, else 0 and 180 degrees). How closely the
+        collection's images look framed in these views makes a profile of an image: an image
+        blown up from a smaller one, or a crop, or one from another collection has a profile unlike
+        the training images' even when it is not judged wrongly."""
+        if self.kind != "zoom":
+            raise ValueError("framing profiles come from a 'zoom' classifier")
+        _, h, w = self.seen_shape
+        images = self.seen(x)
+        odds = []
+        for turn in range(4) if h == w else (0, 2):
+            turned = torch.rot90(images, turn, (2, 3))
+            for v in range(self.n_views):
+                logits = self(self._view(turned, v))
+                odds.append(logits[:, 1] - logits[:, 0])
+        return torch.stack(odds, dim=1)
+
     def view_loss(self, x: torch.Tensor) -> torch.Tensor:
         """(batch,): the cross-entropy of the right answer in nats, averaged over the views of each image."""
         loss, images = x.new_zeros(len(x)), self.seen(x)
