@@ -48,7 +48,8 @@ SECTION = "## Fashion-MNIST likelihood"
 IMAGES = DOCS.parent / "images" / "fashion_mnist"
 CLASSES = ["T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"]
 # vaekit's best image VAE for this budget: an autoregressive Bernoulli decoder (MADE) on top of
-# the peer's MLP, dynamic binarization, a larger learning rate annealed on a cosine.
+# the peer's MLP, dynamic binarization, a larger learning rate annealed on a cosine, mixed precision
+# (bfloat16 products: 1.5x the images per second on this machine's AVX-512 BF16 units).
 VAEKIT = dict(
     latent_dim=20,
     hidden=(400,),
@@ -57,7 +58,8 @@ VAEKIT = dict(
     binarize=True,
     lr=3e-3,
     lr_schedule="cosine",
-    batch_size=128,
+    precision="bfloat16",
+    batch_size=256,
     patience=None,
     validation_fraction=1 / 60,
 )
@@ -176,7 +178,7 @@ def main() -> None:
     wait_quiet(args.wait)
     peer = examples_vae()
     timing = train_examples(peer, x_train, args.budget)
-    rows["PyTorch examples VAE"] = (peer, timing)
+    rows["PyTorch examples VAE"] = (peer, timing, 128, torch.float32)
     print(f"peer trained: {timing}", flush=True)
 
     wait_quiet(args.wait)
@@ -184,15 +186,16 @@ def main() -> None:
     vae.fit(train.images)
     seen = vae.n_train_ * vae.n_epochs_
     timing = {"seconds": vae.fit_seconds_, "images_per_s": seen / vae.fit_seconds_, "epochs": vae.n_epochs_}
-    rows["vaekit VAE"] = (vae.module_, timing)
+    dtype = torch.bfloat16 if VAEKIT.get("precision") == "bfloat16" else torch.float32
+    rows["vaekit VAE"] = (vae.module_, timing, VAEKIT["batch_size"], dtype)
     print(f"vaekit trained: {timing}", flush=True)
 
     table = []
     results = {}
-    for name, (module, timing) in rows.items():
+    for name, (module, timing, batch, dtype) in rows.items():
         result = evaluate(module, x_test, args.k)
         shapes = linear_shapes(module)
-        limit = matmul_limit(128, shapes=shapes)
+        limit = matmul_limit(batch, shapes=shapes, dtype=dtype)
         results[name] = result
         table.append(
             f"| {name} | {describe(module)} | {timing['seconds']:.0f} | {timing['epochs']:.1f} "
@@ -234,11 +237,13 @@ same code (`VAEModule.elbo` with 10 samples, `VAEModule.iwae_log_likelihood` wit
 NLL ± its standard error over test images, in nats per image (lower is better); bits per pixel
 from the NLL. Images/s: training throughput over the whole budget (vaekit's includes its
 validation passes); limit: images/s if a step cost only its matmuls (forward, gradient wrt
-weights and inputs) on the same layer shapes, measured in the same run; MFLOP: per image and step.
+weights and inputs) on the same layer shapes, batch size and number type (float32, or bfloat16
+for a model trained in mixed precision), measured in the same run; MFLOP: per image and step.
 
 vaekit: `vaekit.VAE({settings})`, trained by `fit(..., time_limit={args.budget:g})`: the decoder's
 pixels are autoregressive (a MADE whose hidden layer also receives the decoder's output), which
-captures the dependencies between neighbouring pixels that a factorised Bernoulli decoder cannot.
+captures the dependencies between neighbouring pixels that a factorised Bernoulli decoder cannot;
+trained in mixed precision (bfloat16 products, float32 weights; evaluated in float32).
 Peer: the PyTorch examples' VAE and training loop (784-400-20, Adam 1e-3, batch 128).
 
 {header}

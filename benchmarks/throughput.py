@@ -63,14 +63,18 @@ def flops_per_image(shapes: list[tuple[int, int, bool]] | None = None) -> int:
 
 
 def matmul_limit(
-    batch: int, trials: int = 7, steps: int = 50, shapes: list[tuple[int, int, bool]] | None = None
+    batch: int,
+    trials: int = 7,
+    steps: int = 50,
+    shapes: list[tuple[int, int, bool]] | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> float:
     """Images/s if a training step were only the matmuls of ``shapes`` (in, out, needs grad wrt
-    the input) of its Linear layers (best of ``trials``); by default this script's model."""
+    the input) of its Linear layers in ``dtype`` (best of ``trials``); by default this script's model."""
     layers = []
     for a, b, grad_in in shapes or layer_shapes():
-        x, g = torch.rand(batch, a), torch.rand(batch, b)
-        w, bias = torch.rand(b, a), torch.rand(b)
+        x, g = torch.rand(batch, a, dtype=dtype), torch.rand(batch, b, dtype=dtype)
+        w, bias = torch.rand(b, a, dtype=dtype), torch.rand(b, dtype=dtype)
         layers.append((x, g, w, bias, grad_in))
 
     def step():

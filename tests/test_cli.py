@@ -146,6 +146,18 @@ def test_train_options_reach_the_model(cli_files, tmp_path, capsys):
     assert (module["latent_dim"], module["hidden"], module["likelihood"]) == (3, [12, 6], "gaussian")
 
 
+def test_train_with_bfloat16_records_it_and_detectors_refuse_it(cli_files, tmp_path, capsys):
+    code, _, err = run(
+        capsys, "train", cli_files["csv"], "-o", tmp_path / "m", *TINY, "--precision", "bfloat16"
+    )
+    assert code == 0, err
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["params"]["precision"] == "bfloat16"
+    code, _, err = run(
+        capsys, "train", cli_files["csv"], "-o", tmp_path / "d", "--model", "auto", "--precision", "bfloat16"
+    )
+    assert code != 0 and "--precision applies to --model vae and ae" in err
+
+
 def test_training_with_a_seed_is_reproducible(cli_files, cli_models, tmp_path, capsys):
     code, _, _ = run(capsys, "train", cli_files["csv"], "-o", tmp_path / "again", *TINY)
     assert code == 0
