@@ -370,23 +370,31 @@ def _rewrite_weights(folder, edit) -> dict:
     return config
 
 
-def test_a_detector_saved_before_the_neighbours_sign_scores_as_it_did(tmp_path):
-    """A table detector as vaekit saved it before the neighbours sign (no reference rows, no
-    signs' tails): its score is the larger of the two standardised signs, as then; a file with
-    one of the two and not the other is refused."""
+def _saved_without_a_sign(detector, folder, tensor: str, key: str, name: str):
+    """``detector`` saved as a vaekit before one of its signs wrote it: with the sign's ``tensor``
+    dropped but its config ``key`` kept the file is refused, naming the sign; with both dropped,
+    returns it loaded."""
     import json
 
     from vaekit.errors import ModelFileError
 
+    folder = detector.save(folder)
+    config = _rewrite_weights(folder, lambda tensors: tensors.pop(tensor))
+    with pytest.raises(ModelFileError, match=rf"{name}.*retrain"):
+        vaekit.load(folder)
+    config["detector"][key] = None
+    (folder / "config.json").write_text(json.dumps(config))
+    return vaekit.load(folder)
+
+
+def test_a_detector_saved_before_the_neighbours_sign_scores_as_it_did(tmp_path):
+    """A table detector as vaekit saved it before the neighbours sign (no reference rows, no
+    signs' tails): its score is the larger of the two standardised signs, as then; a file with
+    one of the two and not the other is refused."""
+
     X = np.random.RandomState(0).normal(size=(80, 4))
     detector = AnomalyDetector(random_state=0, steps=5).fit(X)
-    folder = detector.save(tmp_path / "det")
-    config = _rewrite_weights(folder, lambda tensors: tensors.pop("input_reference"))
-    with pytest.raises(ModelFileError, match=r"neighbours sign.*retrain"):
-        vaekit.load(folder)
-    config["detector"]["sign_tails"] = None
-    (folder / "config.json").write_text(json.dumps(config))
-    old = vaekit.load(folder)
+    old = _saved_without_a_sign(detector, tmp_path / "d", "input_reference", "sign_tails", "neighbours sign")
     expected = np.maximum(*detector._standardised(*detector._parts(*detector._encoded(X))))
     np.testing.assert_allclose(old.decision_function(X), expected)
     assert list(old.signs(X).columns) == ["error", "distance"]
@@ -640,12 +648,9 @@ def test_the_framing_sign_is_the_distance_to_the_nearest_profiles_put_on_the_sco
     FRAMING_QUANTILE among the training images judged good by the other signs are theirs; an
     image scores the same alone as among others; a detector saved before the sign scores without
     it, and a file with part of it is refused."""
-    import json
 
     from scipy.spatial.distance import cdist
     from sklearn.datasets import load_digits
-
-    from vaekit.errors import ModelFileError
 
     images = load_digits().images[:600] / 16.0
     detector = AnomalyDetector(random_state=0).fit(images)
@@ -670,13 +675,7 @@ def test_the_framing_sign_is_the_distance_to_the_nearest_profiles_put_on_the_sco
     alone = np.concatenate([detector.decision_function(images[i : i + 1]) for i in range(40)])
     np.testing.assert_allclose(alone, detector.decision_scores_[:40], rtol=1e-5, atol=1e-5)
 
-    folder = detector.save(tmp_path / "det")
-    config = _rewrite_weights(folder, lambda tensors: tensors.pop("framing_reference"))
-    with pytest.raises(ModelFileError, match=r"framing sign.*retrain"):
-        vaekit.load(folder)
-    config["detector"]["framing"] = None
-    (folder / "config.json").write_text(json.dumps(config))
-    old = vaekit.load(folder)
+    old = _saved_without_a_sign(detector, tmp_path / "det", "framing_reference", "framing", "framing sign")
     assert list(old.signs(images).columns) == ["error", "simpler", "distance", "view"]
     np.testing.assert_allclose(old.decision_function(images), others, rtol=1e-12)
 

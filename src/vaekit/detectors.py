@@ -1600,8 +1600,8 @@ def _mean_nearest(
         squared = torch.addmm(norms + seen @ (reference**2).T, rows, reference.T, alpha=-2)
         squared *= seen.shape[1] / seen.sum(dim=1, keepdim=True).clamp_min(1)
     squared = squared.clamp_min_(0)
-    # a row's copy among the reference rows (at most one: they are distinct): the nearest, at a
-    # distance of zero up to rounding, then checked value for value
+    # a row's copy among the reference rows (at most one: they are distinct) is its nearest: at a
+    # distance of zero up to rounding, then checked value for value; or within copy_within
     closest, which = squared.min(dim=1)
     if copy_within > 0:
         same = torch.nonzero(closest <= copy_within**2)[:, 0]
