@@ -639,6 +639,8 @@ def test_a_framing_profile_is_the_zoom_classifiers_log_odds_for_each_view_and_tu
                     by_hand.append(logits[:, 1] - logits[:, 0])
         assert profile.shape == (5, 2 * len(turns))
         np.testing.assert_allclose(profile.numpy(), torch.stack(by_hand, dim=1).numpy(), rtol=1e-5, atol=1e-6)
+        with torch.no_grad():  # the classifier's loss, read off the profile's upright views
+            np.testing.assert_allclose(zoom.zoom_loss(profile).numpy(), zoom.view_loss(x).numpy(), rtol=1e-5)
     with pytest.raises(ValueError, match="zoom"):
         ViewClassifier((1, 6, 6), "turn").framing(torch.rand(2, 36))
 

@@ -839,21 +839,25 @@ class AnomalyDetector(BaseDetector):
                     bar.set_postfix(loss=f"{loss.item():.4g}")
         return torch.stack(losses).tolist()
 
-    def _view_losses(self, x: torch.Tensor, chunk: int = 4096) -> dict[str, np.ndarray]:
-        """Per view classifier, (rows,) the mean cross-entropy of each row's views."""
+    def _view_losses(
+        self, x: torch.Tensor, profiles: torch.Tensor | None = None, chunk: int = 4096
+    ) -> dict[str, np.ndarray]:
+        """Per view classifier, (rows,) the mean cross-entropy of each row's views; the zoom
+        classifier's read off the rows' framing ``profiles`` when given."""
+        losses = {}
         with torch.no_grad():
-            return {
-                kind: torch.cat([c.view_loss(x[i : i + chunk]) for i in range(0, len(x), chunk)])
-                .double()
-                .cpu()
-                .numpy()
-                for kind, c in getattr(self, "views_", {}).items()
-            }
+            for kind, c in getattr(self, "views_", {}).items():
+                if kind == "zoom" and profiles is not None:
+                    loss = c.zoom_loss(profiles)
+                else:
+                    loss = torch.cat([c.view_loss(x[i : i + chunk]) for i in range(0, len(x), chunk)])
+                losses[kind] = loss.double().cpu().numpy()
+        return losses
 
-    def _view_odds(self, x: torch.Tensor) -> np.ndarray | None:
+    def _view_odds(self, x: torch.Tensor, profiles: torch.Tensor | None = None) -> np.ndarray | None:
         """(rows,): the log odds that the view classifiers misjudge a row's views, log(exp(loss) - 1)
         of their mean cross-entropy; None without classifiers."""
-        losses = self._view_losses(x)
+        losses = self._view_losses(x, profiles)
         return _log_odds(np.mean(list(losses.values()), axis=0)) if losses else None
 
     def _pixel_scale(self, x: torch.Tensor, generator: torch.Generator, most: int = 10_000) -> torch.Tensor:
@@ -999,9 +1003,11 @@ class AnomalyDetector(BaseDetector):
         held at once."""
         for i in range(0, len(x), chunk):
             xb, mb = x[i : i + chunk], None if mask is None else mask[i : i + chunk]
-            parts = self._parts(xb, mb)
-            near, framing = self._neighbour_distances(xb, mb), self._framing_distances(xb)
-            yield self._signs(*parts, self._view_odds(xb), near, framing)
+            parts, near = self._parts(xb, mb), self._neighbour_distances(xb, mb)
+            # the zoom classifier's judgement of the upright views is part of the framing profiles
+            profiles = self._framing_profiles(xb) if "zoom" in getattr(self, "views_", {}) else None
+            framing = self._framing_distances(xb, profiles)
+            yield self._signs(*parts, self._view_odds(xb, profiles), near, framing)
 
     @property
     def scores_are_logs(self) -> bool:
@@ -1311,7 +1317,8 @@ class AnomalyDetector(BaseDetector):
             score = self._combined(errors, distances, None, raw["neighbours"])
             self.column_range_ = self._column_ranges(x, mask, score <= self.auto_cut_)
             return score
-        losses = self._view_losses(x)
+        profiles = self._framing_profiles(x, chunk) if "zoom" in self.views_ else None
+        losses = self._view_losses(x, profiles)
         for kind, loss in losses.items():
             # chance guesses a view with a cross-entropy of log(views): a classifier that does
             # not get to half of that on most training images found nothing to learn (no upright
@@ -1338,7 +1345,6 @@ class AnomalyDetector(BaseDetector):
         # FRAMING_QUANTILE among them fall on the score's (its own fence, as for the view sign,
         # let its long tail of good images outrank noise and turned images)
         good = np.flatnonzero(score <= self.auto_cut_)
-        profiles = self._framing_profiles(x, chunk)
         pool = profiles[torch.from_numpy(good).to(x.device)]
         chosen = torch.from_numpy(_distinct_rows(pool, self.FRAMING_REFERENCE)).to(x.device)
         self.framing_reference_ = pool[chosen].float()

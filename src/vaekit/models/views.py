@@ -98,6 +98,14 @@ class ViewClassifier(nn.Module):
                 odds.append(logits[:, 1] - logits[:, 0])
         return torch.stack(odds, dim=1)
 
+    @staticmethod
+    def zoom_loss(framing: torch.Tensor) -> torch.Tensor:
+        """(batch,): a zoom classifier's :meth:`view_loss` read off the images' framing profiles,
+        whose first two log odds are its judgement of the upright image and of its centre blown up
+        (the cross-entropy of the right answer is softplus of minus its log odds), so that scoring
+        does not run the classifier on those views twice."""
+        return (F.softplus(framing[:, 0]) + F.softplus(-framing[:, 1])) / 2
+
     def view_loss(self, x: torch.Tensor) -> torch.Tensor:
         """(batch,): the cross-entropy of the right answer in nats, averaged over the views of each image."""
         loss, images = x.new_zeros(len(x)), self.seen(x)
