@@ -37,6 +37,7 @@ from vaekit.thresholds import (
     auto_fence,
     auto_threshold,
     check_contamination,
+    fence_z,
     threshold_at,
     threshold_for,
     threshold_for_false_positive_rate,
@@ -634,11 +635,15 @@ class AnomalyDetector(BaseDetector):
     And a fourth, how an image's framing profile lies among the training images': the zoom
     classifier's log odds that each view is the blown-up one, for the image and its centre blown
     up, each turned every quarter turn that keeps its shape; the sign is the log of the mean
-    distance to the ``NEIGHBOURS`` nearest of the profiles of ``FRAMING_REFERENCE`` distinct
+    distance to the ``NEIGHBOURS`` nearest of the profiles of ``PROFILE_REFERENCE`` distinct
     training images judged good (kept in the detector's file), mapped so that its median and its
     ``FRAMING_QUANTILE`` among them fall on the other signs'. An image blown up from a smaller one
     (a thumbnail, a crop, a picture from another collection) has a profile unlike the training
-    images' even when the classifier does not misjudge it.
+    images' even when the classifier does not misjudge it. And a fifth, made the same way from
+    an image's spectrum profile (:mod:`vaekit.spectrum`: the shares of its power in bands of
+    spatial frequency), which needs no classifier: an image blown up, blurred, noisy or taken
+    and stored otherwise spreads its detail over the scales unlike the collection's images,
+    whatever it shows; mapped as the view sign is.
     ``orientation`` (the turns) and ``framing`` (the zoom): ``"auto"`` keeps a classifier when it
     learnt to tell the views of most training images apart (a collection with no upright, such as
     textures or views from above, has nothing to learn), ``False`` leaves it out (images that may
@@ -1004,10 +1009,10 @@ class AnomalyDetector(BaseDetector):
         for i in range(0, len(x), chunk):
             xb, mb = x[i : i + chunk], None if mask is None else mask[i : i + chunk]
             parts, near = self._parts(xb, mb), self._neighbour_distances(xb, mb)
+            profiles = self._profiles(xb)
             # the zoom classifier's judgement of the upright views is part of the framing profiles
-            profiles = self._framing_profiles(xb) if "zoom" in getattr(self, "views_", {}) else None
-            framing = self._framing_distances(xb, profiles)
-            yield self._signs(*parts, self._view_odds(xb, profiles), near, framing)
+            view_odds = self._view_odds(xb, profiles.get("framing"))
+            yield self._signs(*parts, view_odds, near, self._profile_distances(profiles))
 
     @property
     def scores_are_logs(self) -> bool:
@@ -1098,21 +1103,35 @@ class AnomalyDetector(BaseDetector):
         with torch.no_grad():
             return torch.cat([zoom.framing(x[i : i + chunk]).double() for i in range(0, len(x), chunk)])
 
-    def _framing_distances(self, x: torch.Tensor, profiles: torch.Tensor | None = None) -> np.ndarray | None:
-        """(rows,): for images with a zoom classifier, the mean distance from each image's framing
-        profile to its ``NEIGHBOURS`` nearest among those of ``FRAMING_REFERENCE`` distinct
-        training images judged good, the image's own profile (within ``SAME_PROFILE``) not
-        counting; None otherwise."""
-        reference = getattr(self, "framing_reference_", None)
-        if reference is None:
-            return None
-        profiles = self._framing_profiles(x) if profiles is None else profiles
-        reference, chunk = reference.double(), 4096
-        out = [
-            _mean_nearest(profiles[i : i + chunk], reference, self.NEIGHBOURS, copy_within=self.SAME_PROFILE)
-            for i in range(0, len(x), chunk)
-        ]
-        return np.concatenate(out) if out else np.zeros(0)
+    def _profiles(self, x: torch.Tensor, chunk: int = 4096) -> dict[str, torch.Tensor]:
+        """The rows' profiles of each profile sign the detector has (see ``PROFILE_SIGNS``): the
+        framing profiles when it has a zoom classifier, the spectrum profiles
+        (:func:`vaekit.spectrum.spectrum_profile`) of images."""
+        out = {}
+        references = getattr(self, "profile_references_", {})
+        if "zoom" in getattr(self, "views_", {}):  # the view sign reads the zoom classifier's loss off them
+            out["framing"] = self._framing_profiles(x, chunk)
+        if "spectrum" in references:
+            from vaekit.spectrum import spectrum_profile
+
+            out["spectrum"] = spectrum_profile(x, self.image_shape_, chunk=chunk).to(x.device)
+        return out
+
+    def _profile_distances(self, profiles: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """Per profile sign the detector has, (rows,) the mean distance from each row's profile to
+        its ``NEIGHBOURS`` nearest among those of ``PROFILE_REFERENCE`` distinct training images
+        judged good, the row's own profile (within ``SAME_PROFILE``) not counting."""
+        out, references = {}, getattr(self, "profile_references_", {})
+        for name, rows in profiles.items():
+            if name not in references:  # framing profiles of a detector saved before the sign
+                continue
+            reference, chunk, k = references[name].double(), 4096, self.NEIGHBOURS
+            parts = [
+                _mean_nearest(rows[i : i + chunk], reference, k, copy_within=self.SAME_PROFILE)
+                for i in range(0, len(rows), chunk)
+            ]
+            out[name] = np.concatenate(parts) if parts else np.zeros(0)
+        return out
 
     def _on_score_scale(self, parts: list[torch.Tensor]) -> np.ndarray:
         # Images: logs, for a pixel error spans orders of magnitude between a plain and a busy
@@ -1135,7 +1154,7 @@ class AnomalyDetector(BaseDetector):
         distances: np.ndarray,
         view_odds: np.ndarray | None = None,
         neighbours: np.ndarray | None = None,
-        framing: np.ndarray | None = None,
+        profile_distances: dict[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
         """Each sign of trouble on the score's scale (see ``SIGNS``); the score is the largest."""
         error, distance = self._standardised(errors, distances)
@@ -1154,8 +1173,9 @@ class AnomalyDetector(BaseDetector):
         signs["distance"] = distance
         if view_odds is not None:
             signs["view"] = (view_odds - self.view_center_) / self.view_scale_
-        if framing is not None:
-            signs["framing"] = (np.log(framing + EPS) - self.framing_center_) / self.framing_scale_
+        for name, far in (profile_distances or {}).items():
+            center, scale = self.profile_maps_[name]
+            signs[name] = (np.log(far + EPS) - center) / scale
         return signs
 
     def _combined(
@@ -1164,9 +1184,9 @@ class AnomalyDetector(BaseDetector):
         distances: np.ndarray,
         view_odds: np.ndarray | None = None,
         neighbours: np.ndarray | None = None,
-        framing: np.ndarray | None = None,
+        profile_distances: dict[str, np.ndarray] | None = None,
     ) -> np.ndarray:
-        signs = self._signs(errors, distances, view_odds, neighbours, framing)
+        signs = self._signs(errors, distances, view_odds, neighbours, profile_distances)
         return np.maximum.reduce(list(signs.values()))
 
     SIGNS: ClassVar[dict[str, str]] = {
@@ -1176,6 +1196,8 @@ class AnomalyDetector(BaseDetector):
         "neighbours": "its values lie far from those of the training rows nearest to it",
         "view": "not viewed like the training images: turned, cropped or blown up, or from elsewhere?",
         "framing": "framed unlike the training images: a crop, a small image blown up, or from elsewhere?",
+        "spectrum": "its detail spread over scales unlike the training images': blown up from a small "
+        "image, blurred, noisy, or from elsewhere?",
     }
 
     def signs(self, X: ArrayLike) -> pd.DataFrame:
@@ -1245,7 +1267,9 @@ class AnomalyDetector(BaseDetector):
     NEIGHBOURS = 10
     REFERENCE_CODES = 256
     INPUT_REFERENCE = 512  # training rows kept (scaled) in the detector for the neighbours sign
-    FRAMING_REFERENCE = 512  # framing profiles of training images kept for the framing sign
+    PROFILE_SIGNS = ("framing", "spectrum")
+    PROFILE_REFERENCE = 512  # profiles of training images kept for each profile sign
+    # the quantile of each profile sign among the training images judged good put on the score's
     FRAMING_QUANTILE = 0.98
     SAME_PROFILE = 1e-4  # log odds: profiles this close are one image's (float32 rounds them apart)
     SIMPLER_MARGIN = 1.0  # interquartile ranges of the log errors below the median that do not count
@@ -1290,7 +1314,8 @@ class AnomalyDetector(BaseDetector):
         q1, center, q3 = np.percentile(parts, [25, 50, 75], axis=2)
         self.score_center_ = center
         self.score_scale_ = np.maximum(q3 - q1, 1e-6)
-        self.auto_cut_ = self.sign_tails_ = self.input_reference_ = self.framing_reference_ = None
+        self.auto_cut_ = self.sign_tails_ = self.input_reference_ = None
+        self.profile_references_, self.profile_maps_ = {}, {}
         if not self.scores_are_logs:
             # Tables: the signs' tails differ (a column whose good values have a long tail makes
             # the errors' tail long), so each sign is put on the scale of its rarity among the
@@ -1317,8 +1342,13 @@ class AnomalyDetector(BaseDetector):
             score = self._combined(errors, distances, None, raw["neighbours"])
             self.column_range_ = self._column_ranges(x, mask, score <= self.auto_cut_)
             return score
-        profiles = self._framing_profiles(x, chunk) if "zoom" in self.views_ else None
-        losses = self._view_losses(x, profiles)
+        # Images: the other signs are mapped onto the reconstruction and distance score, each after
+        # the one before, by its "auto" fence; the cut is a stricter fence of it, for more signs
+        # let more good images pass one of them
+        score = self._combined(errors, distances)
+        base, fence = score, auto_fence(score, log_scale=True)
+        profiles = {"framing": self._framing_profiles(x, chunk)} if "zoom" in self.views_ else {}
+        losses = self._view_losses(x, profiles.get("framing"))
         for kind, loss in losses.items():
             # chance guesses a view with a cross-entropy of log(views): a classifier that does
             # not get to half of that on most training images found nothing to learn (no upright
@@ -1326,43 +1356,61 @@ class AnomalyDetector(BaseDetector):
             wanted = self.orientation if kind == "turn" else self.framing
             if wanted == "auto" and np.median(loss) > np.log(self.views_[kind].n_views) / 2:
                 del self.views_[kind]
-        if not self.views_:
-            return self._combined(errors, distances)
-        view_odds = _log_odds(np.mean([losses[kind] for kind in self.views_], axis=0))
-        # Images: the reconstruction and distance score keeps its "auto" fence; the view sign is
-        # mapped onto it, its median onto their median and its own fence onto theirs, so that an
-        # image is flagged when either passes its fence
-        score = self._combined(errors, distances)
-        self.auto_cut_ = auto_fence(score, log_scale=True)
-        middle, fence = np.median(score), self.auto_cut_
-        view_middle, view_fence = np.median(view_odds), auto_fence(view_odds, log_scale=True)
-        self.view_scale_ = max(view_fence - view_middle, 1e-6) / max(fence - middle, 1e-6)
-        self.view_center_ = view_middle - middle * self.view_scale_
-        score = self._combined(errors, distances, view_odds)
+        view_odds = None
+        if self.views_:
+            # the view sign: its median onto the score's and its own fence onto the score's
+            view_odds = _log_odds(np.mean([losses[kind] for kind in self.views_], axis=0))
+            self.view_center_, self.view_scale_ = _onto(view_odds, score, fence)
+            score = self._combined(errors, distances, view_odds)
         if "zoom" not in self.views_:
-            return score
-        # the framing sign: its reference profiles from distinct images judged good; its median and
-        # FRAMING_QUANTILE among them fall on the score's (its own fence, as for the view sign,
-        # let its long tail of good images outrank noise and turned images)
-        good = np.flatnonzero(score <= self.auto_cut_)
-        pool = profiles[torch.from_numpy(good).to(x.device)]
-        chosen = torch.from_numpy(_distinct_rows(pool, self.FRAMING_REFERENCE)).to(x.device)
-        self.framing_reference_ = pool[chosen].float()
-        far = self._framing_distances(x, profiles)
-        framing = np.log(far + EPS)
-        low, high = np.quantile(framing[good], [0.5, self.FRAMING_QUANTILE])
-        to_low, to_high = np.quantile(score[good], [0.5, self.FRAMING_QUANTILE])
-        self.framing_scale_ = max(high - low, 1e-6) / max(to_high - to_low, 1e-6)
-        self.framing_center_ = low - to_low * self.framing_scale_
-        return self._combined(errors, distances, view_odds, None, far)
+            profiles.pop("framing", None)
+        from vaekit.spectrum import MIN_SIDE, spectrum_profile
+
+        if min(self.image_shape_[1:]) >= MIN_SIDE:
+            profiles["spectrum"] = spectrum_profile(x, self.image_shape_, chunk=chunk).to(x.device)
+        far = {}
+        for name in self.PROFILE_SIGNS:
+            if name in profiles:
+                far[name] = self._fit_profile_sign(name, profiles[name], score, fence)
+                score = self._combined(errors, distances, view_odds, None, far)
+        signs = 2 + bool(self.views_) + len(far)  # the error (both ways), distance, view, profiles
+        self.auto_cut_ = auto_fence(base, log_scale=True, z=fence_z(signs))
+        return score
+
+    def _fit_profile_sign(
+        self, name: str, profiles: torch.Tensor, score: np.ndarray, fence: float
+    ) -> np.ndarray:
+        """The profile sign ``name``: its reference, the profiles of ``PROFILE_REFERENCE`` distinct
+        training images judged good (``score`` under the ``fence``), and its map onto the score.
+        Framing: its median and ``FRAMING_QUANTILE`` among the images judged good fall on the
+        score's (its own fence let its long tail of good images outrank noise and turned images).
+        Spectrum: as the view sign, its median and its own fence onto the score's median and fence
+        (its tail among good images is short; a high quantile among the images judged good would
+        fall on the garbage that the other signs missed, when there is enough of it). Returns the
+        training images' distances."""
+        good = np.flatnonzero(score <= fence)
+        pool = profiles[torch.from_numpy(good).to(profiles.device)]
+        chosen = torch.from_numpy(_distinct_rows(pool, self.PROFILE_REFERENCE)).to(profiles.device)
+        self.profile_references_[name] = pool[chosen].float()
+        far = self._profile_distances({name: profiles})[name]
+        sign = np.log(far + EPS)
+        if name == "framing":
+            levels = [0.5, self.FRAMING_QUANTILE]
+            low, high = np.quantile(sign[good], levels)
+            to_low, to_high = np.quantile(score[good], levels)
+            scale = max(high - low, 1e-6) / max(to_high - to_low, 1e-6)
+            self.profile_maps_[name] = (low - to_low * scale, scale)
+        else:
+            self.profile_maps_[name] = _onto(sign, score, fence)
+        return far
 
     def auto_threshold(self, scores: np.ndarray) -> float:
         """For tables: the highest of the signs' fences (median + 3 robust standard deviations of
         each sign of the training rows, as in :func:`vaekit.thresholds.auto_fence`), on the
         score's scale; learnt in ``fit``, it also cuts other data.
-        For images: the same fence of the autoencoders' score, learnt in ``fit`` when view
-        classifiers are kept (the view sign's own fence is mapped onto it), else found by the rule of
-        :func:`vaekit.thresholds.auto_threshold` on the scores it is given."""
+        For images: the same fence of the autoencoders' score, learnt in ``fit`` (the view sign's
+        own fence is mapped onto it); a detector saved by an older vaekit without view classifiers
+        finds it by the rule of :func:`vaekit.thresholds.auto_threshold` on the scores it is given."""
         cut = getattr(self, "auto_cut_", None)
         return super().auto_threshold(scores) if cut is None else threshold_at(scores, cut)
 
@@ -1371,14 +1419,26 @@ class AnomalyDetector(BaseDetector):
         if getattr(self, "auto_cut_", None) is None:
             return super().auto_rule
         if self.scores_are_logs:
+            maps = getattr(self, "profile_maps_", {})
             return (
                 "median + 3 robust standard deviations of the training images' scores from the "
-                "autoencoders, or of how often the view classifiers misjudge which way up they are "
-                "and how closely framed (log odds), whichever an image passes"
+                "autoencoders"
+                + (
+                    ", or of how often the view classifiers misjudge which way up they are and how "
+                    "closely framed (log odds)"
+                    if getattr(self, "views_", None)
+                    else ""
+                )
+                + ", whichever an image passes"
                 + (
                     ", or the distance of its framing profile to the training images' (its median "
                     f"and {self.FRAMING_QUANTILE:.0%} quantile put on those of the scores)"
-                    if getattr(self, "framing_reference_", None) is not None
+                    if "framing" in maps
+                    else ""
+                )
+                + (
+                    ", or of the distance of the spectrum of its detail to the training images'"
+                    if "spectrum" in maps
                     else ""
                 )
                 + "; estimated without labels"
@@ -1442,9 +1502,10 @@ class AnomalyDetector(BaseDetector):
         tensors["latent_mean"] = self.latent_mean_.detach().cpu().contiguous()
         tensors["latent_whitening"] = self.latent_whitening_.detach().cpu().contiguous()
         tensors["latent_reference"] = self.latent_reference_.detach().cpu().contiguous()
-        for name in ("input_reference", "framing_reference"):
-            if getattr(self, f"{name}_", None) is not None:
-                tensors[name] = getattr(self, f"{name}_").detach().cpu().contiguous()
+        if getattr(self, "input_reference_", None) is not None:
+            tensors["input_reference"] = self.input_reference_.detach().cpu().contiguous()
+        for name, reference in getattr(self, "profile_references_", {}).items():
+            tensors[f"{name}_reference"] = reference.detach().cpu().contiguous()
         for kind, classifier in getattr(self, "views_", {}).items():
             for k, v in classifier.state_dict().items():
                 tensors[f"views.{kind}.{k}"] = v.detach().cpu().contiguous()
@@ -1470,9 +1531,11 @@ class AnomalyDetector(BaseDetector):
             "views": None
             if not getattr(self, "views_", None)
             else {"kinds": list(self.views_), "center": self.view_center_, "scale": self.view_scale_},
-            "framing": None
-            if getattr(self, "framing_reference_", None) is None
-            else {"center": self.framing_center_, "scale": self.framing_scale_},
+        } | {
+            name: {"center": self.profile_maps_[name][0], "scale": self.profile_maps_[name][1]}
+            if name in self.profile_maps_
+            else None
+            for name in self.PROFILE_SIGNS
         }
 
     def _read_members(self, path: Path, config: dict) -> None:
@@ -1510,15 +1573,20 @@ class AnomalyDetector(BaseDetector):
             raise ModelFileError(
                 f"{path}: the reference rows do not fit the column encoding; retrain the detector"
             )
-        framing_reference = tensors.pop("framing_reference", None)  # absent from older files
-        framing = state.get("framing")
-        if (framing_reference is None) != (framing is None) or (
-            framing is not None and "zoom" not in (state.get("views") or {}).get("kinds", [])
-        ):
-            raise ModelFileError(
-                f"{path}: the detector's file holds the framing sign's reference profiles, its scale "
-                "or its zoom classifier, but not all three; retrain or restore the detector"
-            )
+        profile_references = {}
+        for name in self.PROFILE_SIGNS:  # absent from older files
+            reference, scale = tensors.pop(f"{name}_reference", None), state.get(name)
+            needs = "zoom" if name == "framing" else None
+            if (reference is None) != (scale is None) or (
+                scale is not None and needs and needs not in (state.get("views") or {}).get("kinds", [])
+            ):
+                raise ModelFileError(
+                    f"{path}: the detector's file holds part of the {name} sign (its reference profiles, "
+                    f"its scale{' or its zoom classifier' if needs else ''}) but not all; retrain or "
+                    "restore the detector"
+                )
+            if reference is not None:
+                profile_references[name] = reference
         views = {k: tensors.pop(k) for k in list(tensors) if k.startswith("views.")}
         load_state_checked(module, tensors, path)
         device = resolve_device(self.device)
@@ -1543,7 +1611,7 @@ class AnomalyDetector(BaseDetector):
         self.column_scale_ = column_scale.to(device)
         self.latent_mean_, self.latent_whitening_, self.latent_reference_ = (t.to(device) for t in latent)
         self.input_reference_ = None if input_reference is None else input_reference.to(device)
-        self.framing_reference_ = None if framing_reference is None else framing_reference.to(device)
+        self.profile_references_ = {name: t.to(device) for name, t in profile_references.items()}
         self.dropped_columns_ = dict(self.encoder_.dropped)
         self._layout(device)
 
@@ -1567,9 +1635,20 @@ class AnomalyDetector(BaseDetector):
         if state.get("views") is not None:
             self.view_center_ = float(state["views"]["center"])
             self.view_scale_ = float(state["views"]["scale"])
-        if state.get("framing") is not None:
-            self.framing_center_ = float(state["framing"]["center"])
-            self.framing_scale_ = float(state["framing"]["scale"])
+        self.profile_maps_ = {
+            name: (float(state[name]["center"]), float(state[name]["scale"]))
+            for name in self.PROFILE_SIGNS
+            if state.get(name) is not None
+        }
+
+
+def _onto(values: np.ndarray, score: np.ndarray, cut: float) -> tuple[float, float]:
+    """(center, scale) such that (values - center) / scale puts the median of ``values`` on that
+    of ``score`` and their "auto" fence (:func:`vaekit.thresholds.auto_fence`, on a log scale) on
+    ``cut``."""
+    middle, values_middle = np.median(score), np.median(values)
+    scale = max(auto_fence(values, log_scale=True) - values_middle, 1e-6) / max(cut - middle, 1e-6)
+    return float(values_middle - middle * scale), float(scale)
 
 
 def _distinct_rows(x: torch.Tensor, most: int) -> np.ndarray:

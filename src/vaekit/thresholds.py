@@ -15,6 +15,7 @@ A threshold for a target false-positive rate comes from data the user says is cl
 from __future__ import annotations
 
 from collections.abc import Iterator
+from statistics import NormalDist
 
 import numpy as np
 
@@ -40,8 +41,16 @@ def auto_threshold(scores: np.ndarray, log_scale: bool = False) -> float:
     return threshold_at(scores, auto_fence(scores, log_scale))
 
 
-def auto_fence(scores: np.ndarray, log_scale: bool = False) -> float:
-    """The cut of :func:`auto_threshold`, in score units: median + 3 robust standard deviations."""
+def fence_z(signs: int) -> float:
+    """How many robust standard deviations a fence on each of ``signs`` signs of trouble stands
+    above the median, so that a normal sample passes one of them about as often as it passes one
+    fence at ``Z`` (Bonferroni: the tail share of one fence divided by the number of signs)."""
+    normal = NormalDist()
+    return normal.inv_cdf(1 - normal.cdf(-Z) / max(int(signs), 1))
+
+
+def auto_fence(scores: np.ndarray, log_scale: bool = False, z: float = Z) -> float:
+    """The cut of :func:`auto_threshold`, in score units: median + ``z`` (3) robust standard deviations."""
     scores = np.asarray(scores)
     if scores.dtype not in (np.float32, np.float64):
         scores = scores.astype(np.float64)
@@ -64,7 +73,7 @@ def auto_fence(scores: np.ndarray, log_scale: bool = False) -> float:
 
         median = float((scale(np.array([lower])) + scale(np.array([upper])))[0] / 2)
     mad = float(np.mean(order_statistics(scores, middle, lambda part: np.abs(scale(part) - median))))
-    fence = median + Z * 1.4826 * mad
+    fence = median + z * 1.4826 * mad
     return fence if low is None else float(np.exp(fence)) - floor + low  # the fence in score units
 
 
