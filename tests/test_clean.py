@@ -373,7 +373,7 @@ def test_a_large_csv_file_trains_the_detector_on_a_sample(big_parquet, tmp_path,
     assert "uniform sample of 600 of the 3,000 rows" in report and "AUROC" in report
 
 
-def test_any_orientation_and_any_framing_leave_the_view_classifiers_out(tmp_path):
+def test_any_orientation_framing_and_sharpness_leave_those_signs_out(tmp_path):
     from sklearn.datasets import load_digits
 
     import vaekit
@@ -386,10 +386,12 @@ def test_any_orientation_and_any_framing_leave_the_view_classifiers_out(tmp_path
         [
             ([], {"turn", "zoom"}, "turn and zoom classifiers"),
             (["--any-orientation"], {"zoom"}, "zoom classifier"),
-            (["--any-orientation", "--any-framing"], set(), "5 autoencoders, "),
+            (["--any-orientation", "--any-framing", "--any-sharpness"], set(), "5 autoencoders, "),
         ]
     ):
         out = tmp_path / f"out{i}"
         assert main(["clean", str(folder), "-o", str(out), "--quiet", *flags]) == 0
-        assert set(vaekit.load(out / "model").views_) == kept
+        detector = vaekit.load(out / "model")
+        assert set(detector.views_) == kept
+        assert detector.sharpness == (False if "--any-sharpness" in flags else "auto")
         assert described in (out / "report.html").read_text()

@@ -772,6 +772,12 @@ def test_the_spectrum_sign_finds_images_blown_up_from_thumbnails(tmp_path):
     assert "spectrum" not in old.signs(images).columns
     np.testing.assert_allclose(old.decision_function(images), others, rtol=1e-12)
 
+    # sharpness=False leaves the sign out; True keeps it for images under MIN_SIDE pixels a side
+    small = images[:, ::2, ::2]
+    for data, sharpness, kept in ((images, False, False), (small, "auto", False), (small, True, True)):
+        quick = AnomalyDetector(random_state=0, steps=10, sharpness=sharpness).fit(data)
+        assert ("spectrum" in quick.profile_maps_) == kept
+
 
 def test_a_fence_for_several_signs_is_passed_as_often_as_one_fence():
     """Bonferroni: a normal sample passes one of m fences at fence_z(m) about as often as one
@@ -792,7 +798,7 @@ def test_images_with_no_upright_do_without_the_turn_classifier():
     assert "turn" not in AnomalyDetector(random_state=0).fit(images).views_
     kept = AnomalyDetector(random_state=0, orientation=True).fit(images)
     assert "turn" in kept.views_  # asked for, kept
-    for name in ("orientation", "framing"):
+    for name in ("orientation", "framing", "sharpness"):
         with pytest.raises(ParameterError, match=name):
             AnomalyDetector(**{name: "yes"}).fit(images)
 

@@ -253,6 +253,7 @@ def clean(
     memory_budget: int | None = None,
     orientation: bool | str = "auto",
     framing: bool | str = "auto",
+    sharpness: bool | str = "auto",
 ) -> CleanResult:
     """Find the garbage in ``input`` (a CSV or Parquet file, or a folder of images) and write
     ``clean.<ext>``, ``garbage.<ext>``, ``scores.csv``, ``model/`` and ``report.html`` into the
@@ -262,8 +263,9 @@ def clean(
     the input; its threshold is kept unless ``contamination`` is given as a fraction.
     ``label_column``: a known 0/1 column (1 = garbage) used only for the report's metrics.
     ``copy``: for an image folder, also copy the files into ``clean/`` and ``garbage/``.
-    ``orientation``, ``framing``: of :class:`vaekit.AnomalyDetector`; False when turned images, or
-    images framed any way (close-ups, crops), are fine.
+    ``orientation``, ``framing``, ``sharpness``: of :class:`vaekit.AnomalyDetector`; False when
+    turned images, images framed any way (close-ups, crops), or images of any sharpness (blown up
+    from small ones, blurred) are fine.
     ``memory_budget`` (bytes, default 1 GiB): a CSV or Parquet file larger than this is read in
     batches, its detector trained on a sample (see ``_StreamingParquetJob`` and ``_StreamingCsvJob``).
     """
@@ -297,7 +299,8 @@ def clean(
         else:
             job = _TableJob(source, kind, label_column, drop_duplicates)
     job.read()
-    settings = dict(random_state=random_state, verbose=verbose, orientation=orientation, framing=framing)
+    views = dict(orientation=orientation, framing=framing, sharpness=sharpness)
+    settings = dict(random_state=random_state, verbose=verbose, **views)
     detector = job.detect(model, contamination, settings)
     out.mkdir(parents=True, exist_ok=True)
     result = job.write(out, detector, copy)

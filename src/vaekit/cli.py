@@ -522,6 +522,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
         memory_budget=parse_size(args.memory_budget),
         orientation=False if args.any_orientation else "auto",
         framing=False if args.any_framing else "auto",
+        sharpness=False if args.any_sharpness else "auto",
     )
     print(f"vaekit clean: {result.summary()}")
     if result.metrics:
@@ -813,6 +814,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--any-framing",
         action="store_true",
         help="image folders: close-ups and crops are fine here; do not judge how closely an image is framed",
+    )
+    p.add_argument(
+        "--any-sharpness",
+        action="store_true",
+        help="image folders: images blown up from small ones, blurred or sharpened are fine here; do not "
+        "compare the spectrum of their detail",
     )
     p.add_argument(
         "--memory-budget",

@@ -647,7 +647,9 @@ class AnomalyDetector(BaseDetector):
     ``orientation`` (the turns) and ``framing`` (the zoom): ``"auto"`` keeps a classifier when it
     learnt to tell the views of most training images apart (a collection with no upright, such as
     textures or views from above, has nothing to learn), ``False`` leaves it out (images that may
-    be turned, or framed any way, as they are), ``True`` always keeps it.
+    be turned, or framed any way, as they are), ``True`` always keeps it. ``sharpness``: the
+    spectrum sign; ``"auto"`` for images at least ``vaekit.spectrum.MIN_SIDE`` pixels on a side,
+    ``False`` leaves it out (images blown up, blurred or sharpened are fine), ``True`` always.
     ``contamination="auto"``: see :meth:`auto_threshold`.
     ``feature_scores`` gives how much the score drops when a column is set to a typical value.
 
@@ -666,6 +668,7 @@ class AnomalyDetector(BaseDetector):
         normalize_columns: bool | str = "auto",
         orientation: bool | str = "auto",
         framing: bool | str = "auto",
+        sharpness: bool | str = "auto",
         steps: int | str = "auto",
         batch_size: int = 256,
         lr: float = 2e-2,
@@ -679,6 +682,7 @@ class AnomalyDetector(BaseDetector):
         self.normalize_columns = normalize_columns
         self.orientation = orientation
         self.framing = framing
+        self.sharpness = sharpness
         self.steps = steps
         self.batch_size = batch_size
         self.lr = lr
@@ -698,7 +702,7 @@ class AnomalyDetector(BaseDetector):
             raise ParameterError(f"trim={self.trim!r}: must be in [0, 0.5)")
         if not self.lr > 0:
             raise ParameterError(f"lr={self.lr!r}: must be > 0")
-        for name in ("normalize_columns", "orientation", "framing"):
+        for name in ("normalize_columns", "orientation", "framing", "sharpness"):
             if getattr(self, name) not in (True, False, "auto"):
                 raise ParameterError(f"{name}={getattr(self, name)!r}: use True, False or 'auto'")
 
@@ -820,7 +824,9 @@ class AnomalyDetector(BaseDetector):
         Returns the losses of the steps."""
         device = next(module.parameters()).device
         optimizer = torch.optim.Adam(module.parameters(), lr=lr, fused=device.type in ("cpu", "cuda"))
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.1)
+        # OneCycleLR divides by zero when its warm-up ends at the first step (0.1 * steps == 1)
+        warm_up = 0.1 if steps != 10 else 0.15
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=warm_up)
         losses = []
         with _progress(steps, self.verbose, desc) as bar:
             for step in range(steps):
@@ -1366,7 +1372,7 @@ class AnomalyDetector(BaseDetector):
             profiles.pop("framing", None)
         from vaekit.spectrum import MIN_SIDE, spectrum_profile
 
-        if min(self.image_shape_[1:]) >= MIN_SIDE:
+        if self.sharpness is True or (self.sharpness == "auto" and min(self.image_shape_[1:]) >= MIN_SIDE):
             profiles["spectrum"] = spectrum_profile(x, self.image_shape_, chunk=chunk).to(x.device)
         far = {}
         for name in self.PROFILE_SIGNS:
