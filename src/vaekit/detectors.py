@@ -630,9 +630,9 @@ class AnomalyDetector(BaseDetector):
     are (which quarter turn was applied to one) and how closely they are framed (an image, or its
     centre blown up); an image whose views they misjudge is turned, cropped or blown up, or from
     another collection, which the autoencoders hardly see (a turned image is reconstructed about as
-    well as an upright one). The sign is the log odds that they misjudge the image's views (of
-    their mean cross-entropy), mapped so that its own "auto" fence falls on the other signs' fence.
-    And a fourth, how an image's framing profile lies among the training images': the zoom
+    well as an upright one). The sign is the log odds that the turn classifier misjudges the
+    image's views (of its mean cross-entropy), mapped so that its own "auto" fence falls on the
+    other signs' fence. And a fourth, how an image's framing profile lies among the training images': the zoom
     classifier's log odds that each view is the blown-up one, for the image and its centre blown
     up, each turned every quarter turn that keeps its shape; the sign is the log of the mean
     distance to the ``NEIGHBOURS`` nearest of the profiles of ``PROFILE_REFERENCE`` distinct
@@ -851,13 +851,16 @@ class AnomalyDetector(BaseDetector):
         return torch.stack(losses).tolist()
 
     def _view_losses(
-        self, x: torch.Tensor, profiles: torch.Tensor | None = None, chunk: int = 4096
+        self, x: torch.Tensor, profiles: torch.Tensor | None = None, kinds=None, chunk: int = 4096
     ) -> dict[str, np.ndarray]:
-        """Per view classifier, (rows,) the mean cross-entropy of each row's views; the zoom
-        classifier's read off the rows' framing ``profiles`` when given."""
+        """Per view classifier (of ``kinds``, default all), (rows,) the mean cross-entropy of each
+        row's views; the zoom classifier's read off the rows' framing ``profiles`` when given."""
         losses = {}
+        views = getattr(self, "views_", {})
         with torch.no_grad():
-            for kind, c in getattr(self, "views_", {}).items():
+            for kind, c in views.items():
+                if kinds is not None and kind not in kinds:
+                    continue
                 if kind == "zoom" and profiles is not None:
                     loss = c.zoom_loss(profiles)
                 else:
@@ -866,9 +869,11 @@ class AnomalyDetector(BaseDetector):
         return losses
 
     def _view_odds(self, x: torch.Tensor, profiles: torch.Tensor | None = None) -> np.ndarray | None:
-        """(rows,): the log odds that the view classifiers misjudge a row's views, log(exp(loss) - 1)
-        of their mean cross-entropy; None without classifiers."""
-        losses = self._view_losses(x, profiles)
+        """(rows,): the log odds that the view classifiers of the view sign (``view_sign_``: the
+        turn classifier; both classifiers in files of older versions) misjudge a row's views,
+        log(exp(loss) - 1) of their mean cross-entropy; None without them."""
+        kinds = getattr(self, "view_sign_", list(getattr(self, "views_", {})))
+        losses = self._view_losses(x, profiles, kinds) if kinds else {}
         return _log_odds(np.mean(list(losses.values()), axis=0)) if losses else None
 
     def _pixel_scale(self, x: torch.Tensor, generator: torch.Generator, most: int = 10_000) -> torch.Tensor:
@@ -1200,7 +1205,7 @@ class AnomalyDetector(BaseDetector):
         "simpler": "reconstructed far better than the training images: far simpler than them",
         "distance": "its code lies far from the codes of the training rows",
         "neighbours": "its values lie far from those of the training rows nearest to it",
-        "view": "not viewed like the training images: turned, cropped or blown up, or from elsewhere?",
+        "view": "not the way up the training images are: turned, or from elsewhere?",
         "framing": "framed unlike the training images: a crop, a small image blown up, or from elsewhere?",
         "spectrum": "its detail spread over scales unlike the training images': blown up from a small "
         "image, blurred, noisy, or from elsewhere?",
@@ -1363,9 +1368,12 @@ class AnomalyDetector(BaseDetector):
             if wanted == "auto" and np.median(loss) > np.log(self.views_[kind].n_views) / 2:
                 del self.views_[kind]
         view_odds = None
-        if self.views_:
-            # the view sign: its median onto the score's and its own fence onto the score's
-            view_odds = _log_odds(np.mean([losses[kind] for kind in self.views_], axis=0))
+        # the view sign: how the turn classifier misjudges an image (the zoom classifier's
+        # judgement is part of the framing profile, a sign of its own); its median onto the
+        # score's and its own fence onto the score's
+        self.view_sign_ = [kind for kind in ("turn",) if kind in self.views_]
+        if self.view_sign_:
+            view_odds = _log_odds(np.mean([losses[kind] for kind in self.view_sign_], axis=0))
             self.view_center_, self.view_scale_ = _onto(view_odds, score, fence)
             score = self._combined(errors, distances, view_odds)
         if "zoom" not in self.views_:
@@ -1379,8 +1387,10 @@ class AnomalyDetector(BaseDetector):
             if name in profiles:
                 far[name] = self._fit_profile_sign(name, profiles[name], score, fence)
                 score = self._combined(errors, distances, view_odds, None, far)
-        signs = 2 + bool(self.views_) + len(far)  # the error (both ways), distance, view, profiles
-        self.auto_cut_ = auto_fence(base, log_scale=True, z=fence_z(signs))
+        # the error (both ways), the distance, the view sign and the profile signs
+        self.auto_signs_ = 2 + bool(self.view_sign_) + len(far)
+        self.auto_z_ = fence_z(self.auto_signs_)
+        self.auto_cut_ = auto_fence(base, log_scale=True, z=self.auto_z_)
         return score
 
     def _fit_profile_sign(
@@ -1426,13 +1436,20 @@ class AnomalyDetector(BaseDetector):
             return super().auto_rule
         if self.scores_are_logs:
             maps = getattr(self, "profile_maps_", {})
+            z = getattr(self, "auto_z_", 3.0)
+            raised = f" (3, raised for the {self.auto_signs_} signs an image can fail)" if z > 3 else ""
             return (
-                "median + 3 robust standard deviations of the training images' scores from the "
-                "autoencoders"
+                f"median + {z:.2f} robust standard deviations{raised} of the training images' scores "
+                "from the autoencoders"
                 + (
-                    ", or of how often the view classifiers misjudge which way up they are and how "
-                    "closely framed (log odds)"
-                    if getattr(self, "views_", None)
+                    (
+                        ", or of how often the view classifiers misjudge which way up they are and how "
+                        "closely framed (log odds)"
+                        if "zoom" in self.view_sign_
+                        else ", or of how often the turn classifier misjudges which way up they are "
+                        "(log odds)"
+                    )
+                    if getattr(self, "view_sign_", None)
                     else ""
                 )
                 + ", whichever an image passes"
@@ -1527,6 +1544,8 @@ class AnomalyDetector(BaseDetector):
             "score_center": self.score_center_.tolist(),
             "score_scale": self.score_scale_.tolist(),
             "auto_cut": self.auto_cut_,
+            "auto_z": getattr(self, "auto_z_", None),
+            "auto_signs": getattr(self, "auto_signs_", None),
             "column_range": getattr(self, "column_range_", None),
             "sign_tails": None
             if getattr(self, "sign_tails_", None) is None
@@ -1536,7 +1555,12 @@ class AnomalyDetector(BaseDetector):
             },
             "views": None
             if not getattr(self, "views_", None)
-            else {"kinds": list(self.views_), "center": self.view_center_, "scale": self.view_scale_},
+            else {
+                "kinds": list(self.views_),
+                "sign": self.view_sign_,
+                "center": self.view_center_ if self.view_sign_ else None,
+                "scale": self.view_scale_ if self.view_sign_ else None,
+            },
         } | {
             name: {"center": self.profile_maps_[name][0], "scale": self.profile_maps_[name][1]}
             if name in self.profile_maps_
@@ -1628,6 +1652,8 @@ class AnomalyDetector(BaseDetector):
         self.score_scale_ = np.asarray(state["score_scale"], dtype=np.float64)
         cut = state["auto_cut"]
         self.auto_cut_ = None if cut is None else float(cut)
+        if state.get("auto_z") is not None:  # absent from the files of older versions (3)
+            self.auto_z_, self.auto_signs_ = float(state["auto_z"]), int(state["auto_signs"])
         ranges = state.get("column_range")  # absent from the files of older versions
         self.column_range_ = None if ranges is None else [None if r is None else tuple(r) for r in ranges]
         tails = state.get("sign_tails")  # absent from the files of older versions
@@ -1638,9 +1664,13 @@ class AnomalyDetector(BaseDetector):
                 str(k): (np.asarray(v["body"], dtype=np.float64), float(v["scale"])) for k, v in tails.items()
             }
         )
-        if state.get("views") is not None:
-            self.view_center_ = float(state["views"]["center"])
-            self.view_scale_ = float(state["views"]["scale"])
+        views = state.get("views")
+        if views is not None:
+            # files of older versions: the view sign from every classifier
+            self.view_sign_ = [str(kind) for kind in views.get("sign", views["kinds"])]
+            if self.view_sign_:
+                self.view_center_ = float(views["center"])
+                self.view_scale_ = float(views["scale"])
         self.profile_maps_ = {
             name: (float(state[name]["center"]), float(state[name]["scale"]))
             for name in self.PROFILE_SIGNS
