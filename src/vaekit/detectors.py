@@ -44,6 +44,8 @@ from vaekit.thresholds import (
 )
 
 EPS = 1e-12
+# where float64 work is done: Apple's MPS has no float64, and the k-nearest searches are small
+CPU64 = ("cpu", torch.float64)
 
 
 def auto_architecture(n_features: int) -> tuple[tuple[int, ...], int]:
@@ -785,8 +787,8 @@ class AnomalyDetector(BaseDetector):
                 self.column_scale_ = (_masked_median(self._all_column_errors(x, None), None) + 1e-6).float()
         elif normalize:
             self.column_scale_ = (
-                _masked_median(self._all_column_errors(x, mask), mask).double() + 1e-6
-            ).float()
+                (_masked_median(self._all_column_errors(x, mask), mask).to(*CPU64) + 1e-6).float().to(device)
+            )
         self.views_ = {}
         if self.image_shape_ is not None:
             for kind, wanted in (("turn", self.orientation), ("zoom", self.framing)):
@@ -884,8 +886,8 @@ class AnomalyDetector(BaseDetector):
         rarely inked pixel of a good digit became a huge error). From at most ``most`` images."""
         if len(x) > most:
             x = x[torch.randperm(len(x), generator=generator)[:most].to(x.device)]
-        medians = _masked_median(self._all_column_errors(x, None), None).double()
-        return (medians + medians.mean(dim=1, keepdim=True) + 1e-6).float()
+        medians = _masked_median(self._all_column_errors(x, None), None).to(*CPU64)
+        return (medians + medians.mean(dim=1, keepdim=True) + 1e-6).float().to(x.device)
 
     # -- the columns' errors ---------------------------------------------------------------
     def _layout(self, device: torch.device) -> None:
@@ -1099,20 +1101,20 @@ class AnomalyDetector(BaseDetector):
             return None
         # in float64: float32 rounds differently with the number of rows at a time, and a sign's
         # rarity scale can be steep enough to show it
-        reference = reference.double()
+        reference = reference.to(*CPU64)
         out = []
         with torch.no_grad():
             for i in range(0, len(x), chunk):
-                seen = None if mask is None else mask[i : i + chunk][:, self._owner_of_feature].double()
-                out.append(_mean_nearest(x[i : i + chunk].double(), reference, self.NEIGHBOURS, seen))
+                seen = None if mask is None else mask[i : i + chunk][:, self._owner_of_feature].to(*CPU64)
+                out.append(_mean_nearest(x[i : i + chunk].to(*CPU64), reference, self.NEIGHBOURS, seen))
         return np.concatenate(out) if out else np.zeros(0)
 
     def _framing_profiles(self, x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-        """(rows, 2 * turns) float64: the zoom classifier's framing profile of each image
+        """(rows, 2 * turns) float64 on the CPU: the zoom classifier's framing profile of each image
         (:meth:`vaekit.models.views.ViewClassifier.framing`)."""
         zoom = self.views_["zoom"]
         with torch.no_grad():
-            return torch.cat([zoom.framing(x[i : i + chunk]).double() for i in range(0, len(x), chunk)])
+            return torch.cat([zoom.framing(x[i : i + chunk]).to(*CPU64) for i in range(0, len(x), chunk)])
 
     def _profiles(self, x: torch.Tensor, chunk: int = 4096) -> dict[str, torch.Tensor]:
         """The rows' profiles of each profile sign the detector has (see ``PROFILE_SIGNS``): the
@@ -1125,7 +1127,7 @@ class AnomalyDetector(BaseDetector):
         if "spectrum" in references:
             from vaekit.spectrum import spectrum_profile
 
-            out["spectrum"] = spectrum_profile(x, self.image_shape_, chunk=chunk).to(x.device)
+            out["spectrum"] = spectrum_profile(x, self.image_shape_, chunk=chunk)
         return out
 
     def _profile_distances(self, profiles: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -1136,7 +1138,7 @@ class AnomalyDetector(BaseDetector):
         for name, rows in profiles.items():
             if name not in references:  # framing profiles of a detector saved before the sign
                 continue
-            reference, chunk, k = references[name].double(), 4096, self.NEIGHBOURS
+            reference, chunk, k = references[name].to(*CPU64), 4096, self.NEIGHBOURS
             parts = [
                 _mean_nearest(rows[i : i + chunk], reference, k, copy_within=self.SAME_PROFILE)
                 for i in range(0, len(rows), chunk)
@@ -1148,7 +1150,7 @@ class AnomalyDetector(BaseDetector):
         # Images: logs, for a pixel error spans orders of magnitude between a plain and a busy
         # image. Tables: as they are, for a log would squeeze a wrong field's error (hundreds of
         # times the typical one) into the spread of the small errors of good rows.
-        values = torch.cat(parts, dim=1).double()
+        values = torch.cat(parts, dim=1).to(*CPU64)
         if self.scores_are_logs:
             values = torch.log(values + 1e-12)
         return values.cpu().numpy()
@@ -1381,7 +1383,7 @@ class AnomalyDetector(BaseDetector):
         from vaekit.spectrum import MIN_SIDE, spectrum_profile
 
         if self.sharpness is True or (self.sharpness == "auto" and min(self.image_shape_[1:]) >= MIN_SIDE):
-            profiles["spectrum"] = spectrum_profile(x, self.image_shape_, chunk=chunk).to(x.device)
+            profiles["spectrum"] = spectrum_profile(x, self.image_shape_, chunk=chunk)
         far = {}
         for name in self.PROFILE_SIGNS:
             if name in profiles:
@@ -1641,7 +1643,7 @@ class AnomalyDetector(BaseDetector):
         self.column_scale_ = column_scale.to(device)
         self.latent_mean_, self.latent_whitening_, self.latent_reference_ = (t.to(device) for t in latent)
         self.input_reference_ = None if input_reference is None else input_reference.to(device)
-        self.profile_references_ = {name: t.to(device) for name, t in profile_references.items()}
+        self.profile_references_ = profile_references  # on the CPU, as the profiles
         self.dropped_columns_ = dict(self.encoder_.dropped)
         self._layout(device)
 
