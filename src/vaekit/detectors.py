@@ -1209,8 +1209,8 @@ class AnomalyDetector(BaseDetector):
         "neighbours": "its values lie far from those of the training rows nearest to it",
         "view": "not the way up the training images are: turned, or from elsewhere?",
         "framing": "framed unlike the training images: a crop, a small image blown up, or from elsewhere?",
-        "spectrum": "its detail spread over scales unlike the training images': blown up from a small "
-        "image, blurred, noisy, or from elsewhere?",
+        "spectrum": "its detail, if any, at other scales than the training images': blank, blown up "
+        "from a small image, blurred, noisy, or from elsewhere?",
     }
 
     def signs(self, X: ArrayLike) -> pd.DataFrame:
