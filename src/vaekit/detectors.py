@@ -634,7 +634,8 @@ class AnomalyDetector(BaseDetector):
     another collection, which the autoencoders hardly see (a turned image is reconstructed about as
     well as an upright one). The sign is the log odds that the turn classifier misjudges the
     image's views (of its mean cross-entropy), mapped so that its own "auto" fence falls on the
-    other signs' fence. And a fourth, how an image's framing profile lies among the training images': the zoom
+    other signs' fence. And a fourth, how an image's framing profile lies among the training
+    images' (the zoom classifier's judgement of an image's views is part of it): the zoom
     classifier's log odds that each view is the blown-up one, for the image and its centre blown
     up, each turned every quarter turn that keeps its shape; the sign is the log of the mean
     distance to the ``NEIGHBOURS`` nearest of the profiles of ``PROFILE_REFERENCE`` distinct
@@ -853,7 +854,11 @@ class AnomalyDetector(BaseDetector):
         return torch.stack(losses).tolist()
 
     def _view_losses(
-        self, x: torch.Tensor, profiles: torch.Tensor | None = None, kinds=None, chunk: int = 4096
+        self,
+        x: torch.Tensor,
+        profiles: torch.Tensor | None = None,
+        kinds: list[str] | None = None,
+        chunk: int = 4096,
     ) -> dict[str, np.ndarray]:
         """Per view classifier (of ``kinds``, default all), (rows,) the mean cross-entropy of each
         row's views; the zoom classifier's read off the rows' framing ``profiles`` when given."""
@@ -1282,8 +1287,7 @@ class AnomalyDetector(BaseDetector):
     INPUT_REFERENCE = 512  # training rows kept (scaled) in the detector for the neighbours sign
     PROFILE_SIGNS = ("framing", "spectrum")
     PROFILE_REFERENCE = 512  # profiles of training images kept for each profile sign
-    # the quantile of each profile sign among the training images judged good put on the score's
-    FRAMING_QUANTILE = 0.98
+    FRAMING_QUANTILE = 0.98  # of the framing sign among the images judged good, put on the score's
     SAME_PROFILE = 1e-4  # log odds: profiles this close are one image's (float32 rounds them apart)
     SIMPLER_MARGIN = 1.0  # interquartile ranges of the log errors below the median that do not count
 
@@ -1389,8 +1393,9 @@ class AnomalyDetector(BaseDetector):
             if name in profiles:
                 far[name] = self._fit_profile_sign(name, profiles[name], score, fence)
                 score = self._combined(errors, distances, view_odds, None, far)
-        # the error (both ways), the distance, the view sign and the profile signs
-        self.auto_signs_ = 2 + bool(self.view_sign_) + len(far)
+        # what is fenced: the autoencoders' score (its error, both ways, and distance fenced as
+        # one), the view sign and the profile signs
+        self.auto_signs_ = 1 + bool(self.view_sign_) + len(far)
         self.auto_z_ = fence_z(self.auto_signs_)
         self.auto_cut_ = auto_fence(base, log_scale=True, z=self.auto_z_)
         return score
@@ -1426,9 +1431,11 @@ class AnomalyDetector(BaseDetector):
         """For tables: the highest of the signs' fences (median + 3 robust standard deviations of
         each sign of the training rows, as in :func:`vaekit.thresholds.auto_fence`), on the
         score's scale; learnt in ``fit``, it also cuts other data.
-        For images: the same fence of the autoencoders' score, learnt in ``fit`` (the view sign's
-        own fence is mapped onto it); a detector saved by an older vaekit without view classifiers
-        finds it by the rule of :func:`vaekit.thresholds.auto_threshold` on the scores it is given."""
+        For images: a fence of the autoencoders' score, learnt in ``fit``, raised from 3 robust
+        standard deviations for the number of signs fenced (the autoencoders' score, the view sign,
+        the profile signs: :func:`vaekit.thresholds.fence_z`), for each lets a few good images pass;
+        a detector saved by an older vaekit without view classifiers finds it by the rule of
+        :func:`vaekit.thresholds.auto_threshold` on the scores it is given."""
         cut = getattr(self, "auto_cut_", None)
         return super().auto_threshold(scores) if cut is None else threshold_at(scores, cut)
 
