@@ -299,8 +299,8 @@ def clean(
         else:
             job = _TableJob(source, kind, label_column, drop_duplicates)
     job.read()
-    views = dict(orientation=orientation, framing=framing, sharpness=sharpness)
-    settings = dict(random_state=random_state, verbose=verbose, **views)
+    image_signs = dict(orientation=orientation, framing=framing, sharpness=sharpness)
+    settings = dict(random_state=random_state, verbose=verbose, **image_signs)
     detector = job.detect(model, contamination, settings)
     out.mkdir(parents=True, exist_ok=True)
     result = job.write(out, detector, copy)

@@ -33,6 +33,7 @@ from vaekit.errors import DataError, ModelFileError, ParameterError, TrainingErr
 from vaekit.estimators import VAE, ArrayLike, Autoencoder, as_rows
 from vaekit.io import as_matrix
 from vaekit.preprocessing import Scaler
+from vaekit.spectrum import MIN_SIDE, spectrum_profile
 from vaekit.thresholds import (
     auto_fence,
     auto_threshold,
@@ -1127,11 +1128,11 @@ class AnomalyDetector(BaseDetector):
         (:func:`vaekit.spectrum.spectrum_profile`) of images."""
         out = {}
         references = getattr(self, "profile_references_", {})
-        if "zoom" in getattr(self, "views_", {}):  # the view sign reads the zoom classifier's loss off them
+        # with a zoom classifier: the framing sign's, and a view sign from both classifiers (files of
+        # older versions) reads the zoom classifier's loss off them
+        if "zoom" in getattr(self, "views_", {}):
             out["framing"] = self._framing_profiles(x, chunk)
         if "spectrum" in references:
-            from vaekit.spectrum import spectrum_profile
-
             out["spectrum"] = spectrum_profile(x, self.image_shape_, chunk=chunk)
         return out
 
@@ -1158,7 +1159,7 @@ class AnomalyDetector(BaseDetector):
         values = torch.cat(parts, dim=1).to(*CPU64)
         if self.scores_are_logs:
             values = torch.log(values + 1e-12)
-        return values.cpu().numpy()
+        return values.numpy()
 
     def _standardised(self, errors: np.ndarray, distances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         center, scale = self.score_center_, self.score_scale_  # (2, members)
@@ -1384,8 +1385,6 @@ class AnomalyDetector(BaseDetector):
             score = self._combined(errors, distances, view_odds)
         if "zoom" not in self.views_:
             profiles.pop("framing", None)
-        from vaekit.spectrum import MIN_SIDE, spectrum_profile
-
         if self.sharpness is True or (self.sharpness == "auto" and min(self.image_shape_[1:]) >= MIN_SIDE):
             profiles["spectrum"] = spectrum_profile(x, self.image_shape_, chunk=chunk)
         far = {}
