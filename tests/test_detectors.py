@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -155,7 +156,8 @@ def test_a_small_class_the_members_learn_to_reconstruct_is_found_by_where_its_co
     from vaekit.detectors import _surprise, _tail_of
     from vaekit.thresholds import auto_fence, threshold_at
 
-    raw = [errors, distances, detector._neighbour_distances(detector._encoded(x)[0])]
+    encoded = detector._encoded(x)[0]
+    raw = [errors, distances, detector._neighbour_distances(encoded), detector._cells(encoded)]
     fences = [auto_fence(values) for values in raw]
     good = np.logical_and.reduce([values <= fence for values, fence in zip(raw, fences, strict=True)])
     cut = max(_surprise(np.array([f]), *_tail_of(v[good]))[0] for v, f in zip(raw, fences, strict=True))
@@ -398,6 +400,8 @@ def test_a_detector_saved_before_the_neighbours_sign_scores_as_it_did(tmp_path):
 
     X = np.random.RandomState(0).normal(size=(80, 4))
     detector = AnomalyDetector(random_state=0, steps=5).fit(X)
+    detector.cell_mean_ = detector.cell_precision_ = None  # nor the cells sign, which came later
+    del detector.sign_tails_["cells"]
     old = _saved_without_a_sign(detector, tmp_path / "d", "input_reference", "sign_tails", "neighbours sign")
     expected = np.maximum(*detector._standardised(*detector._parts(*detector._encoded(X))))
     np.testing.assert_allclose(old.decision_function(X), expected)
@@ -499,6 +503,73 @@ def test_cell_level_garbage_is_ranked_higher_with_the_neighbours_sign():
         gains.append(roc_auc_score(bad, detector.decision_scores_) - roc_auc_score(bad, before))
         assert roc_auc_score(bad, detector.signs(X)["neighbours"]) > 0.75
     assert np.mean(gains) > 0.025, gains
+
+
+def test_fields_that_disagree_with_the_rest_of_their_row_are_ranked_higher_with_the_cells_sign():
+    """The same corrupted diabetes: a field's deviation from what the rest of its row predicts
+    (the cells sign) ranks the garbage better than the other three signs do together (measured:
+    AUROC 0.86 -> 0.91, 0.75 -> 0.88, 0.83 -> 0.89 for seeds 0-2)."""
+    from sklearn.datasets import load_diabetes
+
+    gains = []
+    for seed in (0, 1, 2):
+        X, bad = _corrupted(load_diabetes().data, np.random.RandomState(seed))
+        detector = AnomalyDetector(random_state=seed).fit(X)
+        signs = detector.signs(X)
+        before = signs[["error", "distance", "neighbours"]].max(axis=1)
+        gains.append(roc_auc_score(bad, detector.decision_scores_) - roc_auc_score(bad, before))
+        assert roc_auc_score(bad, signs["cells"]) > 0.85
+    assert np.mean(gains) > 0.04, gains
+
+
+def test_why_names_the_field_that_disagrees_with_the_rest_of_its_row_and_what_they_suggest(tmp_path):
+    """c = a + b and d = a - b; in 20 rows c moved by two of its standard deviations, staying within
+    its range: each of them is flagged, and the reason names c with a suggested value close to
+    the one it had; good rows get no such note."""
+    rng = np.random.default_rng(0)
+    n = 1000
+    a, b = rng.normal(50, 10, n), rng.normal(0, 3, n)
+    noise = rng.normal(0, 0.3, (2, n))
+    data = pd.DataFrame({"a": a, "b": b, "c": a + b + noise[0], "d": a - b + noise[1]})
+    truth = data["c"].to_numpy().copy()
+    data.loc[:19, "c"] += 2 * data["c"].std() * np.where(data["c"][:20] > data["c"].median(), -1, 1)
+    assert data["c"][:20].between(data["c"][20:].min(), data["c"][20:].max()).all()
+    detector = AnomalyDetector(random_state=0).fit(data)
+    assert detector.labels_[:20].all() and detector.labels_[20:].mean() < 0.02
+    why = detector.why(data)
+    for i in range(20):
+        note = re.search(r"\(c = (\S+) where the rest of the row suggests (\S+)\)", why[i])
+        value, suggested = note.groups()
+        assert float(value) == pytest.approx(data["c"][i], rel=1e-3)
+        assert abs(float(suggested) - truth[i]) < 1.0, why[i]
+    assert not any("suggests" in w for w in np.asarray(why)[~detector.labels_.astype(bool)])
+    loaded = vaekit.load(detector.save(tmp_path / "det"))
+    assert loaded.why(data) == why
+    np.testing.assert_array_equal(loaded.decision_function(data), detector.decision_scores_)
+
+
+def test_a_detector_saved_before_the_cells_sign_scores_as_it_did(tmp_path):
+    """A table detector as vaekit saved it before the cells sign (no cell model, no tail for it):
+    its score is the largest of the other three signs; a file with one and not the other is refused."""
+    import json
+
+    from vaekit.errors import ModelFileError
+
+    X = np.random.RandomState(0).normal(size=(80, 4))
+    detector = AnomalyDetector(random_state=0, steps=5).fit(X)
+    folder = detector.save(tmp_path / "d")
+    config = _rewrite_weights(
+        folder, lambda tensors: [tensors.pop(k) for k in ("cell_mean", "cell_precision")]
+    )
+    with pytest.raises(ModelFileError, match=r"cells sign.*retrain"):
+        vaekit.load(folder)
+    del config["detector"]["sign_tails"]["cells"]
+    (folder / "config.json").write_text(json.dumps(config))
+    old = vaekit.load(folder)
+    expected = detector.signs(X)[["error", "distance", "neighbours"]].max(axis=1)
+    np.testing.assert_allclose(old.decision_function(X), expected)
+    assert list(old.signs(X).columns) == ["error", "distance", "neighbours"]
+    assert "four" not in old.auto_rule and "four" in detector.auto_rule
 
 
 def _corrupted(

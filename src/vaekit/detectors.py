@@ -29,6 +29,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from vaekit.cells import cell_deviations, fit_cells, fits, largest_deviation, predicted_values
 from vaekit.errors import DataError, ModelFileError, ParameterError, TrainingError
 from vaekit.estimators import VAE, ArrayLike, Autoencoder, as_rows
 from vaekit.io import as_matrix
@@ -915,6 +916,9 @@ class AnomalyDetector(BaseDetector):
             column_of[j, where] = True
         self._column_of = column_of.to(device)
         self._owner_of_feature = column_of.float().argmax(dim=0).to(device)  # encoded -> kept column
+        # the fields the cells sign judges: those of number and date columns, not one-hot levels
+        self._cell_targets = torch.zeros(self.encoder_.width, dtype=torch.float64)
+        self._cell_targets[numeric] = 1.0
 
     def _column_errors(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """(members, rows, kept columns): squared errors of numbers (summed over a date's
@@ -1031,7 +1035,7 @@ class AnomalyDetector(BaseDetector):
             profiles = self._profiles(xb)
             # the zoom classifier's judgement of the upright views is part of the framing profiles
             view_odds = self._view_odds(xb, profiles.get("framing"))
-            yield self._signs(*parts, view_odds, near, self._profile_distances(profiles))
+            yield self._signs(*parts, view_odds, near, self._profile_distances(profiles), self._cells(xb, mb))
 
     @property
     def scores_are_logs(self) -> bool:
@@ -1115,6 +1119,26 @@ class AnomalyDetector(BaseDetector):
                 out.append(_mean_nearest(x[i : i + chunk].to(*CPU64), reference, self.NEIGHBOURS, seen))
         return np.concatenate(out) if out else np.zeros(0)
 
+    def _observed_features(self, mask: torch.Tensor | None) -> torch.Tensor | None:
+        """(rows, features) 0/1 on the CPU: which encoded features of the rows are observed."""
+        return None if mask is None else mask[:, self._owner_of_feature].to(*CPU64)
+
+    def _cells(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, chunk: int = 65_536
+    ) -> np.ndarray | None:
+        """(rows,): for tables with a cell model (:mod:`vaekit.cells`), the largest deviation of a
+        row's number fields from what its other fields predict; None otherwise."""
+        if getattr(self, "cell_precision_", None) is None:
+            return None
+        out = []
+        for i in range(0, len(x), chunk):
+            seen = self._observed_features(None if mask is None else mask[i : i + chunk])
+            deviations = cell_deviations(
+                x[i : i + chunk].to(*CPU64), self.cell_mean_, self.cell_precision_, seen
+            )
+            out.append(largest_deviation(deviations, self._cell_targets))
+        return torch.cat(out).numpy() if out else np.zeros(0)
+
     def _framing_profiles(self, x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
         """(rows, 2 * turns) float64 on the CPU: the zoom classifier's framing profile of each image
         (:meth:`vaekit.models.views.ViewClassifier.framing`)."""
@@ -1174,12 +1198,15 @@ class AnomalyDetector(BaseDetector):
         view_odds: np.ndarray | None = None,
         neighbours: np.ndarray | None = None,
         profile_distances: dict[str, np.ndarray] | None = None,
+        cells: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Each sign of trouble on the score's scale (see ``SIGNS``); the score is the largest."""
         error, distance = self._standardised(errors, distances)
         tails = getattr(self, "sign_tails_", None)
         if tails is not None and neighbours is not None:  # tables
             raw = {"error": error, "distance": distance, "neighbours": neighbours}
+            if cells is not None:
+                raw["cells"] = cells
             return {name: _surprise(values, *tails[name]) for name, values in raw.items()}
         signs = {"error": error}
         if self.scores_are_logs:
@@ -1204,8 +1231,9 @@ class AnomalyDetector(BaseDetector):
         view_odds: np.ndarray | None = None,
         neighbours: np.ndarray | None = None,
         profile_distances: dict[str, np.ndarray] | None = None,
+        cells: np.ndarray | None = None,
     ) -> np.ndarray:
-        signs = self._signs(errors, distances, view_odds, neighbours, profile_distances)
+        signs = self._signs(errors, distances, view_odds, neighbours, profile_distances, cells)
         return np.maximum.reduce(list(signs.values()))
 
     SIGNS: ClassVar[dict[str, str]] = {
@@ -1213,6 +1241,7 @@ class AnomalyDetector(BaseDetector):
         "simpler": "reconstructed far better than the training images: far simpler than them",
         "distance": "its code lies far from the codes of the training rows",
         "neighbours": "its values lie far from those of the training rows nearest to it",
+        "cells": "a field far from what the row's other fields predict",
         "view": "not the way up the training images are: turned, or from elsewhere?",
         "framing": "framed unlike the training images: a crop, a small image blown up, or from elsewhere?",
         "spectrum": "its detail, if any, at other scales than the training images': blank, blown up "
@@ -1233,13 +1262,18 @@ class AnomalyDetector(BaseDetector):
 
     def why(self, X: ArrayLike) -> list[str]:
         """For each row, in words, the sign of trouble that set its score; for tables, also the
-        values (at most two, the farthest out) outside the range of their column's values among the
-        training rows judged good (those under the "auto" threshold)."""
+        field farthest from what the rest of the row predicts when the cells sign alone passes the
+        "auto" cut, and the values (at most two, the farthest out) outside the range of their
+        column's values among the training rows judged good (those under the "auto" threshold)."""
         check_is_fitted(self, "threshold_")
         x, mask = self._encoded(self._rows(X))
-        words = [self.SIGNS[name] for name in self._signs_of(x, mask).idxmax(axis=1)]
+        signs = self._signs_of(x, mask)
+        words = [self.SIGNS[name] for name in signs.idxmax(axis=1)]
         if getattr(self, "column_range_", None) is None:
             return words
+        if "cells" in signs:
+            notes = self._cell_notes(x, mask, signs["cells"].to_numpy() > self.auto_cut_)
+            words = [f"{word} {note}" if note else word for word, note in zip(words, notes, strict=True)]
         x = x.double().cpu().numpy()
         observed = (
             np.ones((len(x), len(self.encoder_.columns)), bool) if mask is None else mask.cpu().numpy() > 0
@@ -1267,6 +1301,33 @@ class AnomalyDetector(BaseDetector):
             "; ".join([word, *(text for _, text in sorted(note, key=lambda t: -t[0])[:2])])
             for word, note in zip(words, notes, strict=True)
         ]
+
+    def _cell_notes(self, x: torch.Tensor, mask: torch.Tensor | None, rows: np.ndarray) -> list[str]:
+        """For each of the ``rows`` (a boolean mask), a number field farthest from what the rest of
+        the row predicts, with that prediction, in the column's own units: "(c = 41.5 where the
+        rest of the row suggests 4.2)"; "" for the other rows."""
+        notes = [""] * len(x)
+        chosen = np.flatnonzero(rows)
+        if not len(chosen) or getattr(self, "cell_precision_", None) is None:
+            return notes
+        index = torch.from_numpy(chosen).to(x.device)
+        values = x[index].to(*CPU64)
+        model = (
+            self.cell_mean_,
+            self.cell_precision_,
+            self._observed_features(None if mask is None else mask[index]),
+        )
+        deviations, predicted = cell_deviations(values, *model), predicted_values(values, *model)
+        farthest = (deviations.abs() * self._cell_targets).argmax(dim=1)
+        owner = self._owner_of_feature.cpu()
+        for row, i, feature in zip(chosen, range(len(chosen)), farthest.tolist(), strict=True):
+            column = self.encoder_.columns[int(owner[feature])]
+            if column.kind == "numeric":
+                value, guess = (
+                    float(v[i, feature]) * column.scale + column.center for v in (values, predicted)
+                )
+                notes[row] = f"({column.name} = {value:.4g} where the rest of the row suggests {guess:.4g})"
+        return notes
 
     def _column_ranges(self, x: torch.Tensor, mask: torch.Tensor | None, good: np.ndarray) -> list:
         """Per kept column, (lowest, highest) in encoded units of a number column's observed values
@@ -1333,6 +1394,7 @@ class AnomalyDetector(BaseDetector):
         self.score_center_ = center
         self.score_scale_ = np.maximum(q3 - q1, 1e-6)
         self.auto_cut_ = self.sign_tails_ = self.input_reference_ = None
+        self.cell_mean_ = self.cell_precision_ = None
         self.profile_references_, self.profile_maps_ = {}, {}
         if not self.scores_are_logs:
             # Tables: the signs' tails differ (a column whose good values have a long tail makes
@@ -1348,6 +1410,10 @@ class AnomalyDetector(BaseDetector):
             self.input_reference_ = pool[torch.from_numpy(rows).to(x.device)].float()
             error, distance = self._standardised(errors, distances)
             raw = {"error": error, "distance": distance, "neighbours": self._neighbour_distances(x, mask)}
+            if fits(x.shape[1]):
+                # fitted on the pool of the reference rows: those with no gaps, unless gaps are common
+                self.cell_mean_, self.cell_precision_ = fit_cells(pool.to(*CPU64), self._cell_targets)
+                raw["cells"] = self._cells(x, mask)
             fences = {name: auto_fence(values) for name, values in raw.items()}
             good = np.logical_and.reduce([raw[name] <= fence for name, fence in fences.items()])
             if good.sum() < 2:
@@ -1357,7 +1423,7 @@ class AnomalyDetector(BaseDetector):
                 float(_surprise(np.array([fence]), *self.sign_tails_[name])[0])
                 for name, fence in fences.items()
             )
-            score = self._combined(errors, distances, None, raw["neighbours"])
+            score = self._combined(errors, distances, None, raw["neighbours"], None, raw.get("cells"))
             self.column_range_ = self._column_ranges(x, mask, score <= self.auto_cut_)
             return score
         # Images: the other signs are mapped onto the reconstruction and distance score, each after
@@ -1480,10 +1546,14 @@ class AnomalyDetector(BaseDetector):
                 "reconstruction errors and of the distances of the codes of the training rows, "
                 "estimated without labels"
             )
+        cells = "cells" in self.sign_tails_
         return (
-            "the highest of three fences, median + 3 robust standard deviations of the log-scaled "
-            "reconstruction errors, of the distances of the codes and of the distances to the "
-            "nearest rows of the training rows, estimated without labels"
+            f"the highest of {'four' if cells else 'three'} fences, median + 3 robust standard "
+            "deviations of the log-scaled reconstruction errors, of the distances of the codes"
+            + (", " if cells else " and ")
+            + "of the distances to the nearest rows"
+            + (" and of the largest deviation of a field from what the rest of its row predicts" * cells)
+            + " of the training rows, estimated without labels"
         )
 
     def _scores(self, X: ArrayLike) -> np.ndarray:
@@ -1535,6 +1605,8 @@ class AnomalyDetector(BaseDetector):
         tensors["latent_reference"] = self.latent_reference_.detach().cpu().contiguous()
         if getattr(self, "input_reference_", None) is not None:
             tensors["input_reference"] = self.input_reference_.detach().cpu().contiguous()
+        if getattr(self, "cell_precision_", None) is not None:
+            tensors["cell_mean"], tensors["cell_precision"] = self.cell_mean_, self.cell_precision_
         for name, reference in getattr(self, "profile_references_", {}).items():
             tensors[f"{name}_reference"] = reference.detach().cpu().contiguous()
         for kind, classifier in getattr(self, "views_", {}).items():
@@ -1611,6 +1683,16 @@ class AnomalyDetector(BaseDetector):
             raise ModelFileError(
                 f"{path}: the reference rows do not fit the column encoding; retrain the detector"
             )
+        # absent from older files
+        cell_model = [tensors.pop(f"cell_{name}", None) for name in ("mean", "precision")]
+        has_cells = "cells" in (state.get("sign_tails") or {})
+        if any((t is None) == has_cells for t in cell_model) or (
+            has_cells and tuple(cell_model[1].shape) != (dims[0], dims[0])
+        ):
+            raise ModelFileError(
+                f"{path}: the detector's file holds part of the cells sign (its model of the columns or "
+                "its scale) or a model that does not fit the column encoding; retrain or restore the detector"
+            )
         profile_references = {}
         for name in self.PROFILE_SIGNS:  # absent from older files
             reference, scale = tensors.pop(f"{name}_reference", None), state.get(name)
@@ -1649,6 +1731,9 @@ class AnomalyDetector(BaseDetector):
         self.column_scale_ = column_scale.to(device)
         self.latent_mean_, self.latent_whitening_, self.latent_reference_ = (t.to(device) for t in latent)
         self.input_reference_ = None if input_reference is None else input_reference.to(device)
+        self.cell_mean_, self.cell_precision_ = (
+            (t.to(*CPU64) for t in cell_model) if has_cells else (None, None)
+        )
         self.profile_references_ = profile_references  # on the CPU, as the profiles
         self.dropped_columns_ = dict(self.encoder_.dropped)
         self._layout(device)

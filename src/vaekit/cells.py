@@ -1,0 +1,106 @@
+"""How far each field of a row lies from what the row's other fields predict.
+
+A wrong field (a value in the wrong unit, a shifted decimal point, a sentinel, two fields swapped
+or one copied into the next) often stays within its column's range, and a whole-row measure spreads
+its one bad field over all of them. Here the encoded columns are modelled as jointly Gaussian, with
+a mean and covariance estimated robustly (rows far out under the model are left out and the model
+refitted, until the rows kept settle). For field j of row x, with precision matrix P = Sigma^-1,
+
+    deviation_j = (P (x - mean))_j / sqrt(P_jj)
+
+is the residual of the linear regression of field j on all the others, in units of its conditional
+standard deviation (the leave-one-column-out residual, without fitting one regression per column);
+the field's predicted value is x_j - (P (x - mean))_j / P_jj. A row with gaps is judged on its
+observed fields alone: P is then the precision of their marginal, the Schur complement
+P_OO - P_OM P_MM^-1 P_MO, one for each pattern of gaps. In the spirit of the cellwise outlier
+detection of Rousseeuw & Van den Bossche (2018), simpler: one linear model of all the columns.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from vaekit.thresholds import auto_fence
+
+RIDGE = 1e-2  # added to the covariance's diagonal, in the encoded (robustly standardised) units
+MAX_ROUNDS = 10
+MAX_FEATURES = 2048  # wider encodings get no cell model (its inverse costs features**3)
+
+
+def fits(n_features: int) -> bool:
+    """Whether an encoding this wide gets a cell model."""
+    return 2 <= n_features <= MAX_FEATURES
+
+
+def fit_cells(x: torch.Tensor, judged: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, precision) of the cell model of the rows ``x`` (float64, no gaps). Fitted on all
+    rows, then on those whose largest deviation (of the ``judged`` fields: a 0/1 vector) is within
+    its "auto" fence (:func:`vaekit.thresholds.auto_fence`), and again until that set settles."""
+    keep = torch.ones(len(x), dtype=torch.bool)
+    for _ in range(MAX_ROUNDS):
+        rows = x[keep]
+        mean = rows.mean(dim=0)
+        centred = rows - mean
+        covariance = centred.T @ centred / max(len(rows) - 1, 1)
+        covariance.diagonal().add_(RIDGE)
+        precision = torch.linalg.inv(covariance)
+        # exactly symmetric, and row-major as when loaded from a file: the products' rounding
+        # depends on the layout
+        precision = ((precision + precision.T) / 2).contiguous()
+        largest = largest_deviation(cell_deviations(x, mean, precision), judged).numpy()
+        inside = torch.from_numpy(largest <= auto_fence(largest))
+        if int(inside.sum()) < 2 or torch.equal(inside, keep):
+            break
+        keep = inside
+    return mean, precision
+
+
+def cell_deviations(
+    x: torch.Tensor, mean: torch.Tensor, precision: torch.Tensor, seen: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(rows, features): each observed field's residual given the row's other observed fields
+    (``seen``: rows' 0/1 observed features; None = all), in conditional standard deviations,
+    signed; 0 for the unobserved."""
+    residual, conditional = _conditionals(x, mean, precision, seen)
+    return residual / conditional.sqrt()
+
+
+def predicted_values(
+    x: torch.Tensor, mean: torch.Tensor, precision: torch.Tensor, seen: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(rows, features): each observed field's value as the row's other observed fields predict it
+    (the unobserved as they are)."""
+    residual, conditional = _conditionals(x, mean, precision, seen)
+    return x - residual / conditional
+
+
+def largest_deviation(deviations: torch.Tensor, judged: torch.Tensor | None = None) -> torch.Tensor:
+    """(rows,): the largest absolute deviation of a row's fields, of the ``judged`` ones (0/1, a
+    vector or one per row) if given."""
+    size = deviations.abs()
+    if judged is not None:
+        size = size * judged
+    return size.max(dim=1).values if size.shape[1] else torch.zeros(len(size), dtype=size.dtype)
+
+
+def _conditionals(
+    x: torch.Tensor, mean: torch.Tensor, precision: torch.Tensor, seen: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(P~ (x - mean), diag P~) per row over its observed fields, P~ the precision of their
+    marginal; (0, 1) for the unobserved fields."""
+    centred = x - mean
+    if seen is None or bool(seen.all()):
+        return centred @ precision, precision.diagonal().expand_as(x)
+    residual, conditional = torch.zeros_like(x), torch.ones_like(x)
+    patterns, which = torch.unique(seen > 0, dim=0, return_inverse=True)
+    for p, pattern in enumerate(patterns):
+        rows = torch.nonzero(which == p)[:, 0]
+        observed, missing = torch.nonzero(pattern)[:, 0], torch.nonzero(~pattern)[:, 0]
+        marginal = precision[observed][:, observed]
+        if len(missing):
+            across = precision[missing][:, observed]
+            marginal = marginal - across.T @ torch.linalg.solve(precision[missing][:, missing], across)
+        cells = rows[:, None], observed[None, :]
+        residual[cells] = centred[cells] @ marginal
+        conditional[cells] = marginal.diagonal().expand(len(rows), -1)
+    return residual, conditional

@@ -1,0 +1,92 @@
+"""The cell model: each field's residual given the rest of its row, fitted robustly."""
+
+import numpy as np
+import torch
+
+from vaekit import cells
+
+
+def _correlated(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=(2, n))
+    return np.stack([a, b, a + 0.5 * b + 0.3 * rng.normal(size=n), a - b + 0.5 * rng.normal(size=n)], axis=1)
+
+
+def test_a_deviation_is_the_standardised_residual_of_regressing_the_field_on_the_others(monkeypatch):
+    """One round (every row kept): field j's deviation is its residual from the linear regression
+    on the other fields under the ridged covariance, over the conditional standard deviation, and
+    the predicted value is the regression's."""
+    monkeypatch.setattr(cells, "MAX_ROUNDS", 1)
+    x = _correlated(500)
+    model = cells.fit_cells(torch.from_numpy(x))
+    deviations = cells.cell_deviations(torch.from_numpy(x), *model).numpy()
+    predicted = cells.predicted_values(torch.from_numpy(x), *model).numpy()
+    mu = x.mean(axis=0)
+    cov = np.cov(x, rowvar=False) + cells.RIDGE * np.eye(4)
+    for j in range(4):
+        rest = [i for i in range(4) if i != j]
+        beta = np.linalg.solve(cov[np.ix_(rest, rest)], cov[rest, j])
+        guess = mu[j] + (x[:, rest] - mu[rest]) @ beta
+        sd = np.sqrt(cov[j, j] - cov[j, rest] @ beta)
+        np.testing.assert_allclose(predicted[:, j], guess, atol=1e-10)
+        np.testing.assert_allclose(deviations[:, j], (x[:, j] - guess) / sd, atol=1e-9)
+
+
+def test_wild_fields_do_not_bend_the_model_of_the_good_rows():
+    """5% of the rows with one field a thousand times too large: the robust fit predicts the good
+    rows' fields as a fit on the good rows alone does, where one round on all rows is far off."""
+    x = _correlated(2000, seed=1)
+    dirty = x.copy()
+    rng = np.random.default_rng(2)
+    wild = rng.choice(len(x), 100, replace=False)
+    dirty[wild, rng.integers(0, 4, size=100)] *= 1000
+    good = np.setdiff1d(np.arange(len(x)), wild)
+
+    def predictions(mean, precision):
+        return cells.predicted_values(torch.from_numpy(x[good]), mean, precision).numpy()
+
+    clean = predictions(*cells.fit_cells(torch.from_numpy(x[good])))
+    robust = predictions(*cells.fit_cells(torch.from_numpy(dirty)))
+    rows = torch.from_numpy(dirty)
+    centred = rows - rows.mean(dim=0)
+    naive = predictions(
+        rows.mean(dim=0), torch.linalg.inv(centred.T @ centred / (len(rows) - 1) + cells.RIDGE * torch.eye(4))
+    )
+    assert np.abs(robust - clean).max() < 0.1
+    assert np.abs(naive - clean).max() > 1.0
+    deviations = cells.cell_deviations(rows, *cells.fit_cells(rows))
+    largest = cells.largest_deviation(deviations).numpy()
+    assert largest[wild].min() > largest[good].max()
+
+
+def test_the_largest_deviation_leaves_out_the_fields_not_judged():
+    deviations = torch.tensor([[1.0, -5.0, 2.0], [0.5, 0.2, -3.0]], dtype=torch.float64)
+    seen = torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]], dtype=torch.float64)
+    np.testing.assert_array_equal(cells.largest_deviation(deviations, seen).numpy(), [2.0, 3.0])
+    np.testing.assert_array_equal(cells.largest_deviation(deviations).numpy(), [5.0, 3.0])
+    assert not cells.fits(1) and cells.fits(2) and not cells.fits(cells.MAX_FEATURES + 1)
+
+
+def test_a_row_with_gaps_is_judged_on_its_observed_fields_alone():
+    """With fields missing, a field's deviation and prediction are those of the regression on the
+    row's other observed fields (the marginal of the model's Gaussian); the missing get 0; rows
+    without gaps are judged as when no row has any."""
+    x = torch.from_numpy(_correlated(300))
+    mean, precision = cells.fit_cells(x)
+    seen = torch.ones_like(x)
+    seen[:100, 2] = 0
+    seen[100:200, [0, 3]] = 0
+    deviations = cells.cell_deviations(x, mean, precision, seen).numpy()
+    predicted = cells.predicted_values(x, mean, precision, seen).numpy()
+    cov, mu, values = torch.linalg.inv(precision).numpy(), mean.numpy(), x.numpy()
+    for rows, observed in ((slice(0, 100), [0, 1, 3]), (slice(100, 200), [1, 2])):
+        for j in observed:
+            rest = [i for i in observed if i != j]
+            beta = np.linalg.solve(cov[np.ix_(rest, rest)], cov[rest, j])
+            guess = mu[j] + (values[rows][:, rest] - mu[rest]) @ beta
+            sd = np.sqrt(cov[j, j] - cov[j, rest] @ beta)
+            np.testing.assert_allclose(predicted[rows, j], guess, atol=1e-9)
+            np.testing.assert_allclose(deviations[rows, j], (values[rows, j] - guess) / sd, atol=1e-9)
+        missing = [i for i in range(4) if i not in observed]
+        assert (deviations[rows][:, missing] == 0).all()
+    np.testing.assert_array_equal(deviations[200:], cells.cell_deviations(x[200:], mean, precision).numpy())
