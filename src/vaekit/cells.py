@@ -32,10 +32,13 @@ def fits(n_features: int) -> bool:
     return 2 <= n_features <= MAX_FEATURES
 
 
-def fit_cells(x: torch.Tensor, judged: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, precision) of the cell model of the rows ``x`` (float64, no gaps). Fitted on all
-    rows, then on those whose largest deviation (of the ``judged`` fields: a 0/1 vector) is within
-    its "auto" fence (:func:`vaekit.thresholds.auto_fence`), and again until that set settles."""
+def fit_cells(
+    x: torch.Tensor, judged: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(mean, precision) of the cell model of the rows ``x`` (float64, no gaps), and the rows'
+    largest deviations under it (of the ``judged`` fields: a 0/1 vector). Fitted on all rows, then
+    on those whose largest deviation is within its "auto" fence
+    (:func:`vaekit.thresholds.auto_fence`), and again until that set settles."""
     keep = torch.ones(len(x), dtype=torch.bool)
     for _ in range(MAX_ROUNDS):
         rows = x[keep]
@@ -43,16 +46,16 @@ def fit_cells(x: torch.Tensor, judged: torch.Tensor | None = None) -> tuple[torc
         centred = rows - mean
         covariance = centred.T @ centred / max(len(rows) - 1, 1)
         covariance.diagonal().add_(RIDGE)
-        precision = torch.linalg.inv(covariance)
+        precision = torch.cholesky_inverse(torch.linalg.cholesky(covariance))
         # exactly symmetric, and row-major as when loaded from a file: the products' rounding
         # depends on the layout
         precision = ((precision + precision.T) / 2).contiguous()
-        largest = largest_deviation(cell_deviations(x, mean, precision), judged).numpy()
-        inside = torch.from_numpy(largest <= auto_fence(largest))
+        largest = largest_deviation(cell_deviations(x, mean, precision), judged)
+        inside = torch.from_numpy(largest.numpy() <= auto_fence(largest.numpy()))
         if int(inside.sum()) < 2 or torch.equal(inside, keep):
             break
         keep = inside
-    return mean, precision
+    return mean, precision, largest
 
 
 def cell_deviations(

@@ -1262,8 +1262,8 @@ class AnomalyDetector(BaseDetector):
 
     def why(self, X: ArrayLike) -> list[str]:
         """For each row, in words, the sign of trouble that set its score; for tables, also the
-        field farthest from what the rest of the row predicts when the cells sign alone passes the
-        "auto" cut, and the values (at most two, the farthest out) outside the range of their
+        field farthest from what the rest of the row predicts when the cells sign set the score or
+        alone passes the "auto" cut, and the values (at most two, the farthest out) outside the range of their
         column's values among the training rows judged good (those under the "auto" threshold)."""
         check_is_fitted(self, "threshold_")
         x, mask = self._encoded(self._rows(X))
@@ -1272,7 +1272,8 @@ class AnomalyDetector(BaseDetector):
         if getattr(self, "column_range_", None) is None:
             return words
         if "cells" in signs:
-            notes = self._cell_notes(x, mask, signs["cells"].to_numpy() > self.auto_cut_)
+            cells = signs["cells"].to_numpy()
+            notes = self._cell_notes(x, mask, (cells > self.auto_cut_) | (signs.idxmax(axis=1) == "cells"))
             words = [f"{word} {note}" if note else word for word, note in zip(words, notes, strict=True)]
         x = x.double().cpu().numpy()
         observed = (
@@ -1410,10 +1411,12 @@ class AnomalyDetector(BaseDetector):
             self.input_reference_ = pool[torch.from_numpy(rows).to(x.device)].float()
             error, distance = self._standardised(errors, distances)
             raw = {"error": error, "distance": distance, "neighbours": self._neighbour_distances(x, mask)}
-            if fits(x.shape[1]):
+            if fits(x.shape[1]) and bool(self._cell_targets.any()):
                 # fitted on the pool of the reference rows: those with no gaps, unless gaps are common
-                self.cell_mean_, self.cell_precision_ = fit_cells(pool.to(*CPU64), self._cell_targets)
-                raw["cells"] = self._cells(x, mask)
+                self.cell_mean_, self.cell_precision_, largest = fit_cells(
+                    pool.to(*CPU64), self._cell_targets
+                )
+                raw["cells"] = largest.numpy() if pool is x else self._cells(x, mask)
             fences = {name: auto_fence(values) for name, values in raw.items()}
             good = np.logical_and.reduce([raw[name] <= fence for name, fence in fences.items()])
             if good.sum() < 2:
@@ -1687,7 +1690,8 @@ class AnomalyDetector(BaseDetector):
         cell_model = [tensors.pop(f"cell_{name}", None) for name in ("mean", "precision")]
         has_cells = "cells" in (state.get("sign_tails") or {})
         if any((t is None) == has_cells for t in cell_model) or (
-            has_cells and tuple(cell_model[1].shape) != (dims[0], dims[0])
+            has_cells
+            and (tuple(cell_model[0].shape), tuple(cell_model[1].shape)) != ((dims[0],), (dims[0],) * 2)
         ):
             raise ModelFileError(
                 f"{path}: the detector's file holds part of the cells sign (its model of the columns or "

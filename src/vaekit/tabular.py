@@ -147,7 +147,9 @@ class TableEncoder:
         once: a numeric column, or (for tables) a constant or empty one to leave out."""
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: reported as empty
-            q1, median, q3 = np.nanpercentile(matrix, [25, 50, 75], axis=0)
+            # nanpercentile goes a column at a time; with no gaps, percentile does them all at once
+            percentile = np.nanpercentile if np.isnan(matrix).any() else np.percentile
+            q1, median, q3 = percentile(matrix, [25, 50, 75], axis=0)
             std = np.nanstd(matrix, axis=0)
             constant = ~(np.nanmax(matrix, axis=0) > np.nanmin(matrix, axis=0))
             empty = np.isnan(matrix).all(axis=0)
