@@ -90,20 +90,30 @@ def _conditionals(
     x: torch.Tensor, mean: torch.Tensor, precision: torch.Tensor, seen: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(P~ (x - mean), diag P~) per row over its observed fields, P~ the precision of their
-    marginal; (0, 1) for the unobserved fields."""
+    marginal; (0, 1) for the unobserved fields.
+
+    With y the centred row and its missing fields M set to 0, and a = (P y)_M, the observed part
+    is P~ y_O = (P y)_O - P_OM P_MM^-1 a and diag P~ = diag P_OO - diag(P_OM P_MM^-1 P_MO): one
+    product for every row, then small solves, batched over the rows with as many gaps."""
     centred = x - mean
     if seen is None or bool(seen.all()):
         return centred @ precision, precision.diagonal().expand_as(x)
-    residual, conditional = torch.zeros_like(x), torch.ones_like(x)
-    patterns, which = torch.unique(seen > 0, dim=0, return_inverse=True)
-    for p, pattern in enumerate(patterns):
-        rows = torch.nonzero(which == p)[:, 0]
-        observed, missing = torch.nonzero(pattern)[:, 0], torch.nonzero(~pattern)[:, 0]
-        marginal = precision[observed][:, observed]
-        if len(missing):
-            across = precision[missing][:, observed]
-            marginal = marginal - across.T @ torch.linalg.solve(precision[missing][:, missing], across)
-        cells = rows[:, None], observed[None, :]
-        residual[cells] = centred[cells] @ marginal
-        conditional[cells] = marginal.diagonal().expand(len(rows), -1)
-    return residual, conditional
+    observed = seen > 0
+    residual = torch.where(observed, centred, 0.0) @ precision
+    conditional = precision.diagonal().repeat(len(x), 1)
+    gaps = (~observed).sum(dim=1)
+    for m in gaps.unique().tolist():
+        if m == 0:
+            continue
+        rows_with_m = torch.nonzero(gaps == m)[:, 0]
+        # (rows, features, m) at a time: at most ~16M numbers
+        step = max(1, 2**24 // (x.shape[1] * m))
+        for rows in rows_with_m.split(step):
+            missing = torch.nonzero(~observed[rows])[:, 1].view(len(rows), m)
+            within = precision[missing[:, :, None], missing[:, None, :]]  # (rows, m, m): P_MM
+            across = precision[:, missing].permute(1, 0, 2)  # (rows, features, m): P_.M
+            a = residual[rows].gather(1, missing)[..., None]
+            solved = torch.linalg.solve(within, torch.cat([a, across.transpose(1, 2)], dim=2))
+            residual[rows] -= (across @ solved[..., :1])[..., 0]
+            conditional[rows] -= (across * solved[..., 1:].transpose(1, 2)).sum(dim=2)
+    return residual.masked_fill(~observed, 0.0), conditional.masked_fill(~observed, 1.0)
