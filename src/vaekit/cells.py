@@ -25,6 +25,7 @@ from vaekit.thresholds import auto_fence
 RIDGE = 1e-2  # added to the covariance's diagonal, in the encoded (robustly standardised) units
 MAX_ROUNDS = 10
 MAX_FEATURES = 2048  # wider encodings get no cell model (its inverse costs features**3)
+CHUNK = 65_536  # rows
 
 
 def fits(n_features: int) -> bool:
@@ -50,7 +51,12 @@ def fit_cells(
         # exactly symmetric, and row-major as when loaded from a file: the products' rounding
         # depends on the layout
         precision = ((precision + precision.T) / 2).contiguous()
-        largest = largest_deviation(cell_deviations(x, mean, precision), judged)
+        largest = torch.cat(
+            [
+                largest_deviation(cell_deviations(part, mean, precision), judged)
+                for part in x.split(CHUNK)  # the deviations of a chunk of rows at a time
+            ]
+        )
         inside = torch.from_numpy(largest.numpy() <= auto_fence(largest.numpy()))
         if int(inside.sum()) < 2 or torch.equal(inside, keep):
             break

@@ -623,7 +623,11 @@ class AnomalyDetector(BaseDetector):
     distance to its ``NEIGHBOURS`` nearest among ``INPUT_REFERENCE`` distinct training rows, in the
     scaled columns (a field in the wrong unit or with its decimal point shifted, a sentinel, a row
     of noise moves a row away from every good row, whether or not the autoencoders see its fields
-    disagree). The reference rows are kept, scaled, in the detector's file. The signs' tails
+    disagree). The reference rows are kept, scaled, in the detector's file. And a fourth, how far
+    a row's number fields lie from what the rest of the row predicts (:mod:`vaekit.cells`: a
+    robust Gaussian model of the encoded columns, its mean and precision kept in the file; a
+    shifted decimal point or two fields swapped often stay within their columns' ranges, and a
+    row's distance spreads one bad field over all of them). The signs' tails
     differ from table to table (a column whose good values have a long tail makes the errors' tail
     long), so on tables each sign is put on the scale of its rarity among the training rows under
     every sign's "auto" fence, -log of the share of them with a sign at least as large (beyond the
