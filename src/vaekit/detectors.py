@@ -1119,7 +1119,7 @@ class AnomalyDetector(BaseDetector):
         out = []
         with torch.no_grad():
             for i in range(0, len(x), chunk):
-                seen = None if mask is None else mask[i : i + chunk][:, self._owner_of_feature].to(*CPU64)
+                seen = self._observed_features(None if mask is None else mask[i : i + chunk])
                 out.append(_mean_nearest(x[i : i + chunk].to(*CPU64), reference, self.NEIGHBOURS, seen))
         return np.concatenate(out) if out else np.zeros(0)
 
@@ -1272,12 +1272,12 @@ class AnomalyDetector(BaseDetector):
         check_is_fitted(self, "threshold_")
         x, mask = self._encoded(self._rows(X))
         signs = self._signs_of(x, mask)
-        words = [self.SIGNS[name] for name in signs.idxmax(axis=1)]
+        top = signs.idxmax(axis=1).to_numpy()
+        words = [self.SIGNS[name] for name in top]
         if getattr(self, "column_range_", None) is None:
             return words
         if "cells" in signs:
-            cells = signs["cells"].to_numpy()
-            notes = self._cell_notes(x, mask, (cells > self.auto_cut_) | (signs.idxmax(axis=1) == "cells"))
+            notes = self._cell_notes(x, mask, (signs["cells"].to_numpy() > self.auto_cut_) | (top == "cells"))
             words = [f"{word} {note}" if note else word for word, note in zip(words, notes, strict=True)]
         x = x.double().cpu().numpy()
         observed = (
