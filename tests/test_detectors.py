@@ -154,7 +154,7 @@ def test_a_small_class_the_members_learn_to_reconstruct_is_found_by_where_its_co
     # "auto" cuts at the highest of the signs' fences, each on the scale of its sign's rarity
     # among the rows under every fence, on these rows and on any others
     from vaekit.detectors import _surprise, _tail_of
-    from vaekit.thresholds import auto_fence, threshold_at
+    from vaekit.thresholds import auto_fence
 
     encoded = detector._encoded(x)[0]
     raw = [errors, distances, detector._neighbour_distances(encoded), detector._cells(encoded)]
@@ -165,11 +165,9 @@ def test_a_small_class_the_members_learn_to_reconstruct_is_found_by_where_its_co
         detector.decision_scores_, np.maximum.reduce([_surprise(v, *_tail_of(v[good])) for v in raw])
     )
     assert detector.auto_cut_ == pytest.approx(cut)
-    assert detector.threshold_ == threshold_at(detector.decision_scores_, cut)
+    assert detector.threshold_ == detector.auto_cut_  # the fence itself, not a point between scores
     assert np.array_equal(detector.labels_, (detector.decision_scores_ > cut).astype(int))
-    assert detector.auto_threshold(detector.decision_scores_[:50]) == threshold_at(
-        detector.decision_scores_[:50], cut
-    )
+    assert detector.auto_threshold(detector.decision_scores_[:50]) == detector.auto_cut_
 
 
 def test_rows_between_two_clusters_lie_far_from_their_nearest_codes():
@@ -325,9 +323,7 @@ def test_thresholds_are_found_a_slice_at_a_time_as_with_the_whole_array(monkeypa
         floor = np.median(shifted) * 1e-3 + 1e-12
         w = np.log(shifted + floor)
         cut = np.exp(np.median(w) + 3 * 1.4826 * np.median(np.abs(w - np.median(w)))) - floor + s.min()
-        above = s > cut
-        expected = (s[~above].max() + s[above].min()) / 2 if 0 < above.sum() < n else s.max()
-        assert T.auto_threshold(v) == pytest.approx(expected, rel=1e-9)
+        assert T.auto_threshold(v) == pytest.approx(cut, rel=1e-9)
         assert T.threshold_for(v, 0.1) == pytest.approx(np.percentile(s, 90), rel=1e-9)
 
 

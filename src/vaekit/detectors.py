@@ -40,7 +40,6 @@ from vaekit.thresholds import (
     auto_threshold,
     check_contamination,
     fence_z,
-    threshold_at,
     threshold_for,
     threshold_for_false_positive_rate,
 )
@@ -1509,7 +1508,7 @@ class AnomalyDetector(BaseDetector):
         a detector saved by an older vaekit without view classifiers finds it by the rule of
         :func:`vaekit.thresholds.auto_threshold` on the scores it is given."""
         cut = getattr(self, "auto_cut_", None)
-        return super().auto_threshold(scores) if cut is None else threshold_at(scores, cut)
+        return super().auto_threshold(scores) if cut is None else float(cut)
 
     @property
     def auto_rule(self) -> str:

@@ -37,8 +37,9 @@ def auto_threshold(scores: np.ndarray, log_scale: bool = False) -> float:
     """The threshold of ``contamination="auto"``: median + 3 robust standard deviations of the
     log-scaled scores (of the scores as they are, with ``log_scale``). Millions of scores are
     common: the medians are found a slice of the scores at a time (:func:`order_statistics`),
-    with no copy of them all."""
-    return threshold_at(scores, auto_fence(scores, log_scale))
+    with no copy of them all. The fence itself is the threshold, so that other data are cut by the
+    same rule (a score anywhere above it is flagged)."""
+    return auto_fence(scores, log_scale)
 
 
 def fence_z(signs: int) -> float:
@@ -75,26 +76,6 @@ def auto_fence(scores: np.ndarray, log_scale: bool = False, z: float = Z) -> flo
     mad = float(np.mean(order_statistics(scores, middle, lambda part: np.abs(scale(part) - median))))
     fence = median + z * 1.4826 * mad
     return fence if low is None else float(np.exp(fence)) - floor + low  # the fence in score units
-
-
-def threshold_at(scores: np.ndarray, cut: float) -> float:
-    """The threshold that flags the scores above ``cut``: halfway between the highest score at or
-    below it and the lowest above it (the highest score when none is above)."""
-    scores = np.asarray(scores)
-    n = len(scores)
-    highest_inlier, lowest_flagged = -np.inf, np.inf
-    for start in range(0, n, CHUNK):
-        part = scores[start : start + CHUNK]
-        above = part > cut
-        if above.any():
-            lowest_flagged = min(lowest_flagged, float(part[above].min()))
-        if not above.all():
-            highest_inlier = max(highest_inlier, float(part[~above].max()))
-    if lowest_flagged == np.inf:
-        return float(np.max(scores))
-    if highest_inlier == -np.inf:  # every score above the cut
-        return float(cut)
-    return (highest_inlier + lowest_flagged) / 2
 
 
 CHUNK = 1 << 20  # scores looked at together
