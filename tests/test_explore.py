@@ -71,6 +71,22 @@ def test_manifold_needs_a_two_dimensional_latent_space(vae2, vae5, tmp_path):
         manifold_figure(vae5)
 
 
+def test_the_manifold_of_a_learned_prior_spans_that_prior(tmp_path):
+    """With a mixture prior the grid runs over the prior's own 5-95% quantiles, not N(0, 1)'s."""
+    import torch
+
+    vae = VAE(latent_dim=2, hidden=(32,), likelihood="bernoulli", prior="mixture", prior_components=2)
+    vae.set_params(epochs=2, random_state=0).fit(IMAGES)
+    with torch.no_grad():
+        vae.module_.prior.means.copy_(torch.tensor([[10.0, -4.0], [14.0, -4.0]]))
+        vae.module_.prior.logvars.fill_(-8.0)  # standard deviations of 0.02
+    fig = manifold_figure(vae, n=6)
+    x0, x1, y0, y1 = fig.axes[0].images[0].get_extent()
+    assert 9.9 < x0 < 10.1 and 13.9 < x1 < 14.1 and -4.1 < y0 < y1 < -3.9
+    assert "prior quantiles" in fig.axes[0].get_xlabel()
+    assert "N(0, 1)" in manifold_figure(VAE(latent_dim=2, epochs=1).fit(IMAGES), n=4).axes[0].get_xlabel()
+
+
 def test_latent_scatter_labels_its_axes(vae2, vae5, tmp_path):
     fig = latent_figure(vae5, IMAGES, DIGITS.target[:300])
     ax = fig.axes[0]

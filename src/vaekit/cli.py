@@ -253,6 +253,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             warmup_epochs=args.warmup_epochs,
             free_bits=args.free_bits,
             iwae_samples=args.iwae_samples,
+            prior=args.prior,
+            prior_components=args.prior_components,
             **common,
         )
     else:
@@ -637,6 +639,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beta", type=float, default=1.0, help="KL weight in training (default 1)")
     p.add_argument("--warmup-epochs", type=int, default=0, help="epochs of linear KL warm-up")
     p.add_argument("--free-bits", type=float, default=0.0, help="free bits per latent unit, nats")
+    p.add_argument(
+        "--prior",
+        choices=["normal", "mixture"],
+        default="normal",
+        help="VAE: p(z), N(0, I) or a learned mixture of Gaussians (default normal)",
+    )
+    p.add_argument(
+        "--prior-components", type=int, default=100, metavar="C", help="components of a mixture prior"
+    )
     p.add_argument(
         "--iwae-samples",
         type=int,

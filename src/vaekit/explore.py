@@ -4,11 +4,11 @@ writes every one that applies to a model as PNG files.
 - :func:`reconstructions_figure`: inputs (top) and their reconstructions (bottom);
 - :func:`samples_figure`: a grid of draws from the prior, decoded;
 - :func:`interpolation_figure`: the decoded path between the posterior means of two inputs;
-- :func:`manifold_figure`: for a 2-D latent space, decoded N(0, 1) quantiles on a grid (Kingma &
-  Welling 2014, Fig. 4);
+- :func:`manifold_figure`: for a 2-D latent space, decoded quantiles of the prior on a grid (Kingma
+  & Welling 2014, Fig. 4: N(0, 1)'s);
 - :func:`latent_figure`: the posterior means of a data set, coloured by label (the first two
   principal components when the latent space has more than two dimensions);
-- :func:`traversals_figure`: one row per latent dimension, swept over the N(0, 1) quantiles while
+- :func:`traversals_figure`: one row per latent dimension, swept over the prior's quantiles while
   the others stay at an input's posterior mean: what each latent variable has come to mean;
 - :func:`curves_figure`: -ELBO, reconstruction and KL per epoch, training and validation.
 """
@@ -19,9 +19,11 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy.stats import norm
 
 from vaekit.errors import ParameterError
+from vaekit.estimators import seeded
 from vaekit.plots import _pyplot, save_figure, training_curves
 
 MAX_TRAVERSED = 16
@@ -113,8 +115,20 @@ def interpolation_figure(model, X, pairs: int = 4, steps: int = 10):
     return _grid(_images(model, decoded), steps, "Interpolation between posterior means", labels)
 
 
+def _prior_quantiles(model, probabilities: np.ndarray) -> np.ndarray:
+    """Each latent dimension's quantiles under p(z), (len(probabilities), latent_dim): N(0, 1)'s,
+    or for a learned prior those of 100,000 draws from it."""
+    prior = model.module_.prior
+    if prior is None:
+        return np.repeat(norm.ppf(probabilities)[:, None], model.config_.latent_dim, axis=1)
+    with seeded(0, model.device_), torch.no_grad():
+        draws = prior.sample(100_000).float().cpu().numpy()
+    return np.quantile(draws, probabilities, axis=0)
+
+
 def manifold_figure(model, n: int = 20):
-    """For a 2-D latent space: decode an n x n grid of N(0, 1) quantiles (z1 across, z2 down)."""
+    """For a 2-D latent space: decode an n x n grid of the prior's quantiles from 5% to 95%, z1
+    across, z2 down (N(0, 1)'s for the standard prior)."""
     _need_images(model, "manifold_figure")
     _need_vae(model, "manifold_figure")
     latent = model.config_.latent_dim
@@ -123,8 +137,8 @@ def manifold_figure(model, n: int = 20):
             f"manifold_figure decodes a grid over a 2-D latent space, and this model has {latent} "
             "dimensions; train with latent_dim=2, or look at traversals_figure"
         )
-    quantiles = norm.ppf(np.linspace(0.05, 0.95, n))
-    z1, z2 = np.meshgrid(quantiles, quantiles[::-1])
+    quantiles = _prior_quantiles(model, np.linspace(0.05, 0.95, n))
+    z1, z2 = np.meshgrid(quantiles[:, 0], quantiles[::-1, 1])
     decoded = _images(model, model.decode(np.column_stack([z1.ravel(), z2.ravel()])))
     h, w = decoded.shape[1:3]
     canvas = np.zeros((n * h, n * w, *decoded.shape[3:]))
@@ -133,9 +147,10 @@ def manifold_figure(model, n: int = 20):
         canvas[r * h : (r + 1) * h, c * w : (c + 1) * w] = image
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 8))
-    extent = (quantiles[0], quantiles[-1], quantiles[0], quantiles[-1])
+    extent = (quantiles[0, 0], quantiles[-1, 0], quantiles[0, 1], quantiles[-1, 1])
     ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, extent=extent, interpolation="nearest")
-    ax.set_xlabel("z1 (N(0, 1) quantiles from 5% to 95%)")
+    named = "N(0, 1)" if model.module_.prior is None else "prior"
+    ax.set_xlabel(f"z1 ({named} quantiles from 5% to 95%)")
     ax.set_ylabel("z2")
     ax.set_title("The learned manifold: decoded latent grid")
     fig.tight_layout()
@@ -189,7 +204,7 @@ def latent_figure(model, X, y=None, class_names: list[str] | None = None, max_po
 
 def traversals_figure(model, x, steps: int = 11, X_reference=None):
     """One row per latent dimension (the most active ones first, at most 16), decoded while that
-    dimension sweeps the N(0, 1) quantiles from 5% to 95% and the others stay at the posterior
+    dimension sweeps its prior quantiles from 5% to 95% and the others stay at the posterior
     mean of the first input of the batch ``x``. ``X_reference`` (default: ``x`` alone) ranks the
     dimensions by the variance of their posterior means."""
     _need_images(model, "traversals_figure")
@@ -201,16 +216,17 @@ def traversals_figure(model, x, steps: int = 11, X_reference=None):
     else:
         order = np.arange(latent)
     dims = order[:MAX_TRAVERSED]
-    quantiles = norm.ppf(np.linspace(0.05, 0.95, steps))
+    quantiles = _prior_quantiles(model, np.linspace(0.05, 0.95, steps))
     grid = np.repeat(center[None, None, :], len(dims), axis=0).repeat(steps, axis=1)
     for row, dim in enumerate(dims):
-        grid[row, :, dim] = quantiles
+        grid[row, :, dim] = quantiles[:, dim]
     decoded = model.decode(grid.reshape(-1, latent))
     shown = f", the {len(dims)} with the most varied means" if latent > len(dims) else ""
+    named = "N(0, 1)" if model.module_.prior is None else "its prior's"
     return _grid(
         _images(model, decoded),
         steps,
-        f"Latent traversals: each row sweeps one z_j over N(0, 1) quantiles{shown}",
+        f"Latent traversals: each row sweeps one z_j over {named} quantiles{shown}",
         [f"z{d + 1}" for d in dims],
     )
 

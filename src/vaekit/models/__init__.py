@@ -16,6 +16,7 @@ from vaekit.models.autoencoder import AEOutput, AutoencoderModule
 from vaekit.models.conv import DEFAULT_CHANNELS, ConvDecoder, ConvEncoder
 from vaekit.models.likelihoods import Bernoulli, Gaussian, make_likelihood
 from vaekit.models.networks import mlp
+from vaekit.models.priors import MixturePrior
 from vaekit.models.vae import VAEModule, VAEOutput, gaussian_kl
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "ConvDecoder",
     "ConvEncoder",
     "Gaussian",
+    "MixturePrior",
     "ModelConfig",
     "VAEModule",
     "VAEOutput",
@@ -42,7 +44,8 @@ class ModelConfig:
     ``n_features == channels * height * width``; ``channels`` are then the widths of its
     convolutions and ``hidden`` is not used. ``image_shape`` may also be set for an MLP trained
     on images, so that its outputs are shaped as images. ``binarize`` draws binary pixels
-    x ~ Bernoulli(x) afresh at every training pass (dynamic binarization).
+    x ~ Bernoulli(x) afresh at every training pass (dynamic binarization). ``prior`` is p(z) of a
+    VAE: ``"normal"`` (N(0, I)) or a learned ``"mixture"`` of ``prior_components`` Gaussians.
     """
 
     kind: Literal["vae", "ae"]
@@ -60,6 +63,8 @@ class ModelConfig:
     image_shape: list[int] | None = None
     channels: list[int] = field(default_factory=lambda: list(DEFAULT_CHANNELS))
     binarize: bool = False
+    prior: Literal["normal", "mixture"] = "normal"
+    prior_components: int = 100
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,13 +87,21 @@ def build_module(
         likelihood = make_likelihood(config.likelihood, d, config.variance, made_hidden)
         encoder = encoder if encoder is not None else _encoder(config, 2 * k)
         decoder = decoder if decoder is not None else _decoder(config, likelihood.n_params())
-        return VAEModule(encoder, decoder, likelihood, k, binarize=config.binarize)
+        return VAEModule(encoder, decoder, likelihood, k, binarize=config.binarize, prior=_prior(config))
     if config.kind == "ae":
         encoder = encoder if encoder is not None else _encoder(config, k)
         decoder = decoder if decoder is not None else _decoder(config, d)
         loss = "bce" if config.likelihood in ("bernoulli", "made") else "mse"
         return AutoencoderModule(encoder, decoder, loss, binarize=config.binarize)
     raise ValueError(f"unknown model kind {config.kind!r}; use vae or ae")
+
+
+def _prior(config: ModelConfig) -> nn.Module | None:
+    if config.prior == "normal":
+        return None
+    if config.prior == "mixture":
+        return MixturePrior(config.prior_components, config.latent_dim)
+    raise ValueError(f"unknown prior {config.prior!r}; use normal or mixture")
 
 
 def _layers(config: ModelConfig) -> dict:

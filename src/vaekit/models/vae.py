@@ -1,8 +1,11 @@
 """The variational autoencoder (Kingma & Welling 2014; Rezende et al. 2014).
 
-q(z|x) = N(mu(x), diag sigma^2(x)) from the encoder, p(z) = N(0, I), p(x|z) from the decoder
-and a likelihood. The loss is the negative ELBO per example in nats:
-    -ELBO(x) = -E_q[log p(x|z)] + KL(q(z|x) || p(z)).
+q(z|x) = N(mu(x), diag sigma^2(x)) from the encoder, p(z) = N(0, I) or a learned prior
+(:mod:`vaekit.models.priors`), p(x|z) from the decoder and a likelihood. The loss is the negative
+ELBO per example in nats:
+    -ELBO(x) = -E_q[log p(x|z)] + KL(q(z|x) || p(z)),
+with the KL in closed form for N(0, I) and estimated with the same samples of z,
+log q(z|x) - log p(z), for a learned prior.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ class VAEModule(nn.Module):
     ``encoder`` maps (batch, features) to (batch, 2 * latent_dim): the mean and the log-variance
     of q(z|x). ``decoder`` maps (batch, latent_dim) to the likelihood's parameters.
 
+    ``prior`` is a module with ``log_prob(z)`` and ``sample(n)`` (a learned p(z)); None is N(0, I).
+
     ``binarize=True`` is dynamic binarization (Salakhutdinov & Murray 2008): in training mode,
     every forward pass replaces grey values x in [0, 1] by a fresh draw x ~ Bernoulli(x), so each
     epoch sees other binary images; in eval mode the data are used as given.
@@ -55,6 +60,7 @@ class VAEModule(nn.Module):
         likelihood: nn.Module,
         latent_dim: int,
         binarize: bool = False,
+        prior: nn.Module | None = None,
     ):
         super().__init__()
         self.encoder = encoder
@@ -62,6 +68,7 @@ class VAEModule(nn.Module):
         self.likelihood = likelihood
         self.latent_dim = latent_dim
         self.binarize = binarize
+        self.prior = prior
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.encoder(x).chunk(2, dim=-1)
@@ -73,6 +80,22 @@ class VAEModule(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z), summed over the last dimension."""
+        if self.prior is None:
+            return -0.5 * (math.log(2 * math.pi) + z.pow(2)).sum(-1)
+        return self.prior.log_prob(z)
+
+    def kl(self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """KL(q(z|x) || p(z)) per example: in closed form for N(0, I), else the estimate from the
+        samples z of shape (..., batch, latent), averaged over the leading dimensions."""
+        if self.prior is None:
+            return gaussian_kl(mu, logvar).sum(-1)
+        dtype = torch.promote_types(mu.dtype, torch.float32)  # sums of log-densities need float32's range
+        z, mu, logvar = z.to(dtype), mu.to(dtype), logvar.to(dtype)
+        log_ratio = gaussian_log_prob(z, mu, logvar) - self.log_prior(z)
+        return log_ratio.reshape(-1, mu.shape[0]).mean(0)
 
     def _log_px(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z) for z of shape (k, batch, latent): returns (k, batch)."""
@@ -100,10 +123,11 @@ class VAEModule(nn.Module):
             eps = torch.randn_like(mu)
         z = self.reparameterize(mu, logvar, eps)
         reconstruction = -self.likelihood.log_prob(self.decode(z), x)  # (batch,)
-        kl_per_dim = gaussian_kl(mu, logvar)  # (batch, latent)
-        kl = kl_per_dim.sum(-1)
+        kl = self.kl(mu, logvar, z)
         if free_bits > 0:  # Kingma et al. 2016: no pressure on a unit below `free_bits` nats
-            kl_objective = kl_per_dim.mean(0).clamp(min=free_bits).sum()
+            if self.prior is not None:
+                raise ValueError("free bits need the standard normal prior (a KL per latent unit)")
+            kl_objective = gaussian_kl(mu, logvar).mean(0).clamp(min=free_bits).sum()
         else:
             kl_objective = kl.mean()
         return VAEOutput(
@@ -119,11 +143,10 @@ class VAEModule(nn.Module):
             eps = torch.randn((k, *mu.shape), dtype=mu.dtype, device=mu.device)
         z = self.reparameterize(mu, logvar, eps)  # (k, batch, latent)
         log_px = self._log_px(x, z)  # (k, batch)
-        log_w = log_px + gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
-        log_w = log_w - gaussian_log_prob(z, mu, logvar)
+        log_w = log_px + self.log_prior(z) - gaussian_log_prob(z, mu, logvar)
         bound = torch.logsumexp(log_w, dim=0) - math.log(k)  # (batch,)
         reconstruction = -log_px.mean(0)
-        kl = gaussian_kl(mu, logvar).sum(-1)
+        kl = self.kl(mu, logvar, z)
         return VAEOutput(
             loss=-bound.mean(),
             neg_elbo=(reconstruction + kl).mean(),
@@ -134,12 +157,12 @@ class VAEModule(nn.Module):
     def elbo_terms(
         self, x: torch.Tensor, k: int = 1, eps: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per example: E_q[log p(x|z)] estimated with k samples, and the analytic KL."""
+        """Per example: E_q[log p(x|z)] estimated with k samples, and the KL (see :meth:`kl`)."""
         mu, logvar = self.encode(x)
         if eps is None:
             eps = torch.randn((k, *mu.shape), dtype=mu.dtype, device=mu.device)
         z = self.reparameterize(mu, logvar, eps)  # (k, batch, latent)
-        return self._log_px(x, z).mean(0), gaussian_kl(mu, logvar).sum(-1)
+        return self._log_px(x, z).mean(0), self.kl(mu, logvar, z)
 
     def elbo(self, x: torch.Tensor, k: int = 1, eps: torch.Tensor | None = None) -> torch.Tensor:
         """The evidence lower bound per example, in nats (higher is better)."""
@@ -159,10 +182,7 @@ class VAEModule(nn.Module):
             m = min(chunk, k - done)
             eps = torch.randn((m, *mu.shape), dtype=mu.dtype, device=mu.device)
             z = self.reparameterize(mu, logvar, eps)
-            zeros = torch.zeros_like(z)
-            log_w = (
-                self._log_px(x, z) + gaussian_log_prob(z, zeros, zeros) - gaussian_log_prob(z, mu, logvar)
-            )  # (m, batch)
+            log_w = self._log_px(x, z) + self.log_prior(z) - gaussian_log_prob(z, mu, logvar)  # (m, batch)
             total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
             done += m
         return total - math.log(k)
@@ -174,7 +194,9 @@ class VAEModule(nn.Module):
 
     def sample(self, n: int, mean: bool = False) -> torch.Tensor:
         """z ~ p(z), then x ~ p(x|z) (or the mean of p(x|z) with ``mean=True``)."""
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, device=device)
+        if self.prior is None:
+            z = torch.randn(n, self.latent_dim, device=next(self.parameters()).device)
+        else:
+            z = self.prior.sample(n)
         params = self.decode(z)
         return self.likelihood.mean(params) if mean else self.likelihood.sample(params)
