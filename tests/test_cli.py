@@ -144,6 +144,13 @@ def test_train_options_reach_the_model(cli_files, tmp_path, capsys):
     assert code == 0, err
     module = json.loads((tmp_path / "m" / "config.json").read_text())["module"]
     assert (module["latent_dim"], module["hidden"], module["likelihood"]) == (3, [12, 6], "gaussian")
+    code, _, err = run(capsys, *argv, "--prior", "mixture", "--prior-components", "4")
+    assert code == 0, err
+    module = json.loads((tmp_path / "m" / "config.json").read_text())["module"]
+    assert (module["prior"], module["prior_components"]) == ("mixture", 4)
+    code, _, err = run(capsys, "sample", tmp_path / "m", "-n", "7", "-o", tmp_path / "s.csv")
+    assert code == 0, err
+    assert len(pd.read_csv(tmp_path / "s.csv")) == 7
 
 
 def test_train_with_bfloat16_records_it_and_detectors_refuse_it(cli_files, tmp_path, capsys):
@@ -211,6 +218,8 @@ def test_train_refuses_an_output_that_is_a_file(cli_files, tmp_path, capsys):
         (["--activation", "swoosh"], "activation='swoosh': use one of"),
         (["--device", "abacus"], "--device abacus: unknown device 'abacus'"),
         (["--likelihood", "bernoulli", "--scaling", "none"], "data.csv: values run from"),
+        (["--prior-components", "0"], "prior_components=0: must be a whole number >= 1"),
+        (["--prior", "mixture", "--free-bits", "1"], "free_bits limits the KL of each latent unit"),
     ],
 )
 def test_bad_training_settings_exit_2_with_one_line(cli_files, tmp_path, capsys, extra, expected):

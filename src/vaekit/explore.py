@@ -92,12 +92,13 @@ def reconstructions_figure(model, X, n: int = 10):
 
 
 def samples_figure(model, n: int = 64, random_state: int = 0):
-    """``n`` draws z ~ N(0, I), decoded (the mean of p(x|z))."""
+    """``n`` draws z ~ p(z), decoded (the mean of p(x|z))."""
     _need_images(model, "samples_figure")
     _need_vae(model, "samples_figure")
     samples = model.sample(n, mean=True, random_state=random_state)
     n_cols = int(np.ceil(np.sqrt(n)))
-    return _grid(_images(model, samples), n_cols, f"{n} samples from the prior: z ~ N(0, I), mean of p(x|z)")
+    prior = "z ~ N(0, I)" if model.module_.prior is None else "z ~ p(z), a learned mixture"
+    return _grid(_images(model, samples), n_cols, f"{n} samples from the prior: {prior}, mean of p(x|z)")
 
 
 def interpolation_figure(model, X, pairs: int = 4, steps: int = 10):
@@ -147,8 +148,11 @@ def manifold_figure(model, n: int = 20):
         canvas[r * h : (r + 1) * h, c * w : (c + 1) * w] = image
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 8))
-    extent = (quantiles[0, 0], quantiles[-1, 0], quantiles[0, 1], quantiles[-1, 1])
-    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, extent=extent, interpolation="nearest")
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    # the grid is even in probability, not in z: each tick names the z of its tile's centre
+    shown = np.unique(np.linspace(0, n - 1, min(n, 7)).round().astype(int))
+    ax.set_xticks(shown * w + (w - 1) / 2, [f"{quantiles[i, 0]:.2g}" for i in shown])
+    ax.set_yticks(shown * h + (h - 1) / 2, [f"{quantiles[n - 1 - i, 1]:.2g}" for i in shown])
     named = "N(0, 1)" if model.module_.prior is None else "prior"
     ax.set_xlabel(f"z1 ({named} quantiles from 5% to 95%)")
     ax.set_ylabel("z2")
