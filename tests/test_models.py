@@ -374,6 +374,12 @@ def test_mixture_prior_is_the_mixture_distribution_and_samples_from_it():
     z = torch.randn(50, 4, 2, dtype=torch.float64) * 4
     with torch.no_grad():
         torch.testing.assert_close(prior.log_prob(z), reference.log_prob(z))
+        with torch.autocast("cpu", torch.bfloat16):  # as in mixed-precision training: float32 inside
+            mixed = prior.float().log_prob(z.to(torch.bfloat16))
+        prior.double()
+        assert mixed.dtype == torch.float32
+        expected = reference.log_prob(z.to(torch.bfloat16).double())
+        torch.testing.assert_close(mixed.double(), expected, rtol=1e-5, atol=1e-4)  # bfloat16: ~0.1
         draws = prior.sample(200_000)
     weights, means, variances = (
         t.detach() for t in (torch.softmax(prior.logits, 0), prior.means, prior.logvars.exp())

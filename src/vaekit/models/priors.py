@@ -34,13 +34,20 @@ class MixturePrior(nn.Module):
         return self.logits.shape[0]
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        """log p(z) for z of shape (..., latent_dim): returns (...). Computed in float32 (or the
-        parameters' type) also under autocast, where the sum over components needs the range."""
-        z = z.to(self.means.dtype).unsqueeze(-2)  # (..., 1, latent)
-        log_components = -0.5 * (
-            math.log(2 * math.pi) + self.logvars + (z - self.means).pow(2) * torch.exp(-self.logvars)
-        ).sum(-1)  # (..., components)
-        return torch.logsumexp(log_components + torch.log_softmax(self.logits, dim=0), dim=-1)
+        """log p(z) for z of shape (..., latent_dim): returns (...). The squared distances to the
+        means come from products, sum_j z_j^2 / s_j - 2 z_j m_j / s_j + m_j^2 / s_j (as scikit-learn's
+        diagonal mixtures), so no (..., components, latent) tensor is made; in float32 (or the
+        parameters' type) also under autocast, whose bfloat16 would lose the differences."""
+        with torch.autocast(z.device.type, enabled=False):
+            z = z.to(self.means.dtype)
+            precisions = torch.exp(-self.logvars)  # (components, latent)
+            squared = (
+                (z * z) @ precisions.T
+                - 2 * z @ (self.means * precisions).T
+                + (self.means.pow(2) * precisions).sum(-1)
+            )  # (..., components)
+            log_components = -0.5 * (z.shape[-1] * math.log(2 * math.pi) + self.logvars.sum(-1) + squared)
+            return torch.logsumexp(log_components + torch.log_softmax(self.logits, dim=0), dim=-1)
 
     def sample(self, n: int) -> torch.Tensor:
         """n draws z ~ p(z): a component by its weight, then its Gaussian."""
