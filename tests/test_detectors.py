@@ -139,8 +139,7 @@ def test_auto_contamination_lands_near_the_true_fraction(fraction):
 def test_a_small_class_the_members_learn_to_reconstruct_is_found_by_where_its_codes_lie():
     """Wine: 10 rows of class 2 among the 130 of classes 0 and 1. The autoencoders reconstruct
     the small class about as well as the others (the errors alone rank it at AUROC ~0.6), but
-    its codes lie apart from the bulk's. (The score, all signs together: AUROC 0.795; 0.819 before
-    the cell model bent the long-tailed columns, its own AUROC 0.661 -> 0.685.)"""
+    its codes lie apart from the bulk's."""
     from sklearn.datasets import load_wine
     from sklearn.preprocessing import MinMaxScaler
 
@@ -151,7 +150,7 @@ def test_a_small_class_the_members_learn_to_reconstruct_is_found_by_where_its_co
     errors, distances = detector._standardised(*detector._parts(*detector._encoded(x)))
     assert roc_auc_score(anomalous, errors) < 0.75
     assert roc_auc_score(anomalous, distances) > 0.85
-    assert roc_auc_score(anomalous, detector.decision_scores_) > 0.78
+    assert roc_auc_score(anomalous, detector.decision_scores_) > 0.8
     # "auto" cuts at the highest of the signs' fences, each on the scale of its sign's rarity
     # among the rows under every fence, on these rows and on any others
     from vaekit.detectors import _surprise, _tail_of

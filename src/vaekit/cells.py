@@ -16,9 +16,9 @@ P_OO - P_OM P_MM^-1 P_MO, one for each pattern of gaps. In the spirit of the cel
 detection of Rousseeuw & Van den Bossche (2018), simpler: one linear model of all the columns.
 
 A number column whose distribution is skewed or long-tailed (an amount, a count) is modelled
-bent, u = asinh(v / a) with a a small quantile of the column's absolute values, the one that makes
-it most nearly normal (:func:`fit_warp`): linear for values small beside a, logarithmic for large
-ones. A factor (a value in the wrong unit, a shifted
+bent, u = asinh(v / a) with a the lower quartile of the column's nonzero absolute values, when that
+makes it clearly more nearly normal (:func:`fit_warp`): linear for values small beside a,
+logarithmic for large ones. A factor (a value in the wrong unit, a shifted
 decimal point) is then a shift of about the same size wherever the value lies, not a small step for
 a small value and a leap for a large one, and the long tail of good values does not pass for
 deviations.
@@ -38,7 +38,6 @@ MAX_ROUNDS = 10
 MAX_FEATURES = 2048  # wider encodings get no cell model (its inverse costs features**3)
 CHUNK = 65_536  # rows
 NEARER = 0.1  # how much nearer a normal distribution a bent column must be (see normal_gap)
-BEND_SCALES = (0.5, 0.25, 0.1, 0.02)  # quantiles of a column's nonzero |values| tried as its bend's a
 
 
 def fits(n_features: int) -> bool:
@@ -80,37 +79,30 @@ def fit_cells(
 def fit_warp(x: torch.Tensor, scale: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
     """(5, features) float64: the bend of the encoded rows ``x`` (no gaps) for the cell model, rows
     gain, offset, center, spread, curved. The features whose ``scale`` is not NaN are numbers
-    encoded as (v - center) / scale; each may be bent, asinh(v / a) standardised by the median and
-    interquartile range / 1.349 of the bent values (their standard deviation if the quartiles
-    coincide, 1 if that is 0 too), with a one of the ``BEND_SCALES`` quantiles of its nonzero
-    absolute values: the one that brings its distribution nearest a normal one
-    (:func:`normal_gap`), if clearly nearer (by ``NEARER``) than the encoding's, for the cell
-    model is Gaussian. The others stay as they are."""
+    encoded as (v - center) / scale; each is bent, asinh(v / a) with a the lower quartile of its
+    nonzero absolute values, standardised by the median and interquartile range / 1.349 of the bent
+    values (their standard deviation if the quartiles coincide, 1 if that is 0 too), when that
+    brings its distribution clearly nearer a normal one than the encoding's (by ``NEARER`` in
+    :func:`normal_gap`), for the cell model is Gaussian. The others stay as they are."""
     x = x.cpu().double().numpy()
     number = ~np.isnan(scale.cpu().double().numpy())
     scale = np.where(number, scale.cpu().double().numpy(), 1.0)
     center = np.where(number, center.cpu().double().numpy(), 0.0)
     size = np.abs(x * scale + center)
-    best = np.stack([np.ones(x.shape[1]), np.zeros(x.shape[1]), np.zeros(x.shape[1]), np.ones(x.shape[1])])
-    nearest = normal_gap(x) - NEARER
-    curved = np.zeros(x.shape[1], dtype=bool)
-    nonzero = np.where(size > 0, size, np.nan)
-    for q in BEND_SCALES:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # columns of zeros: a = 1
-            a = np.nanquantile(nonzero, q, axis=0)
-        a = np.where(a > 0, a, 1.0)
-        gain, offset = scale / a, center / a
-        bent = np.arcsinh(x * gain + offset)
-        q1, middle, q3 = np.percentile(bent, [25, 50, 75], axis=0)
-        spread = np.where(q3 - q1 > 1e-12, (q3 - q1) / 1.349, bent.std(axis=0))
-        spread = np.where(spread > 1e-12, spread, 1.0)
-        gap = normal_gap((bent - middle) / spread)
-        better = number & (gap < nearest)
-        best[:, better] = np.stack([gain, offset, middle, spread])[:, better]
-        nearest = np.where(better, gap, nearest)
-        curved |= better
-    return torch.from_numpy(np.vstack([best, curved[None]]).astype(np.float64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a column of zeros: a = 1
+        a = np.nanquantile(np.where(size > 0, size, np.nan), 0.25, axis=0)
+    a = np.where(a > 0, a, 1.0)
+    gain, offset = scale / a, center / a
+    bent = np.arcsinh(x * gain + offset)
+    q1, middle, q3 = np.percentile(bent, [25, 50, 75], axis=0)
+    spread = np.where(q3 - q1 > 1e-12, (q3 - q1) / 1.349, bent.std(axis=0))
+    spread = np.where(spread > 1e-12, spread, 1.0)
+    curved = number & (normal_gap((bent - middle) / spread) < normal_gap(x) - NEARER)
+    rows = [gain, offset, middle, spread]
+    identity = [1.0, 0.0, 0.0, 1.0]
+    bend = [np.where(curved, row, plain) for row, plain in zip(rows, identity, strict=True)]
+    return torch.from_numpy(np.stack([*bend, curved]).astype(np.float64))
 
 
 def normal_gap(values: np.ndarray) -> np.ndarray:
