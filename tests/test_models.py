@@ -484,3 +484,15 @@ def test_mixture_prior_fits_clustered_codes_better_than_the_standard_normal(clus
         VAE(prior="mixture", free_bits=0.5).fit(X)
     with pytest.raises(vaekit_errors.ParameterError, match="prior_components"):
         VAE(prior="mixture", prior_components=0).fit(X)
+
+
+def test_binarized_draws_each_entry_with_its_value_as_the_probability():
+    from vaekit.models.likelihoods import binarized
+
+    p = torch.tensor([0.0, 0.1, 0.5, 0.9, 1.0]).repeat(40_000, 1)
+    torch.manual_seed(0)
+    draws = binarized(p)
+    assert draws.dtype == p.dtype and set(draws.unique().tolist()) <= {0.0, 1.0}
+    np.testing.assert_allclose(draws.mean(dim=0).numpy(), [0.0, 0.1, 0.5, 0.9, 1.0], atol=0.01)
+    torch.manual_seed(0)
+    assert torch.equal(binarized(p), draws)

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vaekit.models.likelihoods import binarized
+
 AELoss = Literal["mse", "bce"]
 
 
@@ -52,7 +54,7 @@ class AutoencoderModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> AEOutput:
         if self.binarize and self.training:
-            x = torch.bernoulli(x)  # (batch, features), a new binary draw at every use
+            x = binarized(x)  # (batch, features), a new binary draw at every use
         error = self.reconstruction_error(x).mean()
         return AEOutput(loss=error, reconstruction=error)
 

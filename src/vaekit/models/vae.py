@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from vaekit.models.likelihoods import binarized
+
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0  # keeps exp(logvar) finite whatever the encoder outputs
 
 
@@ -115,7 +117,7 @@ class VAEModule(nn.Module):
         ``iwae_samples=k > 1`` the importance-weighted bound with k samples (Burda et al. 2015),
         -log (1/k) sum_i p(x, z_i) / q(z_i|x). The reported terms are the plain ELBO's either way."""
         if self.binarize and self.training:
-            x = torch.bernoulli(x)  # (batch, features), a new binary draw at every use
+            x = binarized(x)  # (batch, features), a new binary draw at every use
         if iwae_samples > 1:
             return self._iwae_loss(x, iwae_samples, eps)
         mu, logvar = self.encode(x)
