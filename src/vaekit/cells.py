@@ -18,10 +18,9 @@ detection of Rousseeuw & Van den Bossche (2018), simpler: one linear model of al
 A number column whose distribution is skewed or long-tailed (an amount, a count) is modelled
 bent, u = asinh(v / a) with a the lower quartile of the column's nonzero absolute values, when that
 makes it clearly more nearly normal (:func:`fit_warp`): linear for values small beside a,
-logarithmic for large ones. A factor (a value in the wrong unit, a shifted
-decimal point) is then a shift of about the same size wherever the value lies, not a small step for
-a small value and a leap for a large one, and the long tail of good values does not pass for
-deviations.
+logarithmic for large ones. A factor (a value in the wrong unit, a shifted decimal point) is then a
+shift of about the same size wherever the value lies, not a small step for a small value and a leap
+for a large one, and the long tail of good values does not pass for deviations.
 """
 
 from __future__ import annotations

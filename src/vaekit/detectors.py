@@ -633,7 +633,8 @@ class AnomalyDetector(BaseDetector):
     of noise moves a row away from every good row, whether or not the autoencoders see its fields
     disagree). The reference rows are kept, scaled, in the detector's file. And a fourth, how far
     a row's number fields lie from what the rest of the row predicts (:mod:`vaekit.cells`: a
-    robust Gaussian model of the encoded columns, its mean and precision kept in the file; a
+    robust Gaussian model of the encoded columns, the skewed or long-tailed ones bent about
+    logarithmically first, its mean, precision and bend kept in the file; a
     shifted decimal point or two fields swapped often stay within their columns' ranges, and a
     row's distance spreads one bad field over all of them). The signs' tails
     differ from table to table (a column whose good values have a long tail makes the errors' tail
@@ -1435,10 +1436,12 @@ class AnomalyDetector(BaseDetector):
             raw = {"error": error, "distance": distance, "neighbours": self._neighbour_distances(x, mask)}
             if fits(x.shape[1]) and bool(self._cell_targets.any()):
                 # fitted on the pool of the reference rows: those with no gaps, unless gaps are common
-                self.cell_bend_ = fit_warp(pool.to(*CPU64), *self._number_units)
+                pool64 = pool.to(*CPU64)
+                self.cell_bend_ = fit_warp(pool64, *self._number_units)
                 self.cell_mean_, self.cell_precision_, largest = fit_cells(
-                    warp(pool.to(*CPU64), self.cell_bend_), self._cell_targets
+                    warp(pool64, self.cell_bend_), self._cell_targets
                 )
+                del pool64
                 raw["cells"] = largest.numpy() if pool is x else self._cells(x, mask)
             fences = {name: auto_fence(values) for name, values in raw.items()}
             good = np.logical_and.reduce([raw[name] <= fence for name, fence in fences.items()])
