@@ -119,10 +119,13 @@ def normal_gap(values: np.ndarray) -> np.ndarray:
 def warp(x: torch.Tensor, bend: torch.Tensor | None) -> torch.Tensor:
     """The encoded rows ``x`` (float64) on the cell model's scale (:func:`fit_warp`); as they are
     when ``bend`` is None (a model saved before the bend)."""
-    if bend is None:
+    curved = None if bend is None else torch.nonzero(bend[4] > 0)[:, 0]
+    if curved is None or not len(curved):
         return x
-    y = x * bend[0] + bend[1]
-    return (torch.where(bend[4] > 0, torch.asinh(y), y) - bend[2]) / bend[3]
+    gain, offset, center, spread = bend[:4, curved]  # the others' bend is the identity
+    out = x.clone()
+    out[:, curved] = (torch.asinh(x[:, curved] * gain + offset) - center) / spread
+    return out
 
 
 def unwarp(u: torch.Tensor, bend: torch.Tensor | None) -> torch.Tensor:
