@@ -28,6 +28,7 @@ DETECTORS = {
     "ae": lambda **kw: AutoencoderDetector(**FAST, **kw),
     "vae_elbo": lambda **kw: VAEDetector(**FAST, **kw),
     "vae_recprob": lambda **kw: VAEDetector(score="reconstruction_probability", **FAST, **kw),
+    "vae_mixture": lambda **kw: VAEDetector(prior="mixture", prior_components=5, **FAST, **kw),
     "rda": lambda **kw: RobustAutoencoderDetector(n_iter=3, random_state=0, **kw),
     "default": lambda **kw: AnomalyDetector(random_state=0, **kw),
 }
@@ -57,6 +58,9 @@ def test_planted_outliers_rank_above_inliers(name, train_on, data):
     clean, mixed, y = data
     detector = DETECTORS[name]().fit(clean if train_on == "clean" else mixed)
     assert roc_auc_score(y, detector.decision_function(mixed)) > 0.95
+    if name == "vae_mixture":  # the VAE's p(z) is the learned mixture
+        module = detector.models_[0].module_
+        assert module.prior is not None and module.prior.n_components == 5
 
 
 @pytest.mark.parametrize("name", sorted(DETECTORS))

@@ -397,7 +397,9 @@ class VAEDetector(_SingleModelDetector):
     is An & Cho's (2015) -log (1/L) sum_l p(x | z_l), z_l ~ q(z|x), computed as a log-mean-exp.
 
     Both use the same ``n_samples`` draws of the noise for every row, from a generator seeded by
-    ``random_state``: the same row always gets the same score, in any batch.
+    ``random_state``: the same row always gets the same score, in any batch. ``prior`` and
+    ``prior_components``: the VAE's p(z), as for :class:`vaekit.VAE` (``"mixture"``: a learned
+    mixture of Gaussians, for rows that fall into clusters).
     """
 
     def __init__(
@@ -413,6 +415,8 @@ class VAEDetector(_SingleModelDetector):
         lr: float = 3e-3,
         dropout: float = 0.0,
         patience: int | None = 10,
+        prior: str = "normal",
+        prior_components: int = 100,
         device: str = "auto",
         random_state: int | None = None,
         verbose: int = 0,
@@ -420,6 +424,8 @@ class VAEDetector(_SingleModelDetector):
         self.contamination = contamination
         self.score = score
         self.n_samples = n_samples
+        self.prior = prior
+        self.prior_components = prior_components
         self.latent_dim = latent_dim
         self.hidden = hidden
         self.epochs = epochs
@@ -438,6 +444,7 @@ class VAEDetector(_SingleModelDetector):
             raise ParameterError(f"n_samples={self.n_samples!r}: must be a whole number >= 1")
         self.seed_ = self._seed()
         settings = self._model_settings(self.n_rows_, self.n_features_in_, self.seed_)
+        settings.update(prior=self.prior, prior_components=self.prior_components)
         self.models_ = [VAE(**settings).fit(X)]
 
     def _state(self) -> dict:
