@@ -393,8 +393,8 @@ def test_mixture_prior_is_the_mixture_distribution_and_samples_from_it():
 
 
 def test_a_mixture_of_one_standard_normal_is_the_standard_prior():
-    """With one component at N(0, I) the mixture prior gives the standard model's bounds for the same
-    draws, and its sampled KL estimates the closed form."""
+    """With one component at N(0, I) the mixture prior gives the standard model's bounds and
+    importance-weighted training loss for the same draws, and its sampled KL estimates the closed form."""
     config = ModelConfig(kind="vae", n_features=5, latent_dim=3, hidden=[8], likelihood="gaussian")
     torch.manual_seed(0)
     standard = build_module(config).double().eval()
@@ -415,6 +415,12 @@ def test_a_mixture_of_one_standard_normal_is_the_standard_prior():
         sampled = mixture.kl(mu, logvar, z)
         torch.testing.assert_close(sampled, gaussian_kl(mu, logvar).sum(-1), atol=0.05, rtol=0.02)
         assert standard.kl(mu, logvar, z).equal(gaussian_kl(mu, logvar).sum(-1))
+        # the importance-weighted training loss too; its reported KL is the sampled one of its draws
+        eps = torch.randn(7, *mu.shape, dtype=torch.float64)
+        trained_standard, trained_mixture = standard._iwae_loss(x, 7, eps), mixture._iwae_loss(x, 7, eps)
+        torch.testing.assert_close(trained_mixture.loss, trained_standard.loss)
+        drawn = mixture.reparameterize(mu, logvar, eps)
+        torch.testing.assert_close(trained_mixture.kl, mixture.kl(mu, logvar, drawn).mean())
 
 
 @pytest.fixture(scope="module")

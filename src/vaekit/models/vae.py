@@ -94,10 +94,14 @@ class VAEModule(nn.Module):
         samples z of shape (..., batch, latent), averaged over the leading dimensions."""
         if self.prior is None:
             return gaussian_kl(mu, logvar).sum(-1)
-        dtype = torch.promote_types(mu.dtype, torch.float32)  # sums of log-densities need float32's range
+        return self._log_ratio(mu, logvar, z).reshape(-1, mu.shape[0]).mean(0)
+
+    def _log_ratio(self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log q(z|x) - log p(z) for samples z of shape (..., batch, latent), in float32 at least
+        (sums of log-densities need its range under bfloat16 autocast)."""
+        dtype = torch.promote_types(mu.dtype, torch.float32)
         z, mu, logvar = z.to(dtype), mu.to(dtype), logvar.to(dtype)
-        log_ratio = gaussian_log_prob(z, mu, logvar) - self.log_prior(z)
-        return log_ratio.reshape(-1, mu.shape[0]).mean(0)
+        return gaussian_log_prob(z, mu, logvar) - self.log_prior(z)
 
     def _log_px(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z) for z of shape (k, batch, latent): returns (k, batch)."""
@@ -145,10 +149,15 @@ class VAEModule(nn.Module):
             eps = torch.randn((k, *mu.shape), dtype=mu.dtype, device=mu.device)
         z = self.reparameterize(mu, logvar, eps)  # (k, batch, latent)
         log_px = self._log_px(x, z)  # (k, batch)
-        log_w = log_px + self.log_prior(z) - gaussian_log_prob(z, mu, logvar)
+        if self.prior is None:
+            log_w = log_px + self.log_prior(z) - gaussian_log_prob(z, mu, logvar)
+            kl = self.kl(mu, logvar, z)  # closed form
+        else:  # the sampled KL reported is the mean of the bound's own log ratios
+            log_ratio = self._log_ratio(mu, logvar, z)  # (k, batch)
+            log_w = log_px - log_ratio
+            kl = log_ratio.mean(0)
         bound = torch.logsumexp(log_w, dim=0) - math.log(k)  # (batch,)
         reconstruction = -log_px.mean(0)
-        kl = self.kl(mu, logvar, z)
         return VAEOutput(
             loss=-bound.mean(),
             neg_elbo=(reconstruction + kl).mean(),
