@@ -1,6 +1,7 @@
 """The cell model: each field's residual given the rest of its row, fitted robustly."""
 
 import numpy as np
+import pytest
 import torch
 
 from vaekit import cells
@@ -147,3 +148,48 @@ def test_a_shifted_decimal_point_in_a_long_tailed_column_is_found_wherever_the_v
     straight[:] = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0])[:, None]
     assert found(bend) == 1.0
     assert found(straight) < 0.5
+
+
+def test_edge_rarity_is_the_share_of_rows_with_a_field_that_far_out_for_exponential_tails():
+    """A Laplace column has exponential tails on both sides, as edge_rarity assumes beyond the
+    edges: among fresh rows, the share with a rarity of at least r is exp(-r) (within sampling
+    error); a row of two such columns is twice as likely to have a field out, and its rarity
+    says so."""
+    rng = np.random.default_rng(0)
+    fit = torch.from_numpy(rng.laplace(size=(200_000, 2)))
+    fresh = torch.from_numpy(rng.laplace(size=(1_000_000, 2)))
+    edges = cells.fit_edges(fit)
+    for judged in (torch.tensor([1.0, 0.0]), torch.tensor([1.0, 1.0])):
+        rarity = cells.edge_rarity(fresh, edges, judged).numpy()
+        for r in (5.0, 6.5, 8.0):
+            expected = np.exp(-r) * len(fresh)
+            assert abs((rarity >= r).sum() - expected) < 4 * np.sqrt(expected) + 0.05 * expected, (judged, r)
+
+
+def test_a_value_beyond_a_floor_is_far_out_and_the_tail_of_long_tailed_amounts_is_not():
+    """Counts of at least 1 (many of exactly 1) and a flag that is 1 in 0.3% of rows: a 0 or a -999
+    below the floor lies beyond it, and is rarer than the "auto" fence of a normal sample (0.13% of
+    rows); a rare but seen 1 of the flag is not, nor are the largest of fresh long-tailed
+    amounts (bent, as the cell model sees them), while the same amounts in the wrong unit (x 1000)
+    are; a field not observed does not count."""
+    rng = np.random.default_rng(1)
+    n = 5000
+    counts = rng.poisson(0.5, n) + 1.0
+    flag = (rng.random(n) < 0.003).astype(np.float64)
+    amounts = np.log(rng.lognormal(3, 1.5, n))  # the bend of a long-tailed column is about a log
+    u = torch.from_numpy(np.stack([counts, flag, amounts], axis=1))
+    edges, judged, fence = cells.fit_edges(u), torch.ones(3), -np.log(0.00135)
+
+    def rarity(rows, seen=None):
+        return cells.edge_rarity(torch.tensor(rows, dtype=torch.float64), edges, judged, seen).numpy()
+
+    # none of 5,000 counts below 1: a 0 is rarer than 1 / 5,000, and one step out, ten times more
+    expected = -np.log(2 / n) + np.log(cells.TENFOLD) - np.log(3)
+    assert rarity([[0.0, 0.0, 3.0]]) == pytest.approx(expected) and expected > fence
+    assert (rarity([[-999.0, 0.0, 3.0], [1.0, -999.0, 3.0]]) > 100).all()
+    assert (rarity([[1.0, 1.0, 3.0]]) < fence).all()
+    largest = np.log(np.sort(rng.lognormal(3, 1.5, n))[-3:])
+    assert (rarity([[1.0, 0.0, v] for v in largest]) < fence).all()
+    assert (rarity([[1.0, 0.0, v + np.log(1000)] for v in largest]) > fence).all()
+    assert rarity([[2.0, 0.0, 3.0]]) == 0.0  # every field within its edges
+    assert rarity([[-999.0, 0.0, 3.0]], torch.tensor([[0.0, 1.0, 1.0]])) == 0.0

@@ -161,7 +161,9 @@ def test_a_small_class_the_members_learn_to_reconstruct_is_found_by_where_its_co
     from vaekit.thresholds import auto_fence
 
     encoded = detector._encoded(x)[0]
-    raw = [errors, distances, detector._neighbour_distances(encoded), detector._cells(encoded)]
+    cells, edges = detector._cells(encoded)
+    assert edges is None  # the edge sign needs more rows
+    raw = [errors, distances, detector._neighbour_distances(encoded), cells]
     fences = [auto_fence(values) for values in raw]
     good = np.logical_and.reduce([values <= fence for values, fence in zip(raw, fences, strict=True)])
     cut = max(_surprise(np.array([f]), *_tail_of(v[good]))[0] for v, f in zip(raw, fences, strict=True))
@@ -589,9 +591,11 @@ def test_a_shifted_decimal_point_in_a_small_amount_is_found_and_its_value_sugges
     np.testing.assert_array_equal(loaded.decision_function(data), detector.decision_scores_)
     assert loaded.why(data.iloc[shifted]) == why
     # a file without the bend: its cell model is read as one of the encoded columns
-    _rewrite_weights(tmp_path / "det", lambda tensors: tensors.pop("cell_bend"))
+    # a file without the bend (nor the edge sign, which came later): its cell model is read as one
+    # of the encoded columns
+    _rewrite_weights(tmp_path / "det", lambda tensors: [tensors.pop(f"cell_{k}") for k in ("bend", "edges")])
     old = vaekit.load(tmp_path / "det")
-    detector.cell_bend_ = None
+    detector.cell_bend_ = detector.cell_edges_ = None
     np.testing.assert_array_equal(old.signs(data)["cells"], detector.signs(data)["cells"])
     assert not np.array_equal(old.signs(data)["cells"], loaded.signs(data)["cells"])
 
@@ -607,7 +611,8 @@ def test_a_detector_saved_before_the_cells_sign_scores_as_it_did(tmp_path):
     detector = AnomalyDetector(random_state=0, steps=5).fit(X)
     folder = detector.save(tmp_path / "d")
     config = _rewrite_weights(
-        folder, lambda tensors: [tensors.pop(k) for k in ("cell_mean", "cell_precision", "cell_bend")]
+        folder,
+        lambda tensors: [tensors.pop(f"cell_{k}", None) for k in ("mean", "precision", "bend", "edges")],
     )
     with pytest.raises(ModelFileError, match=r"cells sign.*retrain"):
         vaekit.load(folder)
@@ -618,6 +623,43 @@ def test_a_detector_saved_before_the_cells_sign_scores_as_it_did(tmp_path):
     np.testing.assert_allclose(old.decision_function(X), expected)
     assert list(old.signs(X).columns) == ["error", "distance", "neighbours"]
     assert "four" not in old.auto_rule and "four" in detector.auto_rule
+
+
+def test_a_sentinel_below_a_columns_floor_is_found_by_the_edge_sign(tmp_path):
+    """Lengths of at least 1 (30% exactly 1, the rest long-tailed, to the hundredth): 8 rows
+    with a length of 0 lie within the other signs' ranges (none among the 8 highest scores
+    without the edge sign) but below the floor the other rows pile up at: with it, they are the
+    8 highest and flagged, and few good rows are. A file saved before the edge sign scores as
+    the other four signs; one with the edges but not the bend they are on is refused."""
+    from vaekit.errors import ModelFileError
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    amount = rng.lognormal(3, 1, n)
+    length = np.where(rng.random(n) < 0.3, 1.0, 1 + rng.lognormal(0, 1, n)).round(2)
+    data = pd.DataFrame(
+        {"length": length, "amount": amount, "rate": rng.normal(5, 1, n), "weight": amount * 1.1}
+    )
+    data.loc[:7, "length"] = 0.0
+    detector = AnomalyDetector(random_state=0).fit(data)
+    signs = detector.signs(data)
+    without = signs.drop(columns="edge").max(axis=1).to_numpy()
+    assert not np.isin(np.arange(8), np.argsort(-without)[:8]).any()
+    assert set(np.argsort(-detector.decision_scores_)[:8]) == set(range(8))
+    assert detector.labels_[:8].all() and detector.labels_[8:].mean() < 0.02
+    assert (signs.idxmax(axis=1)[:8] == "edge").all()
+    assert all("length = 0 is outside the range" in reason for reason in detector.why(data.iloc[:8]))
+    folder = detector.save(tmp_path / "det")
+    np.testing.assert_array_equal(vaekit.load(folder).decision_function(data), detector.decision_scores_)
+    _rewrite_weights(folder, lambda tensors: tensors.pop("cell_edges"))
+    old = vaekit.load(folder)
+    assert list(old.signs(data).columns) == ["error", "distance", "neighbours", "cells"]
+    np.testing.assert_array_equal(old.decision_function(data), without)
+    _rewrite_weights(
+        folder, lambda tensors: (tensors.pop("cell_bend"), tensors.update(cell_edges=detector.cell_edges_))
+    )
+    with pytest.raises(ModelFileError, match=r"cells sign.*retrain"):
+        vaekit.load(folder)
 
 
 def _corrupted(

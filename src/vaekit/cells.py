@@ -25,6 +25,7 @@ for a large one, and the long tail of good values does not pass for deviations.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -37,6 +38,9 @@ MAX_ROUNDS = 10
 MAX_FEATURES = 2048  # wider encodings get no cell model (its inverse costs features**3)
 CHUNK = 65_536  # rows
 NEARER = 0.1  # how much nearer a normal distribution a bent column must be (see normal_gap)
+EDGE = 0.005  # the share of a column's values beyond each of its edges (see fit_edges)
+TENFOLD = 10.0  # the tail's spacing: from the edge to the quantile of TENFOLD times that share
+RESOLUTION = 0.01  # the least spacing, as a share of the width between the edges
 
 
 def fits(n_features: int) -> bool:
@@ -134,6 +138,56 @@ def unwarp(u: torch.Tensor, bend: torch.Tensor | None) -> torch.Tensor:
         return u
     y = u * bend[3] + bend[2]
     return (torch.where(bend[4] > 0, torch.sinh(y), y) - bend[1]) / bend[0]
+
+
+def fit_edges(u: torch.Tensor) -> torch.Tensor:
+    """(6, features) float64: each column's edges on the cell model's scale, of the rows ``u``
+    (float64, no gaps): the lower edge, its spacing and the share of values below it, the upper
+    edge, its spacing and the share above it. An edge is the quantile ``EDGE`` from its end (at
+    least one row's share, 1 / rows, so that a few rows may lie beyond it), its spacing the
+    distance to the quantile of ``TENFOLD`` times that share, but at least the column's step, the
+    median gap between its distinct values (1 for counts, the gap between levels for a flag), and
+    ``RESOLUTION`` of the width between the edges. The share beyond an edge is counted (at least
+    one row's): a column whose values pile up at a floor (a count, a length of at least 1) has
+    none below it, and a value there is rarer than one beyond the edge of a long tail."""
+    n = max(len(u), 1)
+    share = max(EDGE, 1 / n)
+    values = u.numpy()
+    q = np.quantile(values, [share, TENFOLD * share, 1 - TENFOLD * share, 1 - share], axis=0)
+    step = np.array([_step(column) for column in values.T]) if values.shape[1] else np.zeros(0)
+    least = np.maximum(RESOLUTION * np.maximum(q[3] - q[0], 1e-12), step)
+    below = np.maximum((values < q[0]).mean(axis=0), 1 / n)
+    above = np.maximum((values > q[3]).mean(axis=0), 1 / n)
+    low, high = [q[0], np.maximum(q[1] - q[0], least), below], [q[3], np.maximum(q[3] - q[2], least), above]
+    return torch.from_numpy(np.stack([*low, *high]))
+
+
+def _step(values: np.ndarray) -> float:
+    """The median gap between a column's distinct values (0 for a constant one)."""
+    distinct = np.unique(values)
+    return float(np.median(np.diff(distinct))) if len(distinct) > 1 else 0.0
+
+
+def edge_rarity(
+    u: torch.Tensor, edges: torch.Tensor, judged: torch.Tensor, seen: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(rows,): how rare a row's farthest number field beyond its column's edges
+    (:func:`fit_edges`) is, as -log of the share of rows expected to have a field that far out:
+    the column's tail taken as exponential beyond each edge, ``TENFOLD`` times rarer with each
+    spacing, starting from the share of values beyond that edge (halved: a field can be out on
+    either side), and a row of m ``judged`` (0/1) observed fields m times as likely to have one
+    out. 0 for a row with every field within its edges."""
+    low, low_spacing, low_share, high, high_spacing, high_share = edges
+    rate = math.log(TENFOLD)
+    rarity = torch.maximum(
+        torch.where(u < low, (low - u) / low_spacing * rate - torch.log(2 * low_share), 0.0),
+        torch.where(u > high, (u - high) / high_spacing * rate - torch.log(2 * high_share), 0.0),
+    )
+    judged = judged > 0 if seen is None else (judged > 0) & (seen > 0)
+    rarity = rarity.masked_fill(~judged, 0.0)
+    farthest = rarity.max(dim=1).values if u.shape[1] else torch.zeros(len(u), dtype=u.dtype)
+    fields = judged.sum(dim=-1).clamp_min(1).to(u.dtype)
+    return torch.where(farthest > 0, farthest - torch.log(fields), 0.0).clamp_min(0.0)
 
 
 def cell_deviations(

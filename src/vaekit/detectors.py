@@ -20,6 +20,7 @@ import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from statistics import NormalDist
 from typing import ClassVar
 
 import numpy as np
@@ -31,7 +32,9 @@ from torch import nn
 
 from vaekit.cells import (
     cell_deviations,
+    edge_rarity,
     fit_cells,
+    fit_edges,
     fit_warp,
     fits,
     largest_deviation,
@@ -45,6 +48,7 @@ from vaekit.io import as_matrix
 from vaekit.preprocessing import Scaler
 from vaekit.spectrum import MIN_SIDE, spectrum_profile
 from vaekit.thresholds import (
+    Z,
     auto_fence,
     auto_threshold,
     check_contamination,
@@ -54,6 +58,10 @@ from vaekit.thresholds import (
 )
 
 EPS = 1e-12
+# the edge sign is a rarity already (:func:`vaekit.cells.edge_rarity`); its fence is that of a
+# normal sample's "auto" fence, -log of the share of rows beyond Z standard deviations
+EDGE_FENCE = -math.log(NormalDist().cdf(-Z))
+EDGE_ROWS = 1000  # rows without gaps a detector needs for the edge sign
 # where float64 work is done: Apple's MPS has no float64, and the k-nearest searches are small
 CPU64 = ("cpu", torch.float64)
 
@@ -643,11 +651,17 @@ class AnomalyDetector(BaseDetector):
     robust Gaussian model of the encoded columns, the skewed or long-tailed ones bent about
     logarithmically first, its mean, precision and bend kept in the file; a
     shifted decimal point or two fields swapped often stay within their columns' ranges, and a
-    row's distance spreads one bad field over all of them). The signs' tails
-    differ from table to table (a column whose good values have a long tail makes the errors' tail
-    long), so on tables each sign is put on the scale of its rarity among the training rows under
-    every sign's "auto" fence, -log of the share of them with a sign at least as large (beyond the
-    top ``TAIL`` of them, an exponential tail), and the score is the largest.
+    row's distance spreads one bad field over all of them). And a fifth, with ``EDGE_ROWS`` rows
+    or more, how rare it is for a row to have a number field as far beyond its column's edges as
+    its farthest one, on the same bent scale (:func:`vaekit.cells.edge_rarity`: a column's tail
+    is taken as exponential beyond the edge, and a column whose values pile up at a floor or come
+    in steps, a count or a flag, has no room beyond it: a sentinel of -999 or 0 where values
+    start at 1 lies many spacings out, while the largest amounts of a long tail do not; it is
+    a rarity already, -log of a share of rows). The other signs' tails differ from table to table
+    (a column whose good values have a long tail makes the errors' tail long), so on tables each
+    sign is put on the scale of its rarity among the training rows under every sign's "auto"
+    fence, -log of the share of them with a sign at least as large (beyond the top ``TAIL`` of
+    them, an exponential tail), and the score is the largest.
 
     Images have a third sign, how they are viewed. Two small convolutional classifiers
     (:class:`vaekit.models.views.ViewClassifier`) learn from the training images which way up they
@@ -1060,7 +1074,8 @@ class AnomalyDetector(BaseDetector):
             profiles = self._profiles(xb)
             # the zoom classifier's judgement of the upright views is part of the framing profiles
             view_odds = self._view_odds(xb, profiles.get("framing"))
-            yield self._signs(*parts, view_odds, near, self._profile_distances(profiles), self._cells(xb, mb))
+            cells, edges = self._cells(xb, mb)
+            yield self._signs(*parts, view_odds, near, self._profile_distances(profiles), cells, edges)
 
     @property
     def scores_are_logs(self) -> bool:
@@ -1150,22 +1165,28 @@ class AnomalyDetector(BaseDetector):
 
     def _cells(
         self, x: torch.Tensor, mask: torch.Tensor | None = None, chunk: int = 65_536
-    ) -> np.ndarray | None:
-        """(rows,): for tables with a cell model (:mod:`vaekit.cells`), the largest deviation of a
-        row's number fields from what its other fields predict; None otherwise."""
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(rows,) each, for tables with a cell model (:mod:`vaekit.cells`): the largest deviation
+        of a row's number fields from what its other fields predict, and how far its farthest
+        number field lies beyond its column's edges (None for a detector saved before that sign);
+        (None, None) otherwise."""
         if getattr(self, "cell_precision_", None) is None:
-            return None
-        out = []
+            return None, None
+        edges = getattr(self, "cell_edges_", None)
+        deviations, beyond = [], []
         for i in range(0, len(x), chunk):
             seen = self._observed_features(None if mask is None else mask[i : i + chunk])
-            deviations = cell_deviations(
-                warp(x[i : i + chunk].to(*CPU64), self.cell_bend_),
-                self.cell_mean_,
-                self.cell_precision_,
-                seen,
+            u = warp(x[i : i + chunk].to(*CPU64), self.cell_bend_)
+            deviations.append(
+                largest_deviation(
+                    cell_deviations(u, self.cell_mean_, self.cell_precision_, seen), self._cell_targets
+                )
             )
-            out.append(largest_deviation(deviations, self._cell_targets))
-        return torch.cat(out).numpy() if out else np.zeros(0)
+            if edges is not None:
+                beyond.append(edge_rarity(u, edges, self._cell_targets, seen))
+        if not deviations:
+            return np.zeros(0), None if edges is None else np.zeros(0)
+        return torch.cat(deviations).numpy(), torch.cat(beyond).numpy() if beyond else None
 
     def _framing_profiles(self, x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
         """(rows, 2 * turns) float64 on the CPU: the zoom classifier's framing profile of each image
@@ -1227,6 +1248,7 @@ class AnomalyDetector(BaseDetector):
         neighbours: np.ndarray | None = None,
         profile_distances: dict[str, np.ndarray] | None = None,
         cells: np.ndarray | None = None,
+        edges: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Each sign of trouble on the score's scale (see ``SIGNS``); the score is the largest."""
         error, distance = self._standardised(errors, distances)
@@ -1235,7 +1257,10 @@ class AnomalyDetector(BaseDetector):
             raw = {"error": error, "distance": distance, "neighbours": neighbours}
             if cells is not None:
                 raw["cells"] = cells
-            return {name: _surprise(values, *tails[name]) for name, values in raw.items()}
+            signs = {name: _surprise(values, *tails[name]) for name, values in raw.items()}
+            if edges is not None:  # a rarity already
+                signs["edge"] = edges
+            return signs
         signs = {"error": error}
         if self.scores_are_logs:
             # an image far simpler than the training images (a blank page, a crop of plain
@@ -1260,8 +1285,9 @@ class AnomalyDetector(BaseDetector):
         neighbours: np.ndarray | None = None,
         profile_distances: dict[str, np.ndarray] | None = None,
         cells: np.ndarray | None = None,
+        edges: np.ndarray | None = None,
     ) -> np.ndarray:
-        signs = self._signs(errors, distances, view_odds, neighbours, profile_distances, cells)
+        signs = self._signs(errors, distances, view_odds, neighbours, profile_distances, cells, edges)
         return np.maximum.reduce(list(signs.values()))
 
     SIGNS: ClassVar[dict[str, str]] = {
@@ -1270,6 +1296,7 @@ class AnomalyDetector(BaseDetector):
         "distance": "its code lies far from the codes of the training rows",
         "neighbours": "its values lie far from those of the training rows nearest to it",
         "cells": "a field far from what the row's other fields predict",
+        "edge": "a field far beyond the edge of its column's values",
         "view": "not the way up the training images are: turned, or from elsewhere?",
         "framing": "framed unlike the training images: a crop, a small image blown up, or from elsewhere?",
         "spectrum": "its detail, if any, at other scales than the training images': blank, blown up "
@@ -1294,14 +1321,17 @@ class AnomalyDetector(BaseDetector):
         alone passes the "auto" cut, and the values (at most two, the farthest out) outside the range of their
         column's values among the training rows judged good (those under the "auto" threshold)."""
         check_is_fitted(self, "threshold_")
-        x, mask = self._encoded(self._rows(X))
+        rows = self._rows(X)
+        x, mask = self._encoded(rows)
         signs = self._signs_of(x, mask)
         top = signs.idxmax(axis=1).to_numpy()
         words = [self.SIGNS[name] for name in top]
         if getattr(self, "column_range_", None) is None:
             return words
+        numbers = self.encoder_.numbers(rows)  # the values as given, for the notes
         if "cells" in signs:
-            notes = self._cell_notes(x, mask, (signs["cells"].to_numpy() > self.auto_cut_) | (top == "cells"))
+            chosen = (signs["cells"].to_numpy() > self.auto_cut_) | (top == "cells")
+            notes = self._cell_notes(x, mask, chosen, numbers)
             words = [f"{word} {note}" if note else word for word, note in zip(words, notes, strict=True)]
         x = x.double().cpu().numpy()
         observed = (
@@ -1316,8 +1346,8 @@ class AnomalyDetector(BaseDetector):
             lo, hi = bounds
             value = x[:, where.start]
             excess = np.maximum(lo - value, value - hi) / max(hi - lo, EPS)
-            value = value * column.scale + column.center  # in the column's own units
-            lo, hi = lo * column.scale + column.center, hi * column.scale + column.center
+            value = numbers[:, j]
+            lo, hi = (_in_units(v, column) for v in (lo, hi))
             for i in np.flatnonzero((excess > 0) & observed[:, j]):
                 notes[i].append(
                     (
@@ -1331,10 +1361,13 @@ class AnomalyDetector(BaseDetector):
             for word, note in zip(words, notes, strict=True)
         ]
 
-    def _cell_notes(self, x: torch.Tensor, mask: torch.Tensor | None, rows: np.ndarray) -> list[str]:
+    def _cell_notes(
+        self, x: torch.Tensor, mask: torch.Tensor | None, rows: np.ndarray, numbers: np.ndarray
+    ) -> list[str]:
         """For each of the ``rows`` (a boolean mask), a number field farthest from what the rest of
         the row predicts, with that prediction, in the column's own units: "(c = 41.5 where the
-        rest of the row suggests 4.2)"; "" for the other rows."""
+        rest of the row suggests 4.2)"; "" for the other rows. ``numbers``: the rows' values as
+        given (:meth:`vaekit.tabular.TableEncoder.numbers`)."""
         notes = [""] * len(x)
         chosen = np.flatnonzero(rows)
         if not len(chosen) or getattr(self, "cell_precision_", None) is None:
@@ -1352,11 +1385,10 @@ class AnomalyDetector(BaseDetector):
         farthest = (deviations.abs() * self._cell_targets).argmax(dim=1)
         owner = self._owner_of_feature.cpu()
         for row, i, feature in zip(chosen, range(len(chosen)), farthest.tolist(), strict=True):
-            column = self.encoder_.columns[int(owner[feature])]
+            j = int(owner[feature])
+            column = self.encoder_.columns[j]
             if column.kind == "numeric":
-                value, guess = (
-                    float(v[i, feature]) * column.scale + column.center for v in (values, predicted)
-                )
+                value, guess = numbers[row, j], _in_units(float(predicted[i, feature]), column)
                 notes[row] = f"({column.name} = {value:.4g} where the rest of the row suggests {guess:.4g})"
         return notes
 
@@ -1425,7 +1457,7 @@ class AnomalyDetector(BaseDetector):
         self.score_center_ = center
         self.score_scale_ = np.maximum(q3 - q1, 1e-6)
         self.auto_cut_ = self.sign_tails_ = self.input_reference_ = None
-        self.cell_mean_ = self.cell_precision_ = self.cell_bend_ = None
+        self.cell_mean_ = self.cell_precision_ = self.cell_bend_ = self.cell_edges_ = None
         self.profile_references_, self.profile_maps_ = {}, {}
         if not self.scores_are_logs:
             # Tables: the signs' tails differ (a column whose good values have a long tail makes
@@ -1445,13 +1477,23 @@ class AnomalyDetector(BaseDetector):
                 # fitted on the pool of the reference rows: those with no gaps, unless gaps are common
                 pool64 = pool.to(*CPU64)
                 self.cell_bend_ = fit_warp(pool64, *self._number_units)
-                self.cell_mean_, self.cell_precision_, largest = fit_cells(
-                    warp(pool64, self.cell_bend_), self._cell_targets
-                )
+                bent = warp(pool64, self.cell_bend_)
+                self.cell_mean_, self.cell_precision_, largest = fit_cells(bent, self._cell_targets)
+                # a column's tail beyond its edges is estimated from a few rows beyond them
+                self.cell_edges_ = fit_edges(bent) if len(pool) >= EDGE_ROWS else None
                 del pool64
-                raw["cells"] = largest.numpy() if pool is x else self._cells(x, mask)
+                if pool is x:
+                    raw["cells"] = largest.numpy()
+                    if self.cell_edges_ is not None:
+                        raw["edge"] = edge_rarity(bent, self.cell_edges_, self._cell_targets).numpy()
+                else:
+                    raw["cells"], raw["edge"] = self._cells(x, mask)
+                del bent
+            edge = raw.pop("edge", None)
             fences = {name: auto_fence(values) for name, values in raw.items()}
             good = np.logical_and.reduce([raw[name] <= fence for name, fence in fences.items()])
+            if edge is not None:
+                good &= edge <= EDGE_FENCE
             if good.sum() < 2:
                 good[:] = True
             self.sign_tails_ = {name: _tail_of(values[good]) for name, values in raw.items()}
@@ -1459,7 +1501,9 @@ class AnomalyDetector(BaseDetector):
                 float(_surprise(np.array([fence]), *self.sign_tails_[name])[0])
                 for name, fence in fences.items()
             )
-            score = self._combined(errors, distances, None, raw["neighbours"], None, raw.get("cells"))
+            if edge is not None:
+                self.auto_cut_ = max(self.auto_cut_, EDGE_FENCE)
+            score = self._combined(errors, distances, None, raw["neighbours"], None, raw.get("cells"), edge)
             self.column_range_ = self._column_ranges(x, mask, score <= self.auto_cut_)
             return score
         # Images: the other signs are mapped onto the reconstruction and distance score, each after
@@ -1583,6 +1627,7 @@ class AnomalyDetector(BaseDetector):
                 "estimated without labels"
             )
         cells = "cells" in self.sign_tails_
+        edge = getattr(self, "cell_edges_", None) is not None
         return (
             f"the highest of {'four' if cells else 'three'} fences, median + 3 robust standard "
             "deviations of the log-scaled reconstruction errors, of the distances of the codes"
@@ -1590,6 +1635,11 @@ class AnomalyDetector(BaseDetector):
             + "of the distances to the nearest rows"
             + (" and of the largest deviation of a field from what the rest of its row predicts" * cells)
             + " of the training rows, estimated without labels"
+            + (
+                ", or a field so far beyond its column's edges that fewer rows than beyond such a fence "
+                "would have one that far out"
+            )
+            * edge
         )
 
     def _scores(self, X: ArrayLike) -> np.ndarray:
@@ -1643,8 +1693,9 @@ class AnomalyDetector(BaseDetector):
             tensors["input_reference"] = self.input_reference_.detach().cpu().contiguous()
         if getattr(self, "cell_precision_", None) is not None:
             tensors["cell_mean"], tensors["cell_precision"] = self.cell_mean_, self.cell_precision_
-            if getattr(self, "cell_bend_", None) is not None:
-                tensors["cell_bend"] = self.cell_bend_
+            for name in ("bend", "edges"):  # absent from the detectors of older versions
+                if getattr(self, f"cell_{name}_", None) is not None:
+                    tensors[f"cell_{name}"] = getattr(self, f"cell_{name}_")
         for name, reference in getattr(self, "profile_references_", {}).items():
             tensors[f"{name}_reference"] = reference.detach().cpu().contiguous()
         for kind, classifier in getattr(self, "views_", {}).items():
@@ -1723,7 +1774,8 @@ class AnomalyDetector(BaseDetector):
             )
         # absent from older files
         cell_model = [tensors.pop(f"cell_{name}", None) for name in ("mean", "precision")]
-        cell_bend = tensors.pop("cell_bend", None)  # absent from the files of older versions
+        # absent from the files of older versions
+        cell_bend, cell_edges = tensors.pop("cell_bend", None), tensors.pop("cell_edges", None)
         has_cells = "cells" in (state.get("sign_tails") or {})
         if (
             any((t is None) == has_cells for t in cell_model)
@@ -1731,7 +1783,11 @@ class AnomalyDetector(BaseDetector):
                 has_cells
                 and (tuple(cell_model[0].shape), tuple(cell_model[1].shape)) != ((dims[0],), (dims[0],) * 2)
             )
-            or (cell_bend is not None and (not has_cells or tuple(cell_bend.shape) != (5, dims[0])))
+            or any(
+                t is not None and (not has_cells or tuple(t.shape) != (rows, dims[0]))
+                for t, rows in ((cell_bend, 5), (cell_edges, 6))
+            )
+            or (cell_edges is not None and cell_bend is None)  # the edges are on the bent scale
         ):
             raise ModelFileError(
                 f"{path}: the detector's file holds part of the cells sign (its model of the columns or "
@@ -1778,7 +1834,9 @@ class AnomalyDetector(BaseDetector):
         self.cell_mean_, self.cell_precision_ = (
             (t.to(*CPU64) for t in cell_model) if has_cells else (None, None)
         )
-        self.cell_bend_ = None if cell_bend is None else cell_bend.to(*CPU64)
+        self.cell_bend_, self.cell_edges_ = (
+            None if t is None else t.to(*CPU64) for t in (cell_bend, cell_edges)
+        )
         self.profile_references_ = profile_references  # on the CPU, as the profiles
         self.dropped_columns_ = dict(self.encoder_.dropped)
         self._layout(device)
@@ -1910,6 +1968,13 @@ def _surprise(values: np.ndarray, body: np.ndarray, scale: float) -> np.ndarray:
     above = values > body[-1]
     out[above] = -np.log(TAIL) + (values[above] - body[-1]) / scale
     return out
+
+
+def _in_units(encoded: float, column) -> float:
+    """An encoded number in its column's own units, rounded to a millionth of the column's
+    scale (the float32 encoding leaves noise below that: a 0 would read 4e-08)."""
+    resolution = column.scale * 1e-6
+    return float(np.round((encoded * column.scale + column.center) / resolution) * resolution)
 
 
 def _log_odds(loss: np.ndarray) -> np.ndarray:

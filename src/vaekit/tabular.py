@@ -292,6 +292,16 @@ class TableEncoder:
         """``data`` checked against the columns seen in training (see the module's rules)."""
         return self._select(data, source)
 
+    def numbers(self, data: pd.DataFrame | np.ndarray, source: str = "X") -> np.ndarray:
+        """(rows, kept columns) float64: the values of the number columns as given (not through
+        the float32 encoding), NaN for the other columns and for gaps."""
+        frame = self._select(data, source)
+        out = np.full((len(frame), len(self.columns)), np.nan)
+        for j, column in enumerate(self.columns):
+            if column.kind == "numeric":
+                out[:, j] = _numbers(frame[column.name], column.name, source)
+        return out
+
     def inverse(self, matrix: np.ndarray) -> pd.DataFrame:
         """Encoded rows (categories as probabilities or one-hot) back in the kept columns' units."""
         out = {}
