@@ -174,7 +174,7 @@ def edge_rarity(
     """(rows,): how rare a row's farthest number field beyond its column's edges
     (:func:`fit_edges`) is, as -log of the share of rows expected to have a field that far out:
     the column's tail taken as exponential beyond each edge, ``TENFOLD`` times rarer with each
-    spacing, starting from the share of values beyond that edge (halved: a field can be out on
+    spacing, starting from the share of values beyond that edge (doubled: a field can be out on
     either side), and a row of m ``judged`` (0/1) observed fields m times as likely to have one
     out. 0 for a row with every field within its edges."""
     low, low_spacing, low_share, high, high_spacing, high_share = edges
