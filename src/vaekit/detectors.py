@@ -1636,8 +1636,8 @@ class AnomalyDetector(BaseDetector):
             + (" and of the largest deviation of a field from what the rest of its row predicts" * cells)
             + " of the training rows, estimated without labels"
             + (
-                ", or a field so far beyond its column's edges that fewer rows than beyond such a fence "
-                "would have one that far out"
+                ", or a field so far beyond its column's edges that fewer than 0.13% of rows would have "
+                "one as far out (the share of a normal sample beyond such a fence)"
             )
             * edge
         )
