@@ -124,12 +124,19 @@ def test_number_of_samples_is_checked(X, k):
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
-def test_bfloat16_training_runs_the_forward_pass_in_bfloat16_and_learns_as_float32_does(cls):
+def test_bfloat16_training_runs_the_forward_pass_in_bfloat16_and_learns_as_float32_does(cls, monkeypatch):
     """Mixed precision: the linear layers' outputs in bfloat16 while training (seen by a global
     forward hook), in float32 when validating and scoring; the weights in float32; a loss within
-    3% of float32 training's after as many epochs; the same result from the same seed."""
+    3% of float32 training's after as many epochs; the same result from the same seed. On a
+    device without bfloat16 units: a warning, and training in float32, the same as asked for."""
+    import warnings
+
     import torch
     from sklearn.datasets import load_digits
+
+    from vaekit import training
+
+    monkeypatch.setattr(training, "has_bfloat16_units", lambda device: True)  # emulated here if need be
 
     X = load_digits().data / 16.0
 
@@ -159,3 +166,11 @@ def test_bfloat16_training_runs_the_forward_pass_in_bfloat16_and_learns_as_float
     assert [r["train_loss"] for r in again.history_] == [r["train_loss"] for r in half.history_]
     with pytest.raises(ParameterError, match="precision"):
         cls(precision="half").fit(X)
+    monkeypatch.setattr(training, "has_bfloat16_units", lambda device: False)
+    with pytest.warns(RuntimeWarning, match="no bfloat16 matrix units.*float32 instead"):
+        fallback, seen_fallback = fit("bfloat16")
+    assert seen_fallback == seen_full
+    assert [r["train_loss"] for r in fallback.history_] == [r["train_loss"] for r in full.history_]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit("float32")

@@ -567,7 +567,9 @@ class VAE(_AutoencoderBase):
     precision : ``"bfloat16"`` trains with mixed precision: the forward pass's matrix products
         in bfloat16 (on CPUs with AVX-512 BF16 or AMX, and recent GPUs, 1.5-2x the images per
         second of a whole training step), the weights, their updates and every reported loss in
-        float32; scoring and evaluation stay in float32. ``"float32"`` (default) throughout.
+        float32; scoring and evaluation stay in float32. ``"float32"`` (default) throughout. A
+        device without bfloat16 units (a CPU with AVX2 alone) trains in float32, with a warning:
+        emulated bfloat16 products are dozens of times slower.
     time_limit : seconds of training after which ``fit`` stops (within an epoch), keeping the
         best weights so far.
     random_state : an integer makes training reproducible on the CPU.

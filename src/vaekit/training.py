@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -65,6 +66,19 @@ class TrainConfig:
         if self.warmup_epochs <= 0:
             return self.beta
         return self.beta * min(1.0, (epoch + 1) / self.warmup_epochs)
+
+
+def has_bfloat16_units(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bfloat16 matrices in hardware: a CUDA GPU that supports it, or
+    a CPU with AVX-512 BF16 or AMX (oneDNN's check). Elsewhere torch emulates them, dozens of times
+    slower than float32 (measured here on an AVX2 CPU: 190 ms against 2.8 ms for a 256x784 by
+    784x800 product)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+        return bool(check()) if check is not None else True  # unknown: as the user asked
+    return True
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -207,6 +221,15 @@ class Trainer:
         # mixed precision: matrix products in bfloat16 (several times faster where the hardware
         # has them), the weights, their updates and the reported losses in float32
         bfloat16 = cfg.precision == "bfloat16"
+        if bfloat16 and not has_bfloat16_units(self.device):
+            warnings.warn(
+                f"precision='bfloat16': this {self.device.type.upper()} has no bfloat16 matrix units, "
+                "and emulated bfloat16 products are dozens of times slower than float32: training "
+                "in float32 instead (precision='float32' says so and silences this)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            bfloat16 = False
         started = time.monotonic()
         out_of_time = False
         bar = tqdm(
