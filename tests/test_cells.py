@@ -193,3 +193,65 @@ def test_a_value_beyond_a_floor_is_far_out_and_the_tail_of_long_tailed_amounts_i
     assert (rarity([[1.0, 0.0, v + np.log(1000)] for v in largest]) > fence).all()
     assert rarity([[2.0, 0.0, 3.0]]) == 0.0  # every field within its edges
     assert rarity([[-999.0, 0.0, 3.0]], torch.tensor([[0.0, 1.0, 1.0]])) == 0.0
+
+
+def _encoded(values: np.ndarray) -> torch.Tensor:
+    """As the table encoder does: centred on the median, divided by the interquartile range, float32."""
+    center = np.median(values, axis=0)
+    scale = np.subtract(*np.percentile(values, [75, 25], axis=0))
+    return torch.from_numpy(((values - center) / scale).astype(np.float32).astype(np.float64))
+
+
+def test_a_grid_is_found_however_the_column_was_scaled_and_not_in_continuous_values():
+    """Counts, readings to two decimals and a continuous column, each with 1% of garbage off any
+    grid and a few repeated halves among the counts (which would make a grid twice too fine):
+    the counts' grid has steps of 1 and the readings' of 0.01, in encoded units, from values on
+    them; the continuous column has none; the share off each grid is counted."""
+    rng = np.random.default_rng(0)
+    n = 5000
+    values = np.stack([rng.poisson(4, n), np.round(rng.normal(3, 1, n), 2), rng.normal(size=n)], axis=1)
+    values[:50] = rng.uniform(0, 6, size=(50, 3))
+    values[50:60, 0] = 2.5
+    x = _encoded(values)
+    origin, step, share = cells.fit_grids(x).numpy()
+    scale = np.subtract(*np.percentile(values, [75, 25], axis=0))
+    np.testing.assert_allclose(step[:2], [1 / scale[0], 0.01 / scale[1]], rtol=1e-6)
+    assert step[2] == 0.0
+    for j in range(2):  # the origin is a value on the grid
+        k = (x[60:, j].numpy() - origin[j]) / step[j]
+        assert (abs(k - k.round()) < 1e-3).all()
+    np.testing.assert_allclose(share[:2], [60 / n, 50 / n])
+
+
+def test_a_field_off_its_grid_is_rarer_the_finer_a_grid_it_needs():
+    """A count of 2.5 needs a grid twice as fine, a reading 0.151 among readings to 0.01 one ten
+    times as fine, a number from elsewhere none: -log of the column's share off its grid plus
+    log 2, log 10 and log(10 FOREIGN); a row of two such columns is twice as likely to have one.
+    Fields on their grid, unobserved or too far out for float32 to tell count nothing; clean rows
+    have none off."""
+    rng = np.random.default_rng(1)
+    n = 4000
+    values = np.stack([rng.poisson(6, n), np.round(rng.normal(2, 0.5, n), 2)], axis=1).astype(np.float64)
+    odd = [[3.0, 1.37], [2.5, 1.5], [4.0, 0.151], [1.2345678, 2.0], [2.0, 1e9], [2.0, 2.0], [5.0, 2.0]]
+    values[:7] = odd
+    center = np.median(values, axis=0)
+    scale = np.subtract(*np.percentile(values, [75, 25], axis=0))
+    x = _encoded(values)
+    grids = cells.fit_grids(x)
+    share = grids[2].numpy()
+    np.testing.assert_allclose(share, [2 / n, 1 / n])  # 2.5 and 1.2345678; 0.151 (1e9 is too far out)
+    rarity = cells.grid_rarity(x, grids, torch.ones(2)).numpy()
+    two = np.log(2)
+    assert rarity[0] == 0.0 and rarity[4:].max() == 0.0
+    assert rarity[1] == pytest.approx(-np.log(share[0]) + np.log(2) - two)
+    assert rarity[2] == pytest.approx(-np.log(share[1]) + np.log(10) - two)
+    assert rarity[3] == pytest.approx(-np.log(share[0]) + np.log(10 * cells.FOREIGN) - two)
+    assert cells.grid_rarity(x[:4], grids, torch.tensor([0.0, 1.0]))[1] == 0.0  # the count not judged
+    seen = torch.tensor([[1.0, 0.0]]).expand(4, 2)
+    assert cells.grid_rarity(x[:4], grids, torch.ones(2), seen)[2] == 0.0  # the reading unobserved
+    assert cells.grid_rarity(x[:4], grids, torch.ones(2), seen)[1] == pytest.approx(
+        -np.log(share[0]) + np.log(2)
+    )
+    fresh = np.stack([rng.poisson(6, 100_000), np.round(rng.normal(2, 0.5, 100_000), 2)], axis=1)
+    fresh = torch.from_numpy(((fresh - center) / scale).astype(np.float32).astype(np.float64))
+    assert cells.grid_rarity(fresh, grids, torch.ones(2)).max() == 0.0

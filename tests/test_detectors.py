@@ -157,18 +157,23 @@ def test_a_small_class_the_members_learn_to_reconstruct_is_found_by_where_its_co
     assert roc_auc_score(anomalous, detector.decision_scores_) > 0.8
     # "auto" cuts at the highest of the signs' fences, each on the scale of its sign's rarity
     # among the rows under every fence, on these rows and on any others
-    from vaekit.detectors import _surprise, _tail_of
+    from vaekit.detectors import RARITY_FENCE, _surprise, _tail_of
     from vaekit.thresholds import auto_fence
 
     encoded = detector._encoded(x)[0]
-    cells, edges = detector._cells(encoded)
-    assert edges is None  # the edge sign needs more rows
+    cells, rarities = detector._cells(encoded)
+    assert "edge" not in rarities  # the edge sign needs more rows
+    # the values scaled into [0, 1] keep their steps: the columns of whole numbers have a grid
+    assert list(rarities) == ["grid"]
     raw = [errors, distances, detector._neighbour_distances(encoded), cells]
     fences = [auto_fence(values) for values in raw]
     good = np.logical_and.reduce([values <= fence for values, fence in zip(raw, fences, strict=True)])
+    good &= rarities["grid"] <= RARITY_FENCE
     cut = max(_surprise(np.array([f]), *_tail_of(v[good]))[0] for v, f in zip(raw, fences, strict=True))
+    cut = max(cut, RARITY_FENCE)
     np.testing.assert_allclose(
-        detector.decision_scores_, np.maximum.reduce([_surprise(v, *_tail_of(v[good])) for v in raw])
+        detector.decision_scores_,
+        np.maximum.reduce([*(_surprise(v, *_tail_of(v[good])) for v in raw), rarities["grid"]]),
     )
     assert detector.auto_cut_ == pytest.approx(cut)
     assert detector.threshold_ == detector.auto_cut_  # the fence itself, not a point between scores
@@ -612,7 +617,9 @@ def test_a_detector_saved_before_the_cells_sign_scores_as_it_did(tmp_path):
     folder = detector.save(tmp_path / "d")
     config = _rewrite_weights(
         folder,
-        lambda tensors: [tensors.pop(f"cell_{k}", None) for k in ("mean", "precision", "bend", "edges")],
+        lambda tensors: [
+            tensors.pop(f"cell_{k}", None) for k in ("mean", "precision", "bend", "edges", "grids")
+        ],
     )
     with pytest.raises(ModelFileError, match=r"cells sign.*retrain"):
         vaekit.load(folder)
@@ -643,7 +650,8 @@ def test_a_sentinel_below_a_columns_floor_is_found_by_the_edge_sign(tmp_path):
     data.loc[:7, "length"] = 0.0
     detector = AnomalyDetector(random_state=0).fit(data)
     signs = detector.signs(data)
-    without = signs.drop(columns="edge").max(axis=1).to_numpy()
+    # the lengths, to the hundredth, have a grid: a 0 is on it
+    without = signs.drop(columns=["edge", "grid"]).max(axis=1).to_numpy()
     assert not np.isin(np.arange(8), np.argsort(-without)[:8]).any()
     assert set(np.argsort(-detector.decision_scores_)[:8]) == set(range(8))
     assert detector.labels_[:8].all() and detector.labels_[8:].mean() < 0.02
@@ -651,13 +659,58 @@ def test_a_sentinel_below_a_columns_floor_is_found_by_the_edge_sign(tmp_path):
     assert all("length = 0 is outside the range" in reason for reason in detector.why(data.iloc[:8]))
     folder = detector.save(tmp_path / "det")
     np.testing.assert_array_equal(vaekit.load(folder).decision_function(data), detector.decision_scores_)
-    _rewrite_weights(folder, lambda tensors: tensors.pop("cell_edges"))
+    _rewrite_weights(folder, lambda tensors: [tensors.pop(f"cell_{k}") for k in ("edges", "grids")])
     old = vaekit.load(folder)
     assert list(old.signs(data).columns) == ["error", "distance", "neighbours", "cells"]
     np.testing.assert_array_equal(old.decision_function(data), without)
     _rewrite_weights(
         folder, lambda tensors: (tensors.pop("cell_bend"), tensors.update(cell_edges=detector.cell_edges_))
     )
+    with pytest.raises(ModelFileError, match=r"cells sign.*retrain"):
+        vaekit.load(folder)
+
+
+def test_a_number_off_its_columns_grid_is_found_by_the_grid_sign(tmp_path):
+    """Counts of visits, readings to two decimals and amounts: 8 rows whose visits
+    are numbers from elsewhere (3.71828...) lie within every range and say nothing of the other
+    fields (none among the 8 highest scores without the grid sign); with it, they are the 8
+    highest and flagged, few good rows are, and why() names the field and its grid. Saved and
+    loaded, the same scores; a file saved before the grid sign scores as the other signs, one
+    with grids that do not fit the columns is refused."""
+    from vaekit.errors import ModelFileError
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    amount = rng.gamma(20, 2.5, n)
+    data = pd.DataFrame(
+        {
+            "visits": rng.poisson(5, n).astype(float),
+            "reading": np.round(rng.normal(36.8, 0.4, n), 2),
+            "amount": amount,
+            "weight": amount * 1.1 + rng.normal(0, 1, n),
+        }
+    )
+    data.loc[:7, "visits"] = rng.uniform(2, 8, 8)
+    detector = AnomalyDetector(random_state=0).fit(data)
+    signs = detector.signs(data)
+    without = signs.drop(columns="grid").max(axis=1).to_numpy()
+    assert not np.isin(np.arange(8), np.argsort(-without)[:8]).any()
+    assert set(np.argsort(-detector.decision_scores_)[:8]) == set(range(8))
+    assert detector.labels_[:8].all() and detector.labels_[8:].mean() < 0.02
+    assert (signs.idxmax(axis=1)[:8] == "grid").all()
+    reasons = detector.why(data.iloc[:8])
+    for value, reason in zip(data["visits"][:8], reasons, strict=True):
+        assert f"visits = {value:.6g} is off the grid of visits's values: steps of 1 from 5" in reason
+    assert "off its column's grid" in detector.auto_rule
+    folder = detector.save(tmp_path / "det")
+    np.testing.assert_array_equal(vaekit.load(folder).decision_function(data), detector.decision_scores_)
+    _rewrite_weights(folder, lambda tensors: tensors.pop("cell_grids"))
+    old = vaekit.load(folder)
+    assert list(old.signs(data).columns) == ["error", "distance", "neighbours", "cells", "edge"]
+    np.testing.assert_array_equal(old.decision_function(data), without)
+    assert "grid" not in old.auto_rule
+    narrow = detector.cell_grids_[:, :2].contiguous()
+    _rewrite_weights(folder, lambda tensors: tensors.update(cell_grids=narrow))
     with pytest.raises(ModelFileError, match=r"cells sign.*retrain"):
         vaekit.load(folder)
 

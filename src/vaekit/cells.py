@@ -21,6 +21,12 @@ makes it clearly more nearly normal (:func:`fit_warp`): linear for values small 
 logarithmic for large ones. A factor (a value in the wrong unit, a shifted decimal point) is then a
 shift of about the same size wherever the value lies, not a small step for a small value and a leap
 for a large one, and the long tail of good values does not pass for deviations.
+
+Two checks of one column at a time sit beside the model, each giving a rarity (-log of the share
+of rows expected to have a field like it): how far a field lies beyond its column's edges
+(:func:`fit_edges`, :func:`edge_rarity`), and whether it lies off the grid its column's values lie
+on (:func:`fit_grids`, :func:`grid_rarity`): a fraction among counts, a third decimal among readings
+to two, a number copied from another column or noise, which may all stay within the column's range.
 """
 
 from __future__ import annotations
@@ -41,6 +47,11 @@ NEARER = 0.1  # how much nearer a normal distribution a bent column must be (see
 EDGE = 0.005  # the share of a column's values beyond each of its edges (see fit_edges)
 TENFOLD = 10.0  # the tail's spacing: from the edge to the quantile of TENFOLD times that share
 RESOLUTION = 0.01  # the least spacing, as a share of the width between the edges
+GRID_SHARE = 0.98  # the share of a column's values that must lie on a grid for it to have one
+GRID_TOLERANCE = 1e-3  # how far from a grid point, in steps, a value on the grid may lie
+FINER = (2, 5, 10)  # the finer grids, steps / FINER, on which an off-grid value is looked for
+FOREIGN = 1e4  # how much rarer than on a grid 10 times finer a value on none of them is taken to be
+FLOAT32 = 2.0**-24  # the relative rounding of the encoded (float32) values
 
 
 def fits(n_features: int) -> bool:
@@ -188,6 +199,129 @@ def edge_rarity(
     farthest = rarity.max(dim=1).values if u.shape[1] else torch.zeros(len(u), dtype=u.dtype)
     fields = judged.sum(dim=-1).clamp_min(1).to(u.dtype)
     return torch.where(farthest > 0, farthest - torch.log(fields), 0.0).clamp_min(0.0)
+
+
+def fit_grids(x: torch.Tensor) -> torch.Tensor:
+    """(3, features) float64: the grid of each column of the encoded rows ``x`` (float64, no gaps),
+    rows origin, step and the share of the values off the grid (at least one row's); a step of 0
+    for a column without one. A column has a grid when at least ``GRID_SHARE`` of its values other
+    than its most common one (a column of mostly zeros says nothing by its zeros) lie on origin +
+    k step, within ``GRID_TOLERANCE`` of a step: counts, amounts in whole cents, readings to two
+    decimals, levels of a scale, however they were scaled. The origin is the most common value,
+    the step that of the values that occur at least twice (a value that occurs once may be
+    garbage; :func:`_common_step`), refined by least squares over them, then made 2, 5 or
+    10 times coarser while the grid still holds that share (a few odd values repeated, 4.5 among
+    counts, would make it too fine). A grid too fine for the float32 encoding to show at most of
+    the column's values (out to its 99th percentile: about 8,000 steps from the encoded 0, the
+    column's median) does not count."""
+    values = x.cpu().double().numpy()
+    out = np.zeros((3, values.shape[1]))
+    for j, column in enumerate(values.T):
+        grid = _grid(column)
+        if grid is not None:
+            out[:, j] = *grid, max(1 - _on_share(column, *grid), 1 / len(column))
+    return torch.from_numpy(out)
+
+
+def _grid(values: np.ndarray) -> tuple[float, float] | None:
+    """(origin, step) of the grid the repeated ``values`` suggest, if it holds them, or None."""
+    distinct, counts = np.unique(values, return_counts=True)
+    repeated = distinct[counts >= 2]
+    if len(repeated) < 2:
+        return None
+    origin = float(distinct[counts.argmax()])
+    least = float(np.diff(repeated).min())
+    # the step from the values near the origin first: the least gap is known only to the float32
+    # rounding, which a multiple of thousands of steps would turn into a step or more
+    step = None
+    for near in (10, 100, 1000, np.inf):
+        held = repeated[np.abs(repeated - origin) <= near * least]
+        step = _common_step(held, origin, least) if step is None else step
+        if step is None:
+            return None
+        multiples = np.round((held - origin) / step)
+        if multiples.any():
+            step = float(np.sum((held - origin) * multiples) / np.sum(multiples**2))
+    others = values[values != origin]
+    if not _told(np.quantile(np.abs(values), 0.99), origin, step) or not _holds(others, origin, step):
+        return None
+    coarser = True
+    while coarser:  # a few repeated odd values (4.5 among counts) make too fine a grid
+        coarser = next((m for m in FINER if _holds(others, origin, step * m, repeated)), None)
+        step *= coarser or 1
+    return origin, step
+
+
+def _common_step(repeated: np.ndarray, origin: float, least: float) -> float | None:
+    """The largest step, the ``least`` gap between repeated values divided by 1 to 10, of a grid
+    from ``origin`` that holds ``GRID_SHARE`` of the ``repeated`` values (gaps of 0.03 and 0.04:
+    0.01); None if none does."""
+    for parts in range(1, 11):
+        if _on_share(repeated, origin, least / parts) >= GRID_SHARE:
+            return least / parts
+    return None
+
+
+def _holds(others: np.ndarray, origin: float, step: float, repeated: np.ndarray | None = None) -> bool:
+    """Whether the grid holds ``GRID_SHARE`` of the ``others`` (the values but the most common) and,
+    when coarsening, three of the ``repeated`` values (counts mostly 0, some 1 and 2, are not on
+    steps of 2 with the 1s off them; a flag is on no coarser grid)."""
+    if repeated is not None and int((~_off_grid(repeated, origin, step, 1)).sum()) < 3:
+        return False
+    return len(others) == 0 or _on_share(others, origin, step) >= GRID_SHARE
+
+
+def _on_share(values: np.ndarray, origin: float, step: float) -> float:
+    return 1 - float((_off_grid(values, origin, step, 1) & _told(values, origin, step)).mean())
+
+
+def _told(values, origin, step, finer: int = 1):
+    """Whether the float32 encoding is fine enough to tell whether ``values`` lie on the grid with
+    steps ``step / finer``: its rounding of them and of the origin within half the tolerance."""
+    return (abs(values) + abs(origin)) * FLOAT32 <= 0.5 * GRID_TOLERANCE * abs(step) / finer
+
+
+def _off_grid(values, origin, step, finer: int):
+    """Whether ``values`` (numpy or torch) lie off the grid with steps ``step / finer``."""
+    k = (values - origin) / step * finer
+    return abs(k - k.round()) > GRID_TOLERANCE
+
+
+def grid_rarity(
+    x: torch.Tensor, grids: torch.Tensor, judged: torch.Tensor, seen: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(rows,): how rare a row's number field off its column's grid (:func:`fit_grids`) is, as -log
+    of the share of rows expected to have one like it: the rarest of its fields'
+    (:func:`off_grid_rarities`), a row of m ``judged`` (0/1) observed fields on grids m times as
+    likely to have one. 0 for a row with every field on its grid."""
+    rarity = off_grid_rarities(x, grids, judged, seen)
+    farthest = rarity.max(dim=1).values if x.shape[1] else torch.zeros(len(x), dtype=x.dtype)
+    on = (judged > 0) & (grids[1] != 0) & (True if seen is None else seen > 0)
+    fields = on.sum(dim=-1).clamp_min(1).to(x.dtype)
+    return torch.where(farthest > 0, farthest - torch.log(fields), 0.0).clamp_min(0.0)
+
+
+def off_grid_rarities(
+    x: torch.Tensor, grids: torch.Tensor, judged: torch.Tensor, seen: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(rows, features): for each ``judged`` (0/1) observed field off its column's grid, -log of
+    the share of the column's values off it, plus the log of how much finer a grid must be to hold
+    it, one of ``FINER`` (a 2.5 among counts: 2; a reading with a third decimal where the others
+    have two: 10: ten times rarer for each digit more), or, on none of them (a number from
+    elsewhere, noise), 10 times ``FOREIGN`` (a finer grid counts as holding a value too far out for
+    the float32 encoding to tell). 0 for the other fields, and for those too far out for it to
+    tell whether they are on the column's grid."""
+    origin, step, share = grids
+    gridded = step != 0
+    step = torch.where(gridded, step, 1.0)
+    rarity = torch.full_like(x, math.log(FINER[-1] * FOREIGN))
+    for finer in reversed(FINER):  # where float32 cannot tell, the value may be on the finer grid
+        off = _off_grid(x, origin, step, finer) & _told(x, origin, step, finer)
+        rarity = torch.where(off, rarity, math.log(finer))
+    rarity = rarity - torch.log(share.clamp_min(1e-300))
+    on = (judged > 0) & gridded & (True if seen is None else seen > 0)
+    off = on & _off_grid(x, origin, step, 1) & _told(x, origin, step)
+    return rarity.masked_fill(~off, 0.0)
 
 
 def cell_deviations(

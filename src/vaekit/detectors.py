@@ -35,9 +35,12 @@ from vaekit.cells import (
     edge_rarity,
     fit_cells,
     fit_edges,
+    fit_grids,
     fit_warp,
     fits,
+    grid_rarity,
     largest_deviation,
+    off_grid_rarities,
     predicted_values,
     unwarp,
     warp,
@@ -58,9 +61,11 @@ from vaekit.thresholds import (
 )
 
 EPS = 1e-12
-# the edge sign is a rarity already (:func:`vaekit.cells.edge_rarity`); its fence is that of a
-# normal sample's "auto" fence, -log of the share of rows beyond Z standard deviations
-EDGE_FENCE = -math.log(NormalDist().cdf(-Z))
+# the edge and grid signs are rarities already (:func:`vaekit.cells.edge_rarity`,
+# :func:`vaekit.cells.grid_rarity`); their fence is that of a normal sample's "auto" fence, -log
+# of the share of rows beyond Z standard deviations
+RARITIES = ("edge", "grid")
+RARITY_FENCE = -math.log(NormalDist().cdf(-Z))
 EDGE_ROWS = 1000  # rows without gaps a detector needs for the edge sign
 # where float64 work is done: Apple's MPS has no float64, and the k-nearest searches are small
 CPU64 = ("cpu", torch.float64)
@@ -657,7 +662,12 @@ class AnomalyDetector(BaseDetector):
     is taken as exponential beyond the edge, and a column whose values pile up at a floor or come
     in steps, a count or a flag, has no room beyond it: a sentinel of -999 or 0 where values
     start at 1 lies many spacings out, while the largest amounts of a long tail do not; it is
-    a rarity already, -log of a share of rows). The other signs' tails differ from table to table
+    a rarity already, -log of a share of rows). And a sixth, when a number column's values lie on
+    a grid (:func:`vaekit.cells.fit_grids`: counts, readings to two decimals, levels of a scale, at
+    least 98% of them on steps of one size, however scaled), how rare a row's field off its grid is
+    (:func:`vaekit.cells.grid_rarity`: a rarity too, from the column's share of values off its grid,
+    ten times rarer for each tenfold finer grid the value needs, a number on none of them, noise or
+    a value from another column, far rarer still). The other signs' tails differ from table to table
     (a column whose good values have a long tail makes the errors' tail long), so on tables each
     sign is put on the scale of its rarity among the training rows under every sign's "auto"
     fence, -log of the share of them with a sign at least as large (beyond the top ``TAIL`` of
@@ -958,6 +968,7 @@ class AnomalyDetector(BaseDetector):
         for column, where in zip(self.encoder_.columns, self.encoder_.slices(), strict=True):
             if column.kind == "numeric":
                 self._number_units[:, where.start] = torch.tensor([column.scale, column.center])
+        self._number_targets = (~self._number_units[0].isnan()).double()  # the grid sign's fields
 
     def _column_errors(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """(members, rows, kept columns): squared errors of numbers (summed over a date's
@@ -1074,8 +1085,8 @@ class AnomalyDetector(BaseDetector):
             profiles = self._profiles(xb)
             # the zoom classifier's judgement of the upright views is part of the framing profiles
             view_odds = self._view_odds(xb, profiles.get("framing"))
-            cells, edges = self._cells(xb, mb)
-            yield self._signs(*parts, view_odds, near, self._profile_distances(profiles), cells, edges)
+            cells, rarities = self._cells(xb, mb)
+            yield self._signs(*parts, view_odds, near, self._profile_distances(profiles), cells, rarities)
 
     @property
     def scores_are_logs(self) -> bool:
@@ -1165,28 +1176,35 @@ class AnomalyDetector(BaseDetector):
 
     def _cells(
         self, x: torch.Tensor, mask: torch.Tensor | None = None, chunk: int = 65_536
-    ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """(rows,) each, for tables with a cell model (:mod:`vaekit.cells`): the largest deviation
-        of a row's number fields from what its other fields predict, and how far its farthest
-        number field lies beyond its column's edges (None for a detector saved before that sign);
-        (None, None) otherwise."""
+    ) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
+        """For tables with a cell model (:mod:`vaekit.cells`), (rows,) the largest deviation of a
+        row's number fields from what its other fields predict, and the signs that are rarities
+        already, (rows,) each: how far its farthest number field lies beyond its column's edges,
+        how rare its number field off its column's grid is (each absent from a detector without
+        it: saved before it, or fitted on too few rows for the edges); (None, {}) otherwise."""
         if getattr(self, "cell_precision_", None) is None:
-            return None, None
-        edges = getattr(self, "cell_edges_", None)
-        deviations, beyond = [], []
+            return None, {}
+        edges, grids = getattr(self, "cell_edges_", None), getattr(self, "cell_grids_", None)
+        deviations, parts = (
+            [],
+            {name: [] for name, t in zip(RARITIES, (edges, grids), strict=True) if t is not None},
+        )
         for i in range(0, len(x), chunk):
             seen = self._observed_features(None if mask is None else mask[i : i + chunk])
-            u = warp(x[i : i + chunk].to(*CPU64), self.cell_bend_)
+            encoded = x[i : i + chunk].to(*CPU64)
+            u = warp(encoded, self.cell_bend_)
             deviations.append(
                 largest_deviation(
                     cell_deviations(u, self.cell_mean_, self.cell_precision_, seen), self._cell_targets
                 )
             )
             if edges is not None:
-                beyond.append(edge_rarity(u, edges, self._cell_targets, seen))
+                parts["edge"].append(edge_rarity(u, edges, self._cell_targets, seen))
+            if grids is not None:
+                parts["grid"].append(grid_rarity(encoded, grids, self._number_targets, seen))
         if not deviations:
-            return np.zeros(0), None if edges is None else np.zeros(0)
-        return torch.cat(deviations).numpy(), torch.cat(beyond).numpy() if beyond else None
+            return np.zeros(0), {name: np.zeros(0) for name in parts}
+        return torch.cat(deviations).numpy(), {name: torch.cat(p).numpy() for name, p in parts.items()}
 
     def _framing_profiles(self, x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
         """(rows, 2 * turns) float64 on the CPU: the zoom classifier's framing profile of each image
@@ -1248,9 +1266,10 @@ class AnomalyDetector(BaseDetector):
         neighbours: np.ndarray | None = None,
         profile_distances: dict[str, np.ndarray] | None = None,
         cells: np.ndarray | None = None,
-        edges: np.ndarray | None = None,
+        rarities: dict[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Each sign of trouble on the score's scale (see ``SIGNS``); the score is the largest."""
+        """Each sign of trouble on the score's scale (see ``SIGNS``); the score is the largest.
+        ``rarities``: the signs that are on it already (``RARITIES``)."""
         error, distance = self._standardised(errors, distances)
         tails = getattr(self, "sign_tails_", None)
         if tails is not None and neighbours is not None:  # tables
@@ -1258,9 +1277,7 @@ class AnomalyDetector(BaseDetector):
             if cells is not None:
                 raw["cells"] = cells
             signs = {name: _surprise(values, *tails[name]) for name, values in raw.items()}
-            if edges is not None:  # a rarity already
-                signs["edge"] = edges
-            return signs
+            return signs | (rarities or {})
         signs = {"error": error}
         if self.scores_are_logs:
             # an image far simpler than the training images (a blank page, a crop of plain
@@ -1285,9 +1302,9 @@ class AnomalyDetector(BaseDetector):
         neighbours: np.ndarray | None = None,
         profile_distances: dict[str, np.ndarray] | None = None,
         cells: np.ndarray | None = None,
-        edges: np.ndarray | None = None,
+        rarities: dict[str, np.ndarray] | None = None,
     ) -> np.ndarray:
-        signs = self._signs(errors, distances, view_odds, neighbours, profile_distances, cells, edges)
+        signs = self._signs(errors, distances, view_odds, neighbours, profile_distances, cells, rarities)
         return np.maximum.reduce(list(signs.values()))
 
     SIGNS: ClassVar[dict[str, str]] = {
@@ -1297,6 +1314,8 @@ class AnomalyDetector(BaseDetector):
         "neighbours": "its values lie far from those of the training rows nearest to it",
         "cells": "a field far from what the row's other fields predict",
         "edge": "a field far beyond the edge of its column's values",
+        "grid": "a field off the grid its column's values lie on (a fraction among counts, "
+        "a digit more than the others have, a number from elsewhere)",
         "view": "not the way up the training images are: turned, or from elsewhere?",
         "framing": "framed unlike the training images: a crop, a small image blown up, or from elsewhere?",
         "spectrum": "its detail, if any, at other scales than the training images': blank, blown up "
@@ -1329,10 +1348,11 @@ class AnomalyDetector(BaseDetector):
         if getattr(self, "column_range_", None) is None:
             return words
         numbers = self.encoder_.numbers(rows)  # the values as given, for the notes
-        if "cells" in signs:
-            chosen = (signs["cells"].to_numpy() > self.auto_cut_) | (top == "cells")
-            notes = self._cell_notes(x, mask, chosen, numbers)
-            words = [f"{word} {note}" if note else word for word, note in zip(words, notes, strict=True)]
+        for name, make_notes in (("cells", self._cell_notes), ("grid", self._grid_notes)):
+            if name in signs:
+                chosen = (signs[name].to_numpy() > self.auto_cut_) | (top == name)
+                notes = make_notes(x, mask, chosen, numbers)
+                words = [f"{word} {note}" if note else word for word, note in zip(words, notes, strict=True)]
         x = x.double().cpu().numpy()
         observed = (
             np.ones((len(x), len(self.encoder_.columns)), bool) if mask is None else mask.cpu().numpy() > 0
@@ -1390,6 +1410,34 @@ class AnomalyDetector(BaseDetector):
             if column.kind == "numeric":
                 value, guess = numbers[row, j], _in_units(float(predicted[i, feature]), column)
                 notes[row] = f"({column.name} = {value:.4g} where the rest of the row suggests {guess:.4g})"
+        return notes
+
+    def _grid_notes(
+        self, x: torch.Tensor, mask: torch.Tensor | None, rows: np.ndarray, numbers: np.ndarray
+    ) -> list[str]:
+        """For each of the ``rows`` (a boolean mask), its rarest number field off its column's grid,
+        with the grid in the column's own units: "(count = 2.5 is off the grid of count's values:
+        steps of 1 from 4)"; "" for the other rows and those with every field on its grid."""
+        notes = [""] * len(x)
+        chosen = np.flatnonzero(rows)
+        grids = getattr(self, "cell_grids_", None)
+        if not len(chosen) or grids is None:
+            return notes
+        index = torch.from_numpy(chosen).to(x.device)
+        seen = self._observed_features(None if mask is None else mask[index])
+        rarities = off_grid_rarities(x[index].to(*CPU64), grids, self._number_targets, seen)
+        rarest = rarities.max(dim=1)
+        owner = self._owner_of_feature.cpu()
+        for row, feature, rarity in zip(chosen, rarest.indices.tolist(), rarest.values.tolist(), strict=True):
+            if rarity > 0:
+                j = int(owner[feature])
+                column = self.encoder_.columns[j]
+                step = float(grids[1, feature]) * column.scale
+                origin = _in_units(float(grids[0, feature]), column)
+                notes[row] = (
+                    f"({column.name} = {numbers[row, j]:.6g} is off the grid of {column.name}'s values: "
+                    f"steps of {step:.6g} from {origin:.6g})"
+                )
         return notes
 
     def _column_ranges(self, x: torch.Tensor, mask: torch.Tensor | None, good: np.ndarray) -> list:
@@ -1457,7 +1505,7 @@ class AnomalyDetector(BaseDetector):
         self.score_center_ = center
         self.score_scale_ = np.maximum(q3 - q1, 1e-6)
         self.auto_cut_ = self.sign_tails_ = self.input_reference_ = None
-        self.cell_mean_ = self.cell_precision_ = self.cell_bend_ = self.cell_edges_ = None
+        self.cell_mean_ = self.cell_precision_ = self.cell_bend_ = self.cell_edges_ = self.cell_grids_ = None
         self.profile_references_, self.profile_maps_ = {}, {}
         if not self.scores_are_logs:
             # Tables: the signs' tails differ (a column whose good values have a long tail makes
@@ -1481,19 +1529,24 @@ class AnomalyDetector(BaseDetector):
                 self.cell_mean_, self.cell_precision_, largest = fit_cells(bent, self._cell_targets)
                 # a column's tail beyond its edges is estimated from a few rows beyond them
                 self.cell_edges_ = fit_edges(bent) if len(pool) >= EDGE_ROWS else None
-                del pool64
+                # on the encoded values (a grid is lost when bent); none if no number column has one
+                grids = fit_grids(pool64)
+                self.cell_grids_ = grids if bool((grids[1] * self._number_targets).any()) else None
                 if pool is x:
                     raw["cells"] = largest.numpy()
                     if self.cell_edges_ is not None:
                         raw["edge"] = edge_rarity(bent, self.cell_edges_, self._cell_targets).numpy()
+                    if self.cell_grids_ is not None:
+                        raw["grid"] = grid_rarity(pool64, self.cell_grids_, self._number_targets).numpy()
                 else:
-                    raw["cells"], raw["edge"] = self._cells(x, mask)
-                del bent
-            edge = raw.pop("edge", None)
+                    raw["cells"], rarities = self._cells(x, mask)
+                    raw |= rarities
+                del bent, pool64
+            rarities = {name: raw.pop(name) for name in RARITIES if name in raw}
             fences = {name: auto_fence(values) for name, values in raw.items()}
             good = np.logical_and.reduce([raw[name] <= fence for name, fence in fences.items()])
-            if edge is not None:
-                good &= edge <= EDGE_FENCE
+            for rarity in rarities.values():
+                good &= rarity <= RARITY_FENCE
             if good.sum() < 2:
                 good[:] = True
             self.sign_tails_ = {name: _tail_of(values[good]) for name, values in raw.items()}
@@ -1501,9 +1554,11 @@ class AnomalyDetector(BaseDetector):
                 float(_surprise(np.array([fence]), *self.sign_tails_[name])[0])
                 for name, fence in fences.items()
             )
-            if edge is not None:
-                self.auto_cut_ = max(self.auto_cut_, EDGE_FENCE)
-            score = self._combined(errors, distances, None, raw["neighbours"], None, raw.get("cells"), edge)
+            if rarities:
+                self.auto_cut_ = max(self.auto_cut_, RARITY_FENCE)
+            score = self._combined(
+                errors, distances, None, raw["neighbours"], None, raw.get("cells"), rarities
+            )
             self.column_range_ = self._column_ranges(x, mask, score <= self.auto_cut_)
             return score
         # Images: the other signs are mapped onto the reconstruction and distance score, each after
@@ -1627,7 +1682,14 @@ class AnomalyDetector(BaseDetector):
                 "estimated without labels"
             )
         cells = "cells" in self.sign_tails_
-        edge = getattr(self, "cell_edges_", None) is not None
+        rare = [
+            text
+            for name, text in (
+                ("edges", "so far beyond its column's edges"),
+                ("grids", "so far off its column's grid"),
+            )
+            if getattr(self, f"cell_{name}_", None) is not None
+        ]
         return (
             f"the highest of {'four' if cells else 'three'} fences, median + 3 robust standard "
             "deviations of the log-scaled reconstruction errors, of the distances of the codes"
@@ -1636,10 +1698,11 @@ class AnomalyDetector(BaseDetector):
             + (" and of the largest deviation of a field from what the rest of its row predicts" * cells)
             + " of the training rows, estimated without labels"
             + (
-                ", or a field so far beyond its column's edges that fewer than 0.13% of rows would have "
-                "one as far out (the share of a normal sample beyond such a fence)"
+                f", or a field {' or '.join(rare)} that fewer than 0.13% of rows would have "
+                "one like it (the share of a normal sample beyond such a fence)"
+                if rare
+                else ""
             )
-            * edge
         )
 
     def _scores(self, X: ArrayLike) -> np.ndarray:
@@ -1693,7 +1756,7 @@ class AnomalyDetector(BaseDetector):
             tensors["input_reference"] = self.input_reference_.detach().cpu().contiguous()
         if getattr(self, "cell_precision_", None) is not None:
             tensors["cell_mean"], tensors["cell_precision"] = self.cell_mean_, self.cell_precision_
-            for name in ("bend", "edges"):  # absent from the detectors of older versions
+            for name in ("bend", "edges", "grids"):  # absent from the detectors of older versions
                 if getattr(self, f"cell_{name}_", None) is not None:
                     tensors[f"cell_{name}"] = getattr(self, f"cell_{name}_")
         for name, reference in getattr(self, "profile_references_", {}).items():
@@ -1775,7 +1838,9 @@ class AnomalyDetector(BaseDetector):
         # absent from older files
         cell_model = [tensors.pop(f"cell_{name}", None) for name in ("mean", "precision")]
         # absent from the files of older versions
-        cell_bend, cell_edges = tensors.pop("cell_bend", None), tensors.pop("cell_edges", None)
+        cell_bend, cell_edges, cell_grids = (
+            tensors.pop(f"cell_{name}", None) for name in ("bend", "edges", "grids")
+        )
         has_cells = "cells" in (state.get("sign_tails") or {})
         if (
             any((t is None) == has_cells for t in cell_model)
@@ -1785,7 +1850,7 @@ class AnomalyDetector(BaseDetector):
             )
             or any(
                 t is not None and (not has_cells or tuple(t.shape) != (rows, dims[0]))
-                for t, rows in ((cell_bend, 5), (cell_edges, 6))
+                for t, rows in ((cell_bend, 5), (cell_edges, 6), (cell_grids, 3))
             )
             or (cell_edges is not None and cell_bend is None)  # the edges are on the bent scale
         ):
@@ -1834,8 +1899,8 @@ class AnomalyDetector(BaseDetector):
         self.cell_mean_, self.cell_precision_ = (
             (t.to(*CPU64) for t in cell_model) if has_cells else (None, None)
         )
-        self.cell_bend_, self.cell_edges_ = (
-            None if t is None else t.to(*CPU64) for t in (cell_bend, cell_edges)
+        self.cell_bend_, self.cell_edges_, self.cell_grids_ = (
+            None if t is None else t.to(*CPU64) for t in (cell_bend, cell_edges, cell_grids)
         )
         self.profile_references_ = profile_references  # on the CPU, as the profiles
         self.dropped_columns_ = dict(self.encoder_.dropped)
