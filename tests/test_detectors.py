@@ -169,11 +169,12 @@ def test_a_small_class_the_members_learn_to_reconstruct_is_found_by_where_its_co
     fences = [auto_fence(values) for values in raw]
     good = np.logical_and.reduce([values <= fence for values, fence in zip(raw, fences, strict=True)])
     good &= rarities["grid"] <= RARITY_FENCE
-    cut = max(_surprise(np.array([f]), *_tail_of(v[good]))[0] for v, f in zip(raw, fences, strict=True))
+    tails = [_tail_of(v[good], f) for v, f in zip(raw, fences, strict=True)]
+    cut = max(_surprise(np.array([f]), *t)[0] for t, f in zip(tails, fences, strict=True))
     cut = max(cut, RARITY_FENCE)
     np.testing.assert_allclose(
         detector.decision_scores_,
-        np.maximum.reduce([*(_surprise(v, *_tail_of(v[good])) for v in raw), rarities["grid"]]),
+        np.maximum.reduce([*(_surprise(v, *t) for v, t in zip(raw, tails, strict=True)), rarities["grid"]]),
     )
     assert detector.auto_cut_ == pytest.approx(cut)
     assert detector.threshold_ == detector.auto_cut_  # the fence itself, not a point between scores
@@ -493,6 +494,36 @@ def test_a_sign_is_put_on_the_scale_of_its_rarity_among_good_rows():
     edge = _surprise(np.array([body[-1], body[-1] + 1e-9]), body, scale)
     assert edge[0] == pytest.approx(-np.log(TAIL)) and edge[1] == pytest.approx(-np.log(TAIL))
     assert _surprise(np.array([body[-1] + 2 * scale]), body, scale)[0] == pytest.approx(-np.log(TAIL) + 2)
+
+
+def test_a_tail_cut_at_a_fence_gets_the_scale_it_had_before_the_cut():
+    """The rows judged good end at each sign's fence: a tail that goes on beyond it has a smaller
+    mean excess below it than its scale (an exponential of scale 1 cut 1 beyond the body's end:
+    0.42), and taken as the scale it made the rows beyond the fence far rarer than they were. Fitted
+    as a cut exponential, the scale comes back (within 2%, cut half a scale to five beyond), and the
+    share of all the values beyond a point past the fence is about what the rarity there says (the
+    mean excess alone: more than 4 nats rarer)."""
+    from vaekit.detectors import TAIL, _surprise, _tail_of, _uncut_scale
+
+    rng = np.random.default_rng(0)
+    for width in (1.0, 2.0, 4.0, 10.0):
+        tail = rng.exponential(2.0, 1_000_000)
+        cut = tail[tail <= width]
+        assert _uncut_scale(cut.mean(), width) == pytest.approx(2.0, rel=0.02)
+        assert cut.mean() < 0.8 * 2.0 or width > 4  # the mean excess alone: far too small
+    values = rng.exponential(1.0, 200_000)
+    body, _ = _tail_of(values)
+    fence = body[-1] + 1.0
+    body_cut, scale = _tail_of(values[values <= fence], fence)
+    assert scale == pytest.approx(1.0, rel=0.05)
+    beyond = fence + 3.0  # the share of all the values at least this large: TAIL e^-4
+    share = (values >= beyond).mean()
+    assert share == pytest.approx(TAIL * np.exp(-4), rel=0.1)
+    # within the shift of the body's quantiles by the rows cut off (the rows judged good are its base)
+    assert _surprise(np.array([beyond]), body_cut, scale)[0] == pytest.approx(-np.log(share), abs=0.4)
+    naive = _tail_of(values[values <= fence])
+    assert _surprise(np.array([beyond]), *naive)[0] > -np.log(share) + 4
+    assert _uncut_scale(0.3, 0.5) == 10 * 0.5  # about flat up to the cut: at most 10 widths
 
 
 def test_cell_level_garbage_is_ranked_higher_with_the_neighbours_sign():

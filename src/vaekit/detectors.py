@@ -671,7 +671,8 @@ class AnomalyDetector(BaseDetector):
     (a column whose good values have a long tail makes the errors' tail long), so on tables each
     sign is put on the scale of its rarity among the training rows under every sign's "auto"
     fence, -log of the share of them with a sign at least as large (beyond the top ``TAIL`` of
-    them, an exponential tail), and the score is the largest.
+    them, an exponential tail, fitted as one cut at the sign's fence: these rows end there), and
+    the score is the largest.
 
     Images have a third sign, how they are viewed. Two small convolutional classifiers
     (:class:`vaekit.models.views.ViewClassifier`) learn from the training images which way up they
@@ -1547,9 +1548,12 @@ class AnomalyDetector(BaseDetector):
             good = np.logical_and.reduce([raw[name] <= fence for name, fence in fences.items()])
             for rarity in rarities.values():
                 good &= rarity <= RARITY_FENCE
-            if good.sum() < 2:
+            cut = good.sum() >= 2  # the values of the rows judged good end at each sign's fence
+            if not cut:
                 good[:] = True
-            self.sign_tails_ = {name: _tail_of(values[good]) for name, values in raw.items()}
+            self.sign_tails_ = {
+                name: _tail_of(values[good], fences[name] if cut else None) for name, values in raw.items()
+            }
             self.auto_cut_ = max(
                 float(_surprise(np.array([fence]), *self.sign_tails_[name])[0])
                 for name, fence in fences.items()
@@ -2005,13 +2009,16 @@ def _smallest(values: torch.Tensor, k: int) -> torch.Tensor:
 
 
 TAIL = 0.1  # the share of the training rows above which a sign's tail is modelled as exponential
+MAX_CUT_SCALE = 10.0  # the largest tail scale fitted to values cut at a fence, in widths of the cut tail
 BODY_LEVELS = 181  # at most, quantiles of a sign's training values kept below its tail: every 0.5%
 BODY_ROWS = 10  # at least, training values per step between two of them
 
 
-def _tail_of(values: np.ndarray) -> tuple[np.ndarray, float]:
+def _tail_of(values: np.ndarray, fence: float | None = None) -> tuple[np.ndarray, float]:
     """A sign's rarity among the training rows: its quantiles up to ``1 - TAIL`` (the body), and the
-    scale of an exponential tail above them, the mean excess of the values beyond the body."""
+    scale of an exponential tail above them: the mean excess of the values beyond the body, or, for
+    values cut at a ``fence`` (the rows judged good are those under every sign's fence), the scale
+    of the exponential that has that mean excess when cut there (:func:`_uncut_scale`)."""
     # steps of at least BODY_ROWS values: between two quantiles of few values the map is steep,
     # and would blow up the rounding of the signs (which differs with the rows scored at a time)
     levels = int(np.clip((1 - TAIL) * len(values) / BODY_ROWS, 2, BODY_LEVELS))
@@ -2019,8 +2026,28 @@ def _tail_of(values: np.ndarray) -> tuple[np.ndarray, float]:
     excess = values[values > body[-1]] - body[-1]
     scale = float(excess.mean()) if len(excess) else 0.0
     if not scale > 0:  # no tail seen: the body's spread, or 1 when the sign is constant
-        scale = float(body[-1] - body[0]) or 1.0
+        return body, float(body[-1] - body[0]) or 1.0
+    if fence is not None:
+        scale = _uncut_scale(scale, fence - body[-1])
     return body, scale
+
+
+def _uncut_scale(mean_excess: float, width: float) -> float:
+    """The scale s of an exponential tail cut ``width`` beyond its start whose mean excess there
+    is ``mean_excess``: s - width / (exp(width / s) - 1) = mean_excess. A tail cut short has a
+    smaller mean excess than its scale, and taken as the scale it would make the rows beyond the
+    cut far rarer than they are (on a table whose good rows' errors have a long tail, 2% of them
+    came out rarer than e^-50). At most ``width`` times ``MAX_CUT_SCALE`` (a cut tail about flat)."""
+    if width <= 0 or mean_excess >= width / 2:
+        return max(mean_excess, MAX_CUT_SCALE * width)
+    lo, hi = mean_excess, MAX_CUT_SCALE * max(width, mean_excess)
+    for _ in range(100):  # the cut mean rises with s: bisection
+        mid = (lo + hi) / 2
+        if mid - width / math.expm1(min(width / mid, 700.0)) < mean_excess:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
 
 
 def _surprise(values: np.ndarray, body: np.ndarray, scale: float) -> np.ndarray:

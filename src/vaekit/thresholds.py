@@ -7,8 +7,9 @@ standard deviations (1.4826 * MAD) of that scale. Inliers seldom pass it (0.13% 
 sample), and the median and MAD, unlike the mean and standard deviation, are moved but little
 by anomalies, even at 20% of the rows. Scores that are already on such a scale (the image scores
 of :class:`vaekit.AnomalyDetector`, standardised logs) skip the log (``log_scale=True``).
-:class:`vaekit.AnomalyDetector` on tables scores a row by the largest of four signs, each with
-its own fence found by this rule on the training rows; its "auto" threshold is the highest of them.
+:class:`vaekit.AnomalyDetector` on tables scores a row by the largest of its signs, four with their
+own fence found by this rule on the training rows (the edge and grid signs, rarities already, have
+that of a normal sample); its "auto" threshold is the highest of them.
 A threshold for a target false-positive rate comes from data the user says is clean.
 """
 
