@@ -201,8 +201,9 @@ def edge_rarity(
     return torch.where(farthest > 0, farthest - torch.log(fields), 0.0).clamp_min(0.0)
 
 
-def fit_grids(x: torch.Tensor) -> torch.Tensor:
+def fit_grids(x: torch.Tensor, judged: torch.Tensor | None = None) -> torch.Tensor:
     """(3, features) float64: the grid of each column of the encoded rows ``x`` (float64, no gaps),
+    of the ``judged`` (0/1) ones if given, the others without one (one-hot levels need none),
     rows origin, step and the share of the values off the grid (at least one row's); a step of 0
     for a column without one. A column has a grid when at least ``GRID_SHARE`` of its values other
     than its most common one (a column of mostly zeros says nothing by its zeros) lie on origin +
@@ -216,7 +217,9 @@ def fit_grids(x: torch.Tensor) -> torch.Tensor:
     column's median) does not count."""
     values = x.cpu().double().numpy()
     out = np.zeros((3, values.shape[1]))
-    for j, column in enumerate(values.T):
+    columns = range(values.shape[1]) if judged is None else torch.nonzero(judged > 0)[:, 0].tolist()
+    for j in columns:
+        column = values[:, j]
         grid = _grid(column)
         if grid is not None:
             out[:, j] = *grid, max(1 - _on_share(column, *grid), 1 / len(column))
@@ -233,12 +236,11 @@ def _grid(values: np.ndarray) -> tuple[float, float] | None:
     least = float(np.diff(repeated).min())
     # the step from the values near the origin first: the least gap is known only to the float32
     # rounding, which a multiple of thousands of steps would turn into a step or more
-    step = None
+    step = _common_step(repeated[np.abs(repeated - origin) <= 10 * least], origin, least)
+    if step is None:
+        return None
     for near in (10, 100, 1000, np.inf):
         held = repeated[np.abs(repeated - origin) <= near * least]
-        step = _common_step(held, origin, least) if step is None else step
-        if step is None:
-            return None
         multiples = np.round((held - origin) / step)
         if multiples.any():
             step = float(np.sum((held - origin) * multiples) / np.sum(multiples**2))

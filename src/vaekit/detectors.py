@@ -1531,7 +1531,7 @@ class AnomalyDetector(BaseDetector):
                 # a column's tail beyond its edges is estimated from a few rows beyond them
                 self.cell_edges_ = fit_edges(bent) if len(pool) >= EDGE_ROWS else None
                 # on the encoded values (a grid is lost when bent); none if no number column has one
-                grids = fit_grids(pool64)
+                grids = fit_grids(pool64, self._number_targets)
                 self.cell_grids_ = grids if bool((grids[1] * self._number_targets).any()) else None
                 if pool is x:
                     raw["cells"] = largest.numpy()
