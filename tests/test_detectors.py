@@ -155,9 +155,9 @@ def test_a_small_class_the_members_learn_to_reconstruct_is_found_by_where_its_co
     assert roc_auc_score(anomalous, errors) < 0.75
     assert roc_auc_score(anomalous, distances) > 0.85
     assert roc_auc_score(anomalous, detector.decision_scores_) > 0.8
-    # "auto" cuts at the highest of the signs' fences, each on the scale of its sign's rarity
-    # among the rows under every fence, on these rows and on any others
-    from vaekit.detectors import RARITY_FENCE, _surprise, _tail_of
+    # each sign on the scale of its rarity among the rows under every fence; "auto" cuts a row
+    # with a sign rarer than a normal sample's fence, raised for the number of signs
+    from vaekit.detectors import RARITY_FENCE, _log_shift, _surprise, _tail_of
     from vaekit.thresholds import auto_fence
 
     encoded = detector._encoded(x)[0]
@@ -169,13 +169,13 @@ def test_a_small_class_the_members_learn_to_reconstruct_is_found_by_where_its_co
     fences = [auto_fence(values) for values in raw]
     good = np.logical_and.reduce([values <= fence for values, fence in zip(raw, fences, strict=True)])
     good &= rarities["grid"] <= RARITY_FENCE
-    tails = [_tail_of(v[good], f) for v, f in zip(raw, fences, strict=True)]
-    cut = max(_surprise(np.array([f]), *t)[0] for t, f in zip(tails, fences, strict=True))
-    cut = max(cut, RARITY_FENCE)
+    tails = [_tail_of(v[good], f, _log_shift(v)) for v, f in zip(raw, fences, strict=True)]
     np.testing.assert_allclose(
         detector.decision_scores_,
         np.maximum.reduce([*(_surprise(v, *t) for v, t in zip(raw, tails, strict=True)), rarities["grid"]]),
     )
+    cut = max(RARITY_FENCE, *(_surprise(np.array([f]), *t)[0] for f, t in zip(fences, tails, strict=True)))
+    cut = min(cut, RARITY_FENCE + np.log(5))  # at most -log(0.13% / 5): Bonferroni for five signs
     assert detector.auto_cut_ == pytest.approx(cut)
     assert detector.threshold_ == detector.auto_cut_  # the fence itself, not a point between scores
     assert np.array_equal(detector.labels_, (detector.decision_scores_ > cut).astype(int))
@@ -477,14 +477,14 @@ def test_neighbour_distance_is_the_mean_distance_to_the_nearest_other_reference_
 
 def test_a_sign_is_put_on_the_scale_of_its_rarity_among_good_rows():
     """Below the tail, -log of the share of training values at least as large; above it, -log(TAIL)
-    plus the excess in units of the tail's mean excess: continuous, increasing, order kept beyond
-    every training value."""
+    plus the excess in units of the tail's scale (the median excess / log 2): continuous,
+    increasing, order kept beyond every training value."""
     from vaekit.detectors import TAIL, _surprise, _tail_of
 
     values = np.random.RandomState(0).lognormal(size=20_000)
-    body, scale = _tail_of(values)
+    body, scale = _tail_of(values)[:2]
     top = values[values > np.quantile(values, 1 - TAIL)]
-    assert scale == pytest.approx((top - body[-1]).mean(), rel=1e-3)
+    assert scale == pytest.approx(np.median(top - body[-1]) / np.log(2), rel=1e-3)
     for share in (0.5, 0.2, 0.12):
         at = np.quantile(values, 1 - share)
         assert _surprise(np.array([at]), body, scale)[0] == pytest.approx(-np.log(share), abs=0.02)
@@ -498,23 +498,23 @@ def test_a_sign_is_put_on_the_scale_of_its_rarity_among_good_rows():
 
 def test_a_tail_cut_at_a_fence_gets_the_scale_it_had_before_the_cut():
     """The rows judged good end at each sign's fence: a tail that goes on beyond it has a smaller
-    mean excess below it than its scale (an exponential of scale 1 cut 1 beyond the body's end:
-    0.42), and taken as the scale it made the rows beyond the fence far rarer than they were. Fitted
-    as a cut exponential, the scale comes back (within 2%, cut half a scale to five beyond), and the
-    share of all the values beyond a point past the fence is about what the rarity there says (the
-    mean excess alone: more than 4 nats rarer)."""
+    median excess below it than its scale gives (an exponential of scale 1 cut 1 beyond the body's
+    end: 0.38, not 0.69), and taken as uncut it made the rows beyond the fence far rarer than they
+    were. Fitted as a cut exponential, the scale comes back (within 2%, cut half a scale to five
+    beyond), and the share of all the values beyond a point past the fence is about what the
+    rarity there says (taken as uncut: more than 2 nats rarer)."""
     from vaekit.detectors import TAIL, _surprise, _tail_of, _uncut_scale
 
     rng = np.random.default_rng(0)
     for width in (1.0, 2.0, 4.0, 10.0):
         tail = rng.exponential(2.0, 1_000_000)
         cut = tail[tail <= width]
-        assert _uncut_scale(cut.mean(), width) == pytest.approx(2.0, rel=0.02)
-        assert cut.mean() < 0.8 * 2.0 or width > 4  # the mean excess alone: far too small
+        assert _uncut_scale(np.median(cut), width) == pytest.approx(2.0, rel=0.02)
+        assert np.median(cut) / np.log(2) < 0.8 * 2.0 or width >= 4  # taken as uncut: far too small
     values = rng.exponential(1.0, 200_000)
-    body, _ = _tail_of(values)
+    body = _tail_of(values).body
     fence = body[-1] + 1.0
-    body_cut, scale = _tail_of(values[values <= fence], fence)
+    body_cut, scale = _tail_of(values[values <= fence], fence)[:2]
     assert scale == pytest.approx(1.0, rel=0.05)
     beyond = fence + 3.0  # the share of all the values at least this large: TAIL e^-4
     share = (values >= beyond).mean()
@@ -522,8 +522,44 @@ def test_a_tail_cut_at_a_fence_gets_the_scale_it_had_before_the_cut():
     # within the shift of the body's quantiles by the rows cut off (the rows judged good are its base)
     assert _surprise(np.array([beyond]), body_cut, scale)[0] == pytest.approx(-np.log(share), abs=0.4)
     naive = _tail_of(values[values <= fence])
-    assert _surprise(np.array([beyond]), *naive)[0] > -np.log(share) + 4
+    assert _surprise(np.array([beyond]), *naive)[0] > -np.log(share) + 2
     assert _uncut_scale(0.3, 0.5) == 10 * 0.5  # about flat up to the cut: at most 10 widths
+
+
+def test_garbage_in_a_signs_tail_does_not_stretch_it():
+    """The rows judged good may hold garbage under every fence, far out in a sign's tail (0.5% of
+    the rows, a twentieth of the top tenth, 40 scales out): the tail's scale comes from the median
+    excess and stays within 10% of the good rows' (the mean excess is nearly three times it), so
+    garbage beyond the fence stays rare."""
+    from vaekit.detectors import _tail_of
+
+    rng = np.random.default_rng(0)
+    good = rng.exponential(1.0, 20_000)
+    garbage = np.full(100, np.quantile(good, 0.9) + 40.0)
+    tail = _tail_of(np.r_[good, garbage])
+    assert tail.scale == pytest.approx(1.0, rel=0.1)
+    top = np.r_[good, garbage][np.r_[good, garbage] > tail.body[-1]]
+    assert (top - tail.body[-1]).mean() > 2.5
+
+
+def test_a_long_tailed_sign_is_given_its_rarity_on_the_log_scale_of_its_fence():
+    """A sign whose good values have a long tail (lognormal: the errors of good rows on a table of
+    long-tailed columns), cut at its "auto" fence, which is found on a log scale: modelled on that
+    scale, the rarity of a value far past the fence (e^-9.2 of all the values as large) is at most
+    that and within 2.5 nats of it (6.8: the log of a lognormal has a normal, thinner tail than the
+    exponential), where an exponential tail on the sign's own scale made it 19.5. Below every
+    training value, 0."""
+    from vaekit.detectors import _log_shift, _surprise, _tail_of
+    from vaekit.thresholds import auto_fence
+
+    values = np.random.default_rng(0).lognormal(0, 1, 400_000)
+    fence = auto_fence(values)
+    good = values[values <= fence]
+    far = np.quantile(values, 1 - 1e-4)  # e^-9.2 of all the values at least this large
+    log_tail = _tail_of(good, fence, _log_shift(values))
+    assert -np.log(1e-4) - 2.5 < _surprise(np.array([far]), *log_tail)[0] <= -np.log(1e-4)
+    assert _surprise(np.array([far]), *_tail_of(good, fence))[0] > -np.log(1e-4) + 6
+    assert _surprise(np.array([-5.0, values.min()]), *log_tail).max() == 0.0  # below every value
 
 
 def test_cell_level_garbage_is_ranked_higher_with_the_neighbours_sign():
@@ -661,6 +697,39 @@ def test_a_detector_saved_before_the_cells_sign_scores_as_it_did(tmp_path):
     np.testing.assert_allclose(old.decision_function(X), expected)
     assert list(old.signs(X).columns) == ["error", "distance", "neighbours"]
     assert "four" not in old.auto_rule and "four" in detector.auto_rule
+    assert "deviation of a field" not in old.auto_rule
+
+
+def test_a_detector_saved_before_the_log_scaled_tails_scores_as_it_did(tmp_path):
+    """A table detector as vaekit saved it before the signs' tails were on a log scale (no shift in
+    a tail): each sign is its rarity on its own scale, cut at the file's "auto" cut, the highest of
+    the signs' fences there."""
+    from vaekit.detectors import _surprise
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"count": rng.poisson(5, 400).astype(float), "a": rng.normal(size=400)})
+    X["b"] = X["a"] * 2 + rng.normal(0, 0.1, 400)
+    X.loc[:3, "a"] = 6.0
+    detector = AnomalyDetector(random_state=0, steps=50).fit(X)
+    assert detector.labels_[:4].all()
+    folder = detector.save(tmp_path / "d")
+    config = json.loads((folder / "config.json").read_text())
+    state = config["detector"]
+    state["auto_cut"] = 11.5
+    for tail in state["sign_tails"].values():
+        del tail["shift"]
+    (folder / "config.json").write_text(json.dumps(config))
+    old = vaekit.load(folder)
+    x = old._encoded(X)[0]
+    errors, distances = old._standardised(*old._parts(x, None))
+    cells, rarities = old._cells(x)
+    raw = {"error": errors, "distance": distances, "neighbours": old._neighbour_distances(x), "cells": cells}
+    tails = {name: (np.asarray(t["body"]), t["scale"]) for name, t in state["sign_tails"].items()}
+    expected = np.maximum.reduce([*(_surprise(raw[n], *tails[n]) for n in raw), *rarities.values()])
+    np.testing.assert_allclose(old.decision_function(X), expected)
+    assert not np.allclose(expected, detector.decision_scores_)
+    assert old.auto_threshold(expected) == 11.5 and "no rarer than" not in old.auto_rule
+    assert "no rarer than 0.027% of rows" in detector.auto_rule  # 0.13% / 5 signs (with the grid sign)
 
 
 def test_a_sentinel_below_a_columns_floor_is_found_by_the_edge_sign(tmp_path):

@@ -95,8 +95,10 @@ def test_planted_garbage_in_a_mixed_table_is_found_and_explained(fitted):
     assert roc_auc_score(y, scores) > 0.95
     names, _ = detector.top_features(test.loc[bad_number])
     assert list(names[:, 0]) == ["humidity"] * 3
-    names, _ = detector.top_features(test.loc[[20, 140]])
-    assert set(names[:, 0]) <= {"city", "temperature", "humidity"} and "city" in names[:, :2]
+    # a city swapped for the most common one (row 20: Porto's weather in Lyon) is undone by
+    # another level, not by the most common one
+    names, shares = detector.top_features(test.loc[[20, 140]])
+    assert list(names[:, 0]) == ["city", "city"] and (shares[:, 0] > 0.5).all()
 
 
 def test_missing_cells_are_masked_not_zero(fitted):

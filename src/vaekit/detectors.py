@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from statistics import NormalDist
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -671,8 +671,12 @@ class AnomalyDetector(BaseDetector):
     (a column whose good values have a long tail makes the errors' tail long), so on tables each
     sign is put on the scale of its rarity among the training rows under every sign's "auto"
     fence, -log of the share of them with a sign at least as large (beyond the top ``TAIL`` of
-    them, an exponential tail, fitted as one cut at the sign's fence: these rows end there), and
-    the score is the largest.
+    them, an exponential tail on the log scale the sign's fence is found on, where a long tail of
+    good values is about exponential, its scale from the median excess fitted as one cut at that
+    fence: these rows end there), and the score is the largest. "auto" cuts at the highest of the
+    signs' fences on that scale, but no higher than the rarity of a normal sample's fence (median
+    + 3 standard deviations: 0.13% of rows) raised for the number of signs a row can fail
+    (:func:`vaekit.thresholds.fence_z`).
 
     Images have a third sign, how they are viewed. Two small convolutional classifiers
     (:class:`vaekit.models.views.ViewClassifier`) learn from the training images which way up they
@@ -1551,15 +1555,17 @@ class AnomalyDetector(BaseDetector):
             cut = good.sum() >= 2  # the values of the rows judged good end at each sign's fence
             if not cut:
                 good[:] = True
-            self.sign_tails_ = {
-                name: _tail_of(values[good], fences[name] if cut else None) for name, values in raw.items()
+            self.sign_tails_ = tails = {
+                name: _tail_of(values[good], fences[name] if cut else None, _log_shift(values))
+                for name, values in raw.items()
             }
-            self.auto_cut_ = max(
-                float(_surprise(np.array([fence]), *self.sign_tails_[name])[0])
-                for name, fence in fences.items()
-            )
-            if rarities:
-                self.auto_cut_ = max(self.auto_cut_, RARITY_FENCE)
+            # "auto": the highest of the signs' fences on the rarity scale, but no rarer than a normal
+            # sample's fence (0.13%) raised for the number of signs a good row may pass (as for
+            # images): a sign whose fence lies far out in a long tail would hide the garbage that
+            # another sign finds rare
+            at_fence = [float(_surprise(np.array([fences[name]]), *tails[name])[0]) for name in raw]
+            highest = max([*at_fence, *([RARITY_FENCE] if rarities else [])])
+            self.auto_cut_ = min(highest, -math.log(NormalDist().cdf(-fence_z(len(raw) + len(rarities)))))
             score = self._combined(
                 errors, distances, None, raw["neighbours"], None, raw.get("cells"), rarities
             )
@@ -1633,8 +1639,10 @@ class AnomalyDetector(BaseDetector):
 
     def auto_threshold(self, scores: np.ndarray) -> float:
         """For tables: the highest of the signs' fences (median + 3 robust standard deviations of
-        each sign of the training rows, as in :func:`vaekit.thresholds.auto_fence`), on the
-        score's scale; learnt in ``fit``, it also cuts other data.
+        each sign of the training rows, as in :func:`vaekit.thresholds.auto_fence`) on the score's
+        scale, the signs' rarity among the training rows judged good, but no higher than the rarity
+        of a normal sample's fence (-log of 0.13%) raised for the number of signs a row can fail
+        (:func:`vaekit.thresholds.fence_z`); learnt in ``fit``, it also cuts other data.
         For images: a fence of the autoencoders' score, learnt in ``fit``, raised from 3 robust
         standard deviations for the number of signs fenced (the autoencoders' score, the view sign,
         the profile signs: :func:`vaekit.thresholds.fence_z`), for each lets a few good images pass;
@@ -1694,19 +1702,31 @@ class AnomalyDetector(BaseDetector):
             )
             if getattr(self, f"cell_{name}_", None) is not None
         ]
+        signs = (
+            "the log-scaled reconstruction errors, the distances of the codes, the distances to the "
+            "nearest rows"
+            + (", the largest deviation of a field from what the rest of its row predicts" * cells)
+        )
+        if next(iter(self.sign_tails_.values())).shift is None:  # saved by an older vaekit
+            return (
+                f"the highest of {'four' if cells else 'three'} fences, median + 3 robust standard "
+                f"deviations of {signs} of the training rows, estimated without labels"
+                + (
+                    f", or a field {' or '.join(rare)} that fewer than 0.13% of rows would have "
+                    "one like it (the share of a normal sample beyond such a fence)"
+                    if rare
+                    else ""
+                )
+            )
+        n_signs = len(self.sign_tails_) + len(rare)
         return (
             f"the highest of {'four' if cells else 'three'} fences, median + 3 robust standard "
-            "deviations of the log-scaled reconstruction errors, of the distances of the codes"
-            + (", " if cells else " and ")
-            + "of the distances to the nearest rows"
-            + (" and of the largest deviation of a field from what the rest of its row predicts" * cells)
-            + " of the training rows, estimated without labels"
-            + (
-                f", or a field {' or '.join(rare)} that fewer than 0.13% of rows would have "
-                "one like it (the share of a normal sample beyond such a fence)"
-                if rare
-                else ""
-            )
+            f"deviations of {signs} of the training rows"
+            + (f", and a field {' or '.join(rare)} that fewer than 0.13% of rows have" * bool(rare))
+            + ", each sign on the scale of its rarity among the rows under every fence, but no rarer "
+            f"than {100 * NormalDist().cdf(-Z) / n_signs:.2g}% of rows (a normal sample's share beyond "
+            f"median + 3 standard deviations, 0.13%, divided by the {n_signs} signs a row can fail); "
+            "estimated without labels"
         )
 
     def _scores(self, X: ArrayLike) -> np.ndarray:
@@ -1714,36 +1734,55 @@ class AnomalyDetector(BaseDetector):
 
     def _feature_errors(self, X: ArrayLike) -> np.ndarray:
         """Counterfactual attribution: how much the row's score drops when one column is set to
-        a typical value (its median, or its most common category). Errors alone blame the wrong
-        column: a corrupted field throws the whole reconstruction off, so that columns correlated
-        with it are reconstructed badly too. The ``ATTRIBUTION_CANDIDATES`` columns with the
-        largest errors are tried; a row whose score no single column lowers falls back to the
-        errors. Missing cells get no blame."""
+        a typical value (its median), or for a category to the one of its ``ATTRIBUTION_LEVELS``
+        most common levels that lowers it most (a city swapped for the most common one is not
+        undone by the most common one). Errors alone blame the wrong column: a corrupted field
+        throws the whole reconstruction off, so that columns correlated with it are reconstructed
+        badly too. The ``ATTRIBUTION_CANDIDATES`` columns with the largest errors are tried; a row
+        whose score no single column lowers falls back to the errors. Missing cells get no blame."""
         x, mask = self._encoded(X)
         plain = self._in_chunks(x, mask, lambda errors, m: errors.mean(dim=0, keepdim=True))[0]
         if self.image_shape_ is not None:
             return plain  # one pixel set to a typical value explains nothing: the error map does
-        n, n_columns = plain.shape
-        k = min(n_columns, self.ATTRIBUTION_CANDIDATES)
+        k = min(plain.shape[1], self.ATTRIBUTION_CANDIDATES)
         candidates = np.argsort(-plain, axis=1, kind="stable")[:, :k]
         base = self._row_scores(x, mask)
         drops = np.zeros_like(plain)
-        chunk = max(1, 65_536 // k)
-        for start in range(0, n, chunk):
-            rows = slice(start, start + chunk)
-            columns = torch.from_numpy(candidates[rows]).to(x.device)
-            variants = x[rows].unsqueeze(1).repeat(1, k, 1)  # (rows, k, encoded): one copy per candidate
-            replace = self._column_of[columns]  # (rows, k, encoded): where each candidate column sits
-            variants = torch.where(replace, self._typical, variants).reshape(-1, x.shape[1])
-            masks = None if mask is None else mask[rows].repeat_interleave(k, dim=0)
-            repaired = self._row_scores(variants, masks).reshape(-1, k)
-            np.put_along_axis(drops[rows], candidates[rows], np.maximum(base[rows, None] - repaired, 0), 1)
+        options = self._replacements()  # (options, encoded) and each option's column
+        rows, columns = np.repeat(np.arange(len(x)), k), candidates.reshape(-1)
+        for level, replacement in enumerate(options[0]):
+            tried = options[1][columns] > level
+            for start in range(0, int(tried.sum()), 65_536):
+                r = rows[tried][start : start + 65_536]
+                c = columns[tried][start : start + 65_536]
+                at = torch.from_numpy(r).to(x.device)
+                variants = torch.where(self._column_of[torch.from_numpy(c).to(x.device)], replacement, x[at])
+                repaired = self._row_scores(variants, None if mask is None else mask[at])
+                drops[r, c] = np.maximum(drops[r, c], base[r] - repaired)
         if mask is not None:
             drops *= mask.cpu().numpy()
         explained = drops.sum(axis=1) > 1e-9
         return np.where(explained[:, None], drops, plain)
 
+    def _replacements(self) -> tuple[torch.Tensor, np.ndarray]:
+        """The rows whose values replace a column's in :meth:`_feature_errors`: the first the
+        typical row, the n-th each category at its n-th most common level other than the typical
+        one; and how many of them each column has (1 for numbers and dates)."""
+        rows, counts = [self.encoder_.typical_row()], []
+        for column, where in zip(self.encoder_.columns, self.encoder_.slices(), strict=True):
+            others = [i for i in range(len(column.levels)) if i != column.typical]
+            others = others[: self.ATTRIBUTION_LEVELS - 1] if column.kind == "categorical" else []
+            counts.append(1 + len(others))
+            for n, level in enumerate(others, start=1):
+                if n == len(rows):
+                    rows.append(rows[0].copy())
+                rows[n][where] = 0.0
+                rows[n][where.start + level] = 1.0
+        device = self._typical.device
+        return torch.from_numpy(np.stack(rows)).to(device), np.asarray(counts)
+
     ATTRIBUTION_CANDIDATES = 16
+    ATTRIBUTION_LEVELS = 8
 
     # -- saving: one safetensors file for the ensemble, the rest in config.json ----------
     def _write_members(self, folder: Path) -> dict:
@@ -1786,8 +1825,7 @@ class AnomalyDetector(BaseDetector):
             "sign_tails": None
             if getattr(self, "sign_tails_", None) is None
             else {
-                name: {"body": body.tolist(), "scale": scale}
-                for name, (body, scale) in self.sign_tails_.items()
+                name: tail._asdict() | {"body": tail.body.tolist()} for name, tail in self.sign_tails_.items()
             },
             "views": None
             if not getattr(self, "views_", None)
@@ -1926,7 +1964,13 @@ class AnomalyDetector(BaseDetector):
             None
             if tails is None
             else {
-                str(k): (np.asarray(v["body"], dtype=np.float64), float(v["scale"])) for k, v in tails.items()
+                # files of older versions: tails on the signs' own scale
+                str(k): SignTail(
+                    np.asarray(v["body"], dtype=np.float64),
+                    float(v["scale"]),
+                    None if v.get("shift") is None else float(v["shift"]),
+                )
+                for k, v in tails.items()
             }
         )
         views = state.get("views")
@@ -2014,47 +2058,80 @@ BODY_LEVELS = 181  # at most, quantiles of a sign's training values kept below i
 BODY_ROWS = 10  # at least, training values per step between two of them
 
 
-def _tail_of(values: np.ndarray, fence: float | None = None) -> tuple[np.ndarray, float]:
-    """A sign's rarity among the training rows: its quantiles up to ``1 - TAIL`` (the body), and the
-    scale of an exponential tail above them: the mean excess of the values beyond the body, or, for
-    values cut at a ``fence`` (the rows judged good are those under every sign's fence), the scale
-    of the exponential that has that mean excess when cut there (:func:`_uncut_scale`)."""
+class SignTail(NamedTuple):
+    """A table sign's rarity among the training rows judged good (:func:`_tail_of`): the body's
+    quantiles, the exponential tail's scale beyond them and the shift of the log scale both are on
+    (None: the sign's own scale, as in the files of older versions)."""
+
+    body: np.ndarray
+    scale: float
+    shift: float | None = None
+
+
+def _tail_of(values: np.ndarray, fence: float | None = None, shift: float | None = None) -> SignTail:
+    """A sign's rarity among the training rows, on the scale log(value + ``shift``) (the value
+    itself when None): its quantiles up to ``1 - TAIL`` (the body), and the scale of an
+    exponential tail above them with the median excess of the values beyond the body, cut at the
+    ``fence`` when there is one (the rows judged good are those under every sign's fence:
+    :func:`_uncut_scale`)."""
+    values = _on_tail_scale(values, shift)
     # steps of at least BODY_ROWS values: between two quantiles of few values the map is steep,
     # and would blow up the rounding of the signs (which differs with the rows scored at a time)
     levels = int(np.clip((1 - TAIL) * len(values) / BODY_ROWS, 2, BODY_LEVELS))
     body = np.quantile(values, np.linspace(0, 1 - TAIL, levels))
     excess = values[values > body[-1]] - body[-1]
-    scale = float(excess.mean()) if len(excess) else 0.0
-    if not scale > 0:  # no tail seen: the body's spread, or 1 when the sign is constant
-        return body, float(body[-1] - body[0]) or 1.0
-    if fence is not None:
-        scale = _uncut_scale(scale, fence - body[-1])
-    return body, scale
+    half = float(np.median(excess)) if len(excess) else 0.0
+    if not half > 0:  # no tail seen: the body's spread, or 1 when the sign is constant
+        return SignTail(body, float(body[-1] - body[0]) or 1.0, shift)
+    width = math.inf if fence is None else float(_on_tail_scale(np.array([fence]), shift)[0]) - body[-1]
+    return SignTail(body, _uncut_scale(half, width), shift)
 
 
-def _uncut_scale(mean_excess: float, width: float) -> float:
-    """The scale s of an exponential tail cut ``width`` beyond its start whose mean excess there
-    is ``mean_excess``: s - width / (exp(width / s) - 1) = mean_excess. A tail cut short has a
-    smaller mean excess than its scale (0.42 for a scale of 1 cut 1 beyond), and taken as the
-    scale it would make the rows beyond the cut far rarer than they are. At most ``width`` times
-    ``MAX_CUT_SCALE`` (a cut tail about flat)."""
-    if width <= 0 or mean_excess >= width / 2:
-        return max(mean_excess, MAX_CUT_SCALE * width)
-    lo, hi = mean_excess, MAX_CUT_SCALE * max(width, mean_excess)
-    for _ in range(100):  # the cut mean rises with s: bisection
+def _log_shift(values: np.ndarray) -> float:
+    """The shift of the log scale on which a sign's "auto" fence is found
+    (:func:`vaekit.thresholds.auto_fence`: log(value - lowest + a thousandth of the median's
+    height above it)); its tail is modelled on the same scale, where the tail of a long-tailed
+    sign (the errors of good rows on a table of long-tailed columns) is about exponential."""
+    low = float(values.min())
+    return (float(np.median(values)) - low) * 1e-3 + 1e-12 - low
+
+
+def _on_tail_scale(values: np.ndarray, shift: float | None) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    if shift is None:
+        return values
+    # values below the training rows' lowest (a new row's) lie below the body: rarity 0 either way
+    return np.log(np.maximum(values + shift, 1e-300))
+
+
+def _uncut_scale(median_excess: float, width: float) -> float:
+    """The scale s of an exponential tail cut ``width`` beyond its start (inf: not cut) whose
+    median excess there is ``median_excess``: (1 - exp(-m / s)) / (1 - exp(-w / s)) = 1/2, so
+    s = m / log 2 uncut. The median, not the mean: a few garbage rows under every fence, far out
+    in a sign's tail, would stretch the mean excess and with it the tail. A tail cut short has a
+    smaller median excess than its scale would give (for a scale of 1 cut 1 beyond, 0.38 and not
+    0.69), and taken as uncut it would make the rows beyond the cut far rarer than they are. At
+    most ``width`` times ``MAX_CUT_SCALE`` (a cut tail about flat)."""
+    if not math.isfinite(width):
+        return median_excess / math.log(2)
+    if width <= 0 or median_excess >= width / 2:
+        return max(median_excess / math.log(2), MAX_CUT_SCALE * width)
+    lo, hi = median_excess / math.log(2) / 2, MAX_CUT_SCALE * width
+    for _ in range(100):  # the cut median rises with s: bisection
         mid = (lo + hi) / 2
-        if mid - width / math.expm1(min(width / mid, 700.0)) < mean_excess:
+        cut_median = -mid * math.log1p(math.expm1(-width / mid) / 2)
+        if cut_median < median_excess:
             lo = mid
         else:
             hi = mid
     return (lo + hi) / 2
 
 
-def _surprise(values: np.ndarray, body: np.ndarray, scale: float) -> np.ndarray:
+def _surprise(values: np.ndarray, body: np.ndarray, scale: float, shift: float | None = None) -> np.ndarray:
     """-log of the share of training rows with a sign at least as large: from the body's quantiles
     up to ``1 - TAIL``, beyond them -log(TAIL) plus the excess in units of the tail's scale (rows
-    beyond every training row still keep their order)."""
-    values = np.asarray(values, dtype=np.float64)
+    beyond every training row still keep their order); on the scale of :func:`_tail_of`."""
+    values = _on_tail_scale(values, shift)
     below = np.interp(values, body, np.linspace(0, 1 - TAIL, len(body)))
     out = -np.log1p(-below)
     above = values > body[-1]

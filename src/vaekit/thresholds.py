@@ -9,7 +9,8 @@ by anomalies, even at 20% of the rows. Scores that are already on such a scale (
 of :class:`vaekit.AnomalyDetector`, standardised logs) skip the log (``log_scale=True``).
 :class:`vaekit.AnomalyDetector` on tables scores a row by the largest of its signs, four with their
 own fence found by this rule on the training rows (the edge and grid signs, rarities already, have
-that of a normal sample); its "auto" threshold is the highest of them.
+that of a normal sample); its "auto" threshold is the highest of them on the scale of the signs'
+rarity, but no higher than a normal sample's fence raised for the number of signs (:func:`fence_z`).
 A threshold for a target false-positive rate comes from data the user says is clean.
 """
 
