@@ -1721,9 +1721,9 @@ class AnomalyDetector(BaseDetector):
         n_signs = len(self.sign_tails_) + len(rare)
         return (
             f"the highest of {'four' if cells else 'three'} fences, median + 3 robust standard "
-            f"deviations of {signs} of the training rows"
-            + (f", and a field {' or '.join(rare)} that fewer than 0.13% of rows have" * bool(rare))
-            + ", each sign on the scale of its rarity among the rows under every fence, but no rarer "
+            f"deviations over the training rows of {signs}"
+            + (f", and a field {' or '.join(rare)} (fewer than 0.13% of rows have one)" * bool(rare))
+            + "; each sign on the scale of its rarity among the rows under every fence, but no rarer "
             f"than {100 * NormalDist().cdf(-Z) / n_signs:.2g}% of rows (a normal sample's share beyond "
             f"median + 3 standard deviations, 0.13%, divided by the {n_signs} signs a row can fail); "
             "estimated without labels"
