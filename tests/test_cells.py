@@ -255,3 +255,38 @@ def test_a_field_off_its_grid_is_rarer_the_finer_a_grid_it_needs():
     fresh = np.stack([rng.poisson(6, 100_000), np.round(rng.normal(2, 0.5, 100_000), 2)], axis=1)
     fresh = torch.from_numpy(((fresh - center) / scale).astype(np.float32).astype(np.float64))
     assert cells.grid_rarity(fresh, grids, torch.ones(2)).max() == 0.0
+
+
+def test_the_levels_of_a_column_whose_values_come_from_a_few():
+    """A column of three levels not on one grid (0, 0.0137 and 1), with garbage from another column
+    repeated a few times (0.0051 in 6 of 5,000 rows: fewer than the 0.2% a level needs): its levels
+    are the three, the garbage rows are rare (-log of the share off the levels, FOREIGN times rarer,
+    shared by the row's two fields with levels), the good rows not at all. A continuous column and a
+    column of counts (a grid: the grid sign judges it, its tail would be no level) have none."""
+    rng = np.random.default_rng(0)
+    n = 5000
+    flags = rng.choice([0.0, 0.0137, 1.0], size=n, p=[0.8, 0.15, 0.05])
+    flags[:6] = 0.0051
+    dial = rng.choice([-2.1266, -0.4933, 1.3], size=n)
+    x = torch.from_numpy(np.c_[flags, dial, rng.normal(size=n), rng.poisson(3, n).astype(float)]).to(
+        torch.float64
+    )
+    judged = torch.ones(4, dtype=torch.float64)
+    grids = cells.fit_grids(x, judged)
+    assert float(grids[1, 3]) != 0  # the counts have a grid
+    levels = cells.fit_levels(x, judged, grids)
+    assert float(grids[1, 0]) == 0 and float(grids[1, 1]) == 0
+    assert sorted(levels[1:, 0][~levels[1:, 0].isnan()].tolist()) == [0.0, 0.0137, 1.0]
+    assert levels[:, 2].isnan().all()
+    assert levels[:, 3].isnan().all()
+    assert float(levels[0, 0]) == pytest.approx(6 / n)
+    rarity = cells.level_rarity(x, levels, judged)
+    expected = -np.log(6 / n) + np.log(cells.FOREIGN) - np.log(2)
+    np.testing.assert_allclose(rarity[:6].numpy(), expected)
+    assert (rarity[6:] == 0).all()
+    # a field not observed counts nothing; an unjudged column nothing
+    seen = torch.ones_like(x)
+    seen[:3, 0] = 0
+    rarity = cells.level_rarity(x, levels, judged, seen)
+    assert (rarity[:3] == 0).all() and (rarity[3:6] > 0).all()
+    assert (cells.level_rarity(x, levels, torch.tensor([0.0, 1.0, 1.0, 1.0], dtype=torch.float64)) == 0).all()

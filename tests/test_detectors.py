@@ -815,6 +815,53 @@ def test_a_number_off_its_columns_grid_is_found_by_the_grid_sign(tmp_path):
         vaekit.load(folder)
 
 
+def test_a_number_none_of_its_columns_few_values_is_found_by_the_level_sign(tmp_path):
+    """A dial that reads one of three values not on one grid (-2.13, -0.49, 1.3) beside amounts:
+    8 rows whose dial holds a number from elsewhere within its range lie within every range and say
+    nothing of the other fields; with the level sign they are the 8 highest and flagged, few good
+    rows are, and why() names the field and the column's values. Saved and loaded, the same
+    scores; a file saved before the level sign scores as the other signs, one with levels that do
+    not fit the columns is refused."""
+    from vaekit.errors import ModelFileError
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    amount = rng.gamma(20, 2.5, n)
+    data = pd.DataFrame(
+        {
+            "dial": rng.choice([-2.1266, -0.4933, 1.3], size=n),
+            "visits": rng.poisson(5, n).astype(float),
+            "reading": np.round(rng.normal(36.8, 0.4, n), 2),
+            "amount": amount,
+            "weight": amount * 1.1 + rng.normal(0, 1, n),
+        }
+    )
+    data.loc[:7, "dial"] = rng.uniform(-2, 1.2, 8)
+    detector = AnomalyDetector(random_state=0).fit(data)
+    assert detector.cell_grids_ is None or float(detector.cell_grids_[1, 0]) == 0
+    signs = detector.signs(data)
+    without = signs.drop(columns="level").max(axis=1).to_numpy()
+    assert not np.isin(np.arange(8), np.argsort(-without)[:8]).all()
+    assert set(np.argsort(-detector.decision_scores_)[:8]) == set(range(8))
+    assert detector.labels_[:8].all() and detector.labels_[8:].mean() < 0.02
+    assert (signs.idxmax(axis=1)[:8] == "level").all()
+    for value, reason in zip(data["dial"][:8], detector.why(data.iloc[:8]), strict=True):
+        note = re.search(rf"dial = {value:.6g} is none of dial's values: (\S+), (\S+), (\S+)\)", reason)
+        assert note, reason
+        np.testing.assert_allclose([float(v) for v in note.groups()], [-2.1266, -0.4933, 1.3], atol=1e-5)
+    assert "none of the few values of its column" in detector.auto_rule
+    folder = detector.save(tmp_path / "det")
+    np.testing.assert_array_equal(vaekit.load(folder).decision_function(data), detector.decision_scores_)
+    _rewrite_weights(folder, lambda tensors: tensors.pop("cell_levels"))
+    old = vaekit.load(folder)
+    assert "level" not in old.signs(data).columns
+    np.testing.assert_array_equal(old.decision_function(data), without)
+    narrow = detector.cell_levels_[:, :2].contiguous()
+    _rewrite_weights(folder, lambda tensors: tensors.update(cell_levels=narrow))
+    with pytest.raises(ModelFileError, match=r"cells sign.*retrain"):
+        vaekit.load(folder)
+
+
 def _corrupted(
     X: np.ndarray, rng: np.random.RandomState, share: float = 0.05
 ) -> tuple[np.ndarray, np.ndarray]:

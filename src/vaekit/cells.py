@@ -22,11 +22,13 @@ logarithmic for large ones. A factor (a value in the wrong unit, a shifted decim
 shift of about the same size wherever the value lies, not a small step for a small value and a leap
 for a large one, and the long tail of good values does not pass for deviations.
 
-Two checks of one column at a time sit beside the model, each giving a rarity (-log of the share
+Three checks of one column at a time sit beside the model, each giving a rarity (-log of the share
 of rows expected to have a field like it): how far a field lies beyond its column's edges
-(:func:`fit_edges`, :func:`edge_rarity`), and whether it lies off the grid its column's values lie
-on (:func:`fit_grids`, :func:`grid_rarity`): a fraction among counts, a third decimal among readings
-to two, a number copied from another column or noise, which may all stay within the column's range.
+(:func:`fit_edges`, :func:`edge_rarity`), whether it lies off the grid its column's values lie on
+(:func:`fit_grids`, :func:`grid_rarity`): a fraction among counts, a third decimal among readings
+to two, a number copied from another column or noise, which may all stay within the column's range;
+and, for a column without a grid whose values come from a few, whether it is none of them
+(:func:`fit_levels`, :func:`level_rarity`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ GRID_SHARE = 0.98  # the share of a column's values that must lie on a grid for 
 GRID_TOLERANCE = 1e-3  # how far from a grid point, in steps, a value on the grid may lie
 FINER = (2, 5, 10)  # the finer grids, steps / FINER, on which an off-grid value is looked for
 FOREIGN = 1e4  # how much rarer than on a grid 10 times finer a value on none of them is taken to be
+LEVELS = 30  # at most, the levels of a column without a grid whose values come from a few
+LEVEL_SHARE = 0.002  # at least, the share of the rows at a value for it to be one of its column's levels
+LEVEL_COVER = 0.98  # at least, the share of a column's values on its levels for it to have them
 FLOAT32 = 2.0**-24  # the relative rounding of the encoded (float32) values
 
 
@@ -385,3 +390,59 @@ def _conditionals(
             residual[rows] -= (across @ solved[..., :1])[..., 0]
             conditional[rows] -= (across * solved[..., 1:].transpose(1, 2)).sum(dim=2)
     return residual.masked_fill(~observed, 0.0), conditional.masked_fill(~observed, 1.0)
+
+
+def fit_levels(x: torch.Tensor, judged: torch.Tensor, grids: torch.Tensor | None = None) -> torch.Tensor:
+    """(1 + LEVELS, features) float64: the levels of each ``judged`` (0/1) column of the encoded
+    rows ``x`` (float64, no gaps) that has no grid (``grids``, :func:`fit_grids`) but whose values
+    come from a few: at most ``LEVELS`` values, each held by at least ``LEVEL_SHARE`` of the rows
+    (and 3), that hold ``LEVEL_COVER`` of them (0, 0.0132 and 1; seven readings of a dial). Row 0 the
+    share of the values off them (at least one row's), the others the levels; NaN for a column
+    without levels. A value held by a few rows (garbage repeated: a swap from another column) is
+    not a level."""
+    n, features = x.shape
+    out = torch.full((1 + LEVELS, features), float("nan"), dtype=torch.float64)
+    least = max(3, math.ceil(LEVEL_SHARE * n))
+    for j in torch.nonzero(judged > 0).flatten().tolist():
+        if grids is not None and float(grids[1, j]) != 0:
+            continue  # counts and readings: the grid sign judges them (their tails are no levels)
+        values, counts = torch.unique(x[:, j], return_counts=True)
+        common = counts >= least
+        held = int(counts[common].sum())
+        if not 2 <= int(common.sum()) <= LEVELS or held < LEVEL_COVER * n:
+            continue
+        out[0, j] = max(1 - held / n, 1 / n)
+        out[1 : 1 + int(common.sum()), j] = values[common].to(torch.float64)
+    return out
+
+
+def level_rarity(
+    x: torch.Tensor, levels: torch.Tensor, judged: torch.Tensor, seen: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(rows,): how rare a row's number field off its column's levels (:func:`fit_levels`) is, as
+    -log of the share of rows expected to have one like it: the rarest of its fields'
+    (:func:`off_level_rarities`), a row of m ``judged`` observed fields with levels m times as
+    likely to have one. 0 for a row with every field on its levels."""
+    rarity = off_level_rarities(x, levels, judged, seen)
+    farthest = rarity.max(dim=1).values if x.shape[1] else torch.zeros(len(x), dtype=torch.float64)
+    has = (~levels[0].isnan() & (judged > 0)).expand(len(x), -1)
+    count = (has if seen is None else has & (seen > 0)).sum(dim=1).clamp_min(1).to(torch.float64)
+    return torch.where(farthest > 0, farthest - torch.log(count), 0.0).clamp_min(0.0)
+
+
+def off_level_rarities(
+    x: torch.Tensor, levels: torch.Tensor, judged: torch.Tensor, seen: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(rows, features): for each ``judged`` observed field of a column with levels that is none of
+    them, -log of the column's share of values off its levels, ``FOREIGN`` times rarer (a value
+    its column has not held: from elsewhere); 0 elsewhere."""
+    out = torch.zeros(x.shape, dtype=torch.float64)
+    columns = torch.nonzero(~levels[0].isnan() & (judged > 0)).flatten()
+    if not len(columns):
+        return out
+    fields = x[:, columns].to(torch.float64)
+    off = ~(fields.unsqueeze(1) == levels[1:, columns]).any(dim=1)
+    if seen is not None:
+        off &= seen[:, columns] > 0
+    out[:, columns] = torch.where(off, -torch.log(levels[0, columns]) + math.log(FOREIGN), 0.0)
+    return out

@@ -31,16 +31,20 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from vaekit.cells import (
+    LEVELS,
     cell_deviations,
     edge_rarity,
     fit_cells,
     fit_edges,
     fit_grids,
+    fit_levels,
     fit_warp,
     fits,
     grid_rarity,
     largest_deviation,
+    level_rarity,
     off_grid_rarities,
+    off_level_rarities,
     predicted_values,
     unwarp,
     warp,
@@ -61,10 +65,10 @@ from vaekit.thresholds import (
 )
 
 EPS = 1e-12
-# the edge and grid signs are rarities already (:func:`vaekit.cells.edge_rarity`,
-# :func:`vaekit.cells.grid_rarity`); their fence is that of a normal sample's "auto" fence, -log
-# of the share of rows beyond Z standard deviations
-RARITIES = ("edge", "grid")
+# the edge, grid and level signs are rarities already (:func:`vaekit.cells.edge_rarity`,
+# :func:`vaekit.cells.grid_rarity`, :func:`vaekit.cells.level_rarity`); their fence is that of a
+# normal sample's "auto" fence, -log of the share of rows beyond Z standard deviations
+RARITIES = ("edge", "grid", "level")
 RARITY_FENCE = -math.log(NormalDist().cdf(-Z))
 EDGE_ROWS = 1000  # rows without gaps a detector needs for the edge sign
 # where float64 work is done: Apple's MPS has no float64, and the k-nearest searches are small
@@ -667,7 +671,11 @@ class AnomalyDetector(BaseDetector):
     least 98% of them on steps of one size, however scaled), how rare a row's field off its grid is
     (:func:`vaekit.cells.grid_rarity`: a rarity too, from the column's share of values off its grid,
     ten times rarer for each tenfold finer grid the value needs, a number on none of them, noise or
-    a value from another column, far rarer still). The other signs' tails differ from table to table
+    a value from another column, far rarer still). And a seventh, when a number column without a grid
+    has its values from a few (:func:`vaekit.cells.fit_levels`: at most 30 values, each held by 0.2%
+    of the rows, that hold 98% of them), how rare a row's field that is none of them is
+    (:func:`vaekit.cells.level_rarity`: from the column's share of values off its levels, a value it
+    has not held taken as from elsewhere). The other signs' tails differ from table to table
     (a column whose good values have a long tail makes the errors' tail long), so on tables each
     sign is put on the scale of its rarity among the training rows under every sign's "auto"
     fence, -log of the share of them with a sign at least as large (beyond the top ``TAIL`` of
@@ -1190,9 +1198,10 @@ class AnomalyDetector(BaseDetector):
         if getattr(self, "cell_precision_", None) is None:
             return None, {}
         edges, grids = getattr(self, "cell_edges_", None), getattr(self, "cell_grids_", None)
+        levels = getattr(self, "cell_levels_", None)
         deviations, parts = (
             [],
-            {name: [] for name, t in zip(RARITIES, (edges, grids), strict=True) if t is not None},
+            {name: [] for name, t in zip(RARITIES, (edges, grids, levels), strict=True) if t is not None},
         )
         for i in range(0, len(x), chunk):
             seen = self._observed_features(None if mask is None else mask[i : i + chunk])
@@ -1207,6 +1216,8 @@ class AnomalyDetector(BaseDetector):
                 parts["edge"].append(edge_rarity(u, edges, self._cell_targets, seen))
             if grids is not None:
                 parts["grid"].append(grid_rarity(encoded, grids, self._number_targets, seen))
+            if levels is not None:
+                parts["level"].append(level_rarity(encoded, levels, self._number_targets, seen))
         if not deviations:
             return np.zeros(0), {name: np.zeros(0) for name in parts}
         return torch.cat(deviations).numpy(), {name: torch.cat(p).numpy() for name, p in parts.items()}
@@ -1321,6 +1332,7 @@ class AnomalyDetector(BaseDetector):
         "edge": "a field far beyond the edge of its column's values",
         "grid": "a field off the grid its column's values lie on (a fraction among counts, "
         "a digit more than the others have, a number from elsewhere)",
+        "level": "a field none of the few values its column's values come from (a number from elsewhere)",
         "view": "not the way up the training images are: turned, or from elsewhere?",
         "framing": "framed unlike the training images: a crop, a small image blown up, or from elsewhere?",
         "spectrum": "its detail, if any, at other scales than the training images': blank, blown up "
@@ -1353,7 +1365,11 @@ class AnomalyDetector(BaseDetector):
         if getattr(self, "column_range_", None) is None:
             return words
         numbers = self.encoder_.numbers(rows)  # the values as given, for the notes
-        for name, make_notes in (("cells", self._cell_notes), ("grid", self._grid_notes)):
+        for name, make_notes in (
+            ("cells", self._cell_notes),
+            ("grid", self._grid_notes),
+            ("level", self._level_notes),
+        ):
             if name in signs:
                 chosen = (signs[name].to_numpy() > self.auto_cut_) | (top == name)
                 notes = make_notes(x, mask, chosen, numbers)
@@ -1445,6 +1461,31 @@ class AnomalyDetector(BaseDetector):
                 )
         return notes
 
+    def _level_notes(
+        self, x: torch.Tensor, mask: torch.Tensor | None, rows: np.ndarray, numbers: np.ndarray
+    ) -> list[str]:
+        """For each of the ``rows`` (a boolean mask), its rarest number field that is none of its
+        column's levels, with the levels in the column's own units: "(dial = 0.7 is none of dial's
+        values: -2.13, -0.49, 1.3)"; "" for the other rows and those with every field on them."""
+        notes = [""] * len(x)
+        chosen = np.flatnonzero(rows)
+        levels = getattr(self, "cell_levels_", None)
+        if not len(chosen) or levels is None:
+            return notes
+        index = torch.from_numpy(chosen).to(x.device)
+        seen = self._observed_features(None if mask is None else mask[index])
+        rarest = off_level_rarities(x[index].to(*CPU64), levels, self._number_targets, seen).max(dim=1)
+        owner = self._owner_of_feature.cpu()
+        for row, feature, rarity in zip(chosen, rarest.indices.tolist(), rarest.values.tolist(), strict=True):
+            if rarity > 0:
+                j = int(owner[feature])
+                column = self.encoder_.columns[j]
+                values = levels[1:, feature][~levels[1:, feature].isnan()].tolist()
+                shown = ", ".join(f"{_in_units(v, column):.6g}" for v in sorted(values))
+                value = numbers[row, j]
+                notes[row] = f"({column.name} = {value:.6g} is none of {column.name}'s values: {shown})"
+        return notes
+
     def _column_ranges(self, x: torch.Tensor, mask: torch.Tensor | None, good: np.ndarray) -> list:
         """Per kept column, (lowest, highest) in encoded units of a number column's observed values
         among the ``good`` training rows; None for the other columns."""
@@ -1511,6 +1552,7 @@ class AnomalyDetector(BaseDetector):
         self.score_scale_ = np.maximum(q3 - q1, 1e-6)
         self.auto_cut_ = self.sign_tails_ = self.input_reference_ = None
         self.cell_mean_ = self.cell_precision_ = self.cell_bend_ = self.cell_edges_ = self.cell_grids_ = None
+        self.cell_levels_ = None
         self.profile_references_, self.profile_maps_ = {}, {}
         if not self.scores_are_logs:
             # Tables: the signs' tails differ (a column whose good values have a long tail makes
@@ -1537,12 +1579,17 @@ class AnomalyDetector(BaseDetector):
                 # on the encoded values (a grid is lost when bent); none if no number column has one
                 grids = fit_grids(pool64, self._number_targets)
                 self.cell_grids_ = grids if bool((grids[1] * self._number_targets).any()) else None
+                # the columns without a grid whose values come from a few levels
+                levels = fit_levels(pool64, self._number_targets, grids)
+                self.cell_levels_ = levels if bool((~levels[0].isnan()).any()) else None
                 if pool is x:
                     raw["cells"] = largest.numpy()
                     if self.cell_edges_ is not None:
                         raw["edge"] = edge_rarity(bent, self.cell_edges_, self._cell_targets).numpy()
                     if self.cell_grids_ is not None:
                         raw["grid"] = grid_rarity(pool64, self.cell_grids_, self._number_targets).numpy()
+                    if self.cell_levels_ is not None:
+                        raw["level"] = level_rarity(pool64, self.cell_levels_, self._number_targets).numpy()
                 else:
                     raw["cells"], rarities = self._cells(x, mask)
                     raw |= rarities
@@ -1699,6 +1746,7 @@ class AnomalyDetector(BaseDetector):
             for name, text in (
                 ("edges", "so far beyond its column's edges"),
                 ("grids", "so far off its column's grid"),
+                ("levels", "none of the few values of its column"),
             )
             if getattr(self, f"cell_{name}_", None) is not None
         ]
@@ -1799,7 +1847,7 @@ class AnomalyDetector(BaseDetector):
             tensors["input_reference"] = self.input_reference_.detach().cpu().contiguous()
         if getattr(self, "cell_precision_", None) is not None:
             tensors["cell_mean"], tensors["cell_precision"] = self.cell_mean_, self.cell_precision_
-            for name in ("bend", "edges", "grids"):  # absent from the detectors of older versions
+            for name in ("bend", "edges", "grids", "levels"):  # absent from the detectors of older versions
                 if getattr(self, f"cell_{name}_", None) is not None:
                     tensors[f"cell_{name}"] = getattr(self, f"cell_{name}_")
         for name, reference in getattr(self, "profile_references_", {}).items():
@@ -1880,8 +1928,8 @@ class AnomalyDetector(BaseDetector):
         # absent from older files
         cell_model = [tensors.pop(f"cell_{name}", None) for name in ("mean", "precision")]
         # absent from the files of older versions
-        cell_bend, cell_edges, cell_grids = (
-            tensors.pop(f"cell_{name}", None) for name in ("bend", "edges", "grids")
+        cell_bend, cell_edges, cell_grids, cell_levels = (
+            tensors.pop(f"cell_{name}", None) for name in ("bend", "edges", "grids", "levels")
         )
         has_cells = "cells" in (state.get("sign_tails") or {})
         if (
@@ -1892,7 +1940,7 @@ class AnomalyDetector(BaseDetector):
             )
             or any(
                 t is not None and (not has_cells or tuple(t.shape) != (rows, dims[0]))
-                for t, rows in ((cell_bend, 5), (cell_edges, 6), (cell_grids, 3))
+                for t, rows in ((cell_bend, 5), (cell_edges, 6), (cell_grids, 3), (cell_levels, 1 + LEVELS))
             )
             or (cell_edges is not None and cell_bend is None)  # the edges are on the bent scale
         ):
@@ -1941,8 +1989,8 @@ class AnomalyDetector(BaseDetector):
         self.cell_mean_, self.cell_precision_ = (
             (t.to(*CPU64) for t in cell_model) if has_cells else (None, None)
         )
-        self.cell_bend_, self.cell_edges_, self.cell_grids_ = (
-            None if t is None else t.to(*CPU64) for t in (cell_bend, cell_edges, cell_grids)
+        self.cell_bend_, self.cell_edges_, self.cell_grids_, self.cell_levels_ = (
+            None if t is None else t.to(*CPU64) for t in (cell_bend, cell_edges, cell_grids, cell_levels)
         )
         self.profile_references_ = profile_references  # on the CPU, as the profiles
         self.dropped_columns_ = dict(self.encoder_.dropped)
