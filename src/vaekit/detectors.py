@@ -1439,27 +1439,17 @@ class AnomalyDetector(BaseDetector):
         """For each of the ``rows`` (a boolean mask), its rarest number field off its column's grid,
         with the grid in the column's own units: "(count = 2.5 is off the grid of count's values:
         steps of 1 from 4)"; "" for the other rows and those with every field on its grid."""
-        notes = [""] * len(x)
-        chosen = np.flatnonzero(rows)
         grids = getattr(self, "cell_grids_", None)
-        if not len(chosen) or grids is None:
-            return notes
-        index = torch.from_numpy(chosen).to(x.device)
-        seen = self._observed_features(None if mask is None else mask[index])
-        rarities = off_grid_rarities(x[index].to(*CPU64), grids, self._number_targets, seen)
-        rarest = rarities.max(dim=1)
-        owner = self._owner_of_feature.cpu()
-        for row, feature, rarity in zip(chosen, rarest.indices.tolist(), rarest.values.tolist(), strict=True):
-            if rarity > 0:
-                j = int(owner[feature])
-                column = self.encoder_.columns[j]
-                step = float(grids[1, feature]) * column.scale
-                origin = _in_units(float(grids[0, feature]), column)
-                notes[row] = (
-                    f"({column.name} = {numbers[row, j]:.6g} is off the grid of {column.name}'s values: "
-                    f"steps of {step:.6g} from {origin:.6g})"
-                )
-        return notes
+
+        def said(feature: int, column, value: float) -> str:
+            step = float(grids[1, feature]) * column.scale
+            origin = _in_units(float(grids[0, feature]), column)
+            return (
+                f"({column.name} = {value:.6g} is off the grid of {column.name}'s values: "
+                f"steps of {step:.6g} from {origin:.6g})"
+            )
+
+        return self._rarest_field_notes(x, mask, rows, numbers, grids, off_grid_rarities, said)
 
     def _level_notes(
         self, x: torch.Tensor, mask: torch.Tensor | None, rows: np.ndarray, numbers: np.ndarray
@@ -1467,23 +1457,30 @@ class AnomalyDetector(BaseDetector):
         """For each of the ``rows`` (a boolean mask), its rarest number field that is none of its
         column's levels, with the levels in the column's own units: "(dial = 0.7 is none of dial's
         values: -2.13, -0.49, 1.3)"; "" for the other rows and those with every field on them."""
+        levels = getattr(self, "cell_levels_", None)
+
+        def said(feature: int, column, value: float) -> str:
+            values = sorted(levels[1:, feature][~levels[1:, feature].isnan()].tolist())
+            shown = ", ".join(f"{_in_units(v, column):.6g}" for v in values)
+            return f"({column.name} = {value:.6g} is none of {column.name}'s values: {shown})"
+
+        return self._rarest_field_notes(x, mask, rows, numbers, levels, off_level_rarities, said)
+
+    def _rarest_field_notes(self, x, mask, rows, numbers, fitted, rarities_of, said) -> list[str]:
+        """For each of the ``rows``, ``said(feature, column, value)`` of its rarest field by
+        ``rarities_of(rows, fitted, judged, seen)`` (rows, features); "" where none is rare."""
         notes = [""] * len(x)
         chosen = np.flatnonzero(rows)
-        levels = getattr(self, "cell_levels_", None)
-        if not len(chosen) or levels is None:
+        if not len(chosen) or fitted is None:
             return notes
         index = torch.from_numpy(chosen).to(x.device)
         seen = self._observed_features(None if mask is None else mask[index])
-        rarest = off_level_rarities(x[index].to(*CPU64), levels, self._number_targets, seen).max(dim=1)
+        rarest = rarities_of(x[index].to(*CPU64), fitted, self._number_targets, seen).max(dim=1)
         owner = self._owner_of_feature.cpu()
         for row, feature, rarity in zip(chosen, rarest.indices.tolist(), rarest.values.tolist(), strict=True):
             if rarity > 0:
                 j = int(owner[feature])
-                column = self.encoder_.columns[j]
-                values = levels[1:, feature][~levels[1:, feature].isnan()].tolist()
-                shown = ", ".join(f"{_in_units(v, column):.6g}" for v in sorted(values))
-                value = numbers[row, j]
-                notes[row] = f"({column.name} = {value:.6g} is none of {column.name}'s values: {shown})"
+                notes[row] = said(feature, self.encoder_.columns[j], numbers[row, j])
         return notes
 
     def _column_ranges(self, x: torch.Tensor, mask: torch.Tensor | None, good: np.ndarray) -> list:
