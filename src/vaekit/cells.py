@@ -200,10 +200,15 @@ def edge_rarity(
         torch.where(u > high, (u - high) / high_spacing * rate - torch.log(2 * high_share), 0.0),
     )
     judged = judged > 0 if seen is None else (judged > 0) & (seen > 0)
-    rarity = rarity.masked_fill(~judged, 0.0)
-    farthest = rarity.max(dim=1).values if u.shape[1] else torch.zeros(len(u), dtype=u.dtype)
-    fields = judged.sum(dim=-1).clamp_min(1).to(u.dtype)
-    return torch.where(farthest > 0, farthest - torch.log(fields), 0.0).clamp_min(0.0)
+    return _rarest(rarity.masked_fill(~judged, 0.0), judged)
+
+
+def _rarest(rarity: torch.Tensor, fields: torch.Tensor) -> torch.Tensor:
+    """(rows,): the rarest of each row's fields' ``rarity`` (rows, features), a row of m ``fields``
+    (rows, features: those judged and observed) m times as likely to have one; 0 for none."""
+    farthest = rarity.max(dim=1).values if rarity.shape[1] else torch.zeros(len(rarity), dtype=rarity.dtype)
+    count = fields.expand(len(rarity), -1).sum(dim=-1).clamp_min(1).to(rarity.dtype)
+    return torch.where(farthest > 0, farthest - torch.log(count), 0.0).clamp_min(0.0)
 
 
 def fit_grids(x: torch.Tensor, judged: torch.Tensor | None = None) -> torch.Tensor:
@@ -301,11 +306,8 @@ def grid_rarity(
     of the share of rows expected to have one like it: the rarest of its fields'
     (:func:`off_grid_rarities`), a row of m ``judged`` (0/1) observed fields on grids m times as
     likely to have one. 0 for a row with every field on its grid."""
-    rarity = off_grid_rarities(x, grids, judged, seen)
-    farthest = rarity.max(dim=1).values if x.shape[1] else torch.zeros(len(x), dtype=x.dtype)
     on = (judged > 0) & (grids[1] != 0) & (True if seen is None else seen > 0)
-    fields = on.sum(dim=-1).clamp_min(1).to(x.dtype)
-    return torch.where(farthest > 0, farthest - torch.log(fields), 0.0).clamp_min(0.0)
+    return _rarest(off_grid_rarities(x, grids, judged, seen), on)
 
 
 def off_grid_rarities(
@@ -423,11 +425,8 @@ def level_rarity(
     -log of the share of rows expected to have one like it: the rarest of its fields'
     (:func:`off_level_rarities`), a row of m ``judged`` observed fields with levels m times as
     likely to have one. 0 for a row with every field on its levels."""
-    rarity = off_level_rarities(x, levels, judged, seen)
-    farthest = rarity.max(dim=1).values if x.shape[1] else torch.zeros(len(x), dtype=torch.float64)
-    has = (~levels[0].isnan() & (judged > 0)).expand(len(x), -1)
-    count = (has if seen is None else has & (seen > 0)).sum(dim=1).clamp_min(1).to(torch.float64)
-    return torch.where(farthest > 0, farthest - torch.log(count), 0.0).clamp_min(0.0)
+    on = ~levels[0].isnan() & (judged > 0) & (True if seen is None else seen > 0)
+    return _rarest(off_level_rarities(x, levels, judged, seen), on)
 
 
 def off_level_rarities(
