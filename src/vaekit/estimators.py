@@ -358,6 +358,7 @@ class _AutoencoderBase(BaseEstimator):
             binarize=bool(self.binarize),
             prior=getattr(self, "prior", "normal"),
             prior_components=int(getattr(self, "prior_components", 100)),
+            made_neighbours=likelihood == "made" and image_shape is not None,
         )
         device = resolve_device(self.device)
         train_config = self._train_config(seed)
@@ -540,8 +541,9 @@ class VAE(_AutoencoderBase):
         ``"auto"`` picks Bernoulli when every value is in [0, 1]. For grey images, Bernoulli is
         the usual continuous cross-entropy; Gaussian models the intensities as real values.
         ``"made"`` (MLP only) is an autoregressive Bernoulli decoder: each value also depends on
-        the values before it, given z (a MADE as wide as ``hidden[0]``); it models binarized
-        images much better than independent pixels, and samples one value at a time.
+        the values before it, given z (a MADE as wide as ``hidden[0]``); on images, also through
+        tables of what the nearest earlier pixels show. It models binarized images much better
+        than independent pixels, and samples one value at a time.
     binarize : dynamic binarization for a Bernoulli likelihood: every training pass draws binary
         pixels x ~ Bernoulli(x) afresh from the [0, 1] data (the validation data are binarized
         once). Scoring methods use the data as given.

@@ -46,6 +46,8 @@ class ModelConfig:
     on images, so that its outputs are shaped as images. ``binarize`` draws binary pixels
     x ~ Bernoulli(x) afresh at every training pass (dynamic binarization). ``prior`` is p(z) of a
     VAE: ``"normal"`` (N(0, I)) or a learned ``"mixture"`` of ``prior_components`` Gaussians.
+    ``made_neighbours`` gives a ``"made"`` likelihood on images its tables of neighbouring pixels
+    (:class:`vaekit.models.likelihoods.AutoregressiveBernoulli`; files from before them: False).
     """
 
     kind: Literal["vae", "ae"]
@@ -65,6 +67,7 @@ class ModelConfig:
     binarize: bool = False
     prior: Literal["normal", "mixture"] = "normal"
     prior_components: int = 100
+    made_neighbours: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,7 +87,8 @@ def build_module(
         if config.likelihood == "made" and config.architecture != "mlp":
             raise ValueError("likelihood='made' (autoregressive pixels) works with the MLP architecture")
         made_hidden = config.hidden[0] if config.hidden else 500  # as wide as the decoder's last layer
-        likelihood = make_likelihood(config.likelihood, d, config.variance, made_hidden)
+        shape = _image_shape(config) if config.made_neighbours else None
+        likelihood = make_likelihood(config.likelihood, d, config.variance, made_hidden, shape)
         encoder = encoder if encoder is not None else _encoder(config, 2 * k)
         decoder = decoder if decoder is not None else _decoder(config, likelihood.n_params())
         return VAEModule(encoder, decoder, likelihood, k, binarize=config.binarize, prior=_prior(config))
@@ -109,11 +113,11 @@ def _layers(config: ModelConfig) -> dict:
 
 
 def _image_shape(config: ModelConfig) -> tuple[int, int, int]:
-    """The checked image shape of a convolutional model."""
+    """The checked image shape of a convolutional model or of a MADE's neighbours."""
     shape = config.image_shape
     if shape is None or len(shape) != 3 or math.prod(shape) != config.n_features:
         raise ValueError(
-            f"architecture='conv' needs image_shape (channels, height, width) with "
+            f"architecture='conv' and made_neighbours need image_shape (channels, height, width) with "
             f"{config.n_features} pixel values in all, not {shape!r}"
         )
     return tuple(int(s) for s in shape)
