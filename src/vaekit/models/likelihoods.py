@@ -188,7 +188,8 @@ class AutoregressiveBernoulli(nn.Module):
         neighbours' pattern (the binary number whose bit t is the neighbour at ``neighbours[:, t]``)."""
         c, h, w = self.image_shape
         bits = (x > 0.5).to(self.window.dtype).reshape(-1, c, h, w)
-        pattern = F.conv2d(bits, self.window, padding=self.window.shape[-1] // 2, groups=c)
+        with torch.autocast(x.device.type, enabled=False):  # bfloat16 holds integers to 256 only
+            pattern = F.conv2d(bits, self.window, padding=self.window.shape[-1] // 2, groups=c)
         if c > 1:  # the last tap: the same pixel of the channel before
             pattern[:, 1:] += bits[:, :-1] * self.powers[-1]
         return self.table_start + pattern.reshape(*x.shape).long()
@@ -220,7 +221,7 @@ class AutoregressiveBernoulli(nn.Module):
             logit = logits[:, i] + torch.relu(pre) @ b_out[i] + self.hidden_to_x.bias[i]
             if self.context_gain is not None:
                 bits = (out[:, self.neighbours[i]] > 0.5).to(self.powers.dtype)
-                s = self.table_start[i] + (bits @ self.powers).long()
+                s = self.table_start[i] + (bits * self.powers).sum(-1).long()  # no matmul: autocast
                 logit = logit * (1 + self.context_gain[s]) + self.context_bias[s]
             p = torch.sigmoid(logit)
             out[:, i] = torch.bernoulli(p) if draw else p
