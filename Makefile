@@ -19,9 +19,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/vaekit demo -o vaekit-demo
 
+# One worker per core, each with one thread: many tests wait on a process starting or on Python,
+# not on the arithmetic (6 min instead of 10.5 on 2 cores)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n auto
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
