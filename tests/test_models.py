@@ -356,7 +356,7 @@ def test_neighbour_tables_keep_the_made_a_normalised_distribution_that_sampling_
     # scoring finds the patterns by a convolution, sampling by the neighbours' indices: the same
     padded = torch.nn.functional.pad(patterns, (0, 1))
     expected = made.table_start + (padded[:, neighbours] @ made.powers).long()
-    assert torch.equal(made.context(patterns), expected)
+    assert torch.equal(made.table_entries(patterns), expected)
     # mixed precision must not round the patterns (2^12 of them in a 5x5 window, 2^13 with channels)
     big = AutoregressiveBernoulli(c * 8 * 8, 5, (c, 8, 8))
     images = (torch.rand(20, c * 64) < 0.7).float()
@@ -364,7 +364,7 @@ def test_neighbour_tables_keep_the_made_a_normalised_distribution_that_sampling_
         big.table_start + (torch.nn.functional.pad(images, (0, 1))[:, big.neighbours] @ big.powers).long()
     )
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert torch.equal(big.context(images), expected)
+        assert torch.equal(big.table_entries(images), expected)
     with torch.no_grad():
         probs = made.log_prob(params.expand(len(patterns), -1), patterns).exp()
         plain = AutoregressiveBernoulli(d, 5)

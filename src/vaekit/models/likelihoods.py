@@ -183,7 +183,7 @@ class AutoregressiveBernoulli(nn.Module):
     def n_params(self) -> int:
         return self.n_features + self.hidden
 
-    def context(self, x: torch.Tensor) -> torch.Tensor:
+    def table_entries(self, x: torch.Tensor) -> torch.Tensor:
         """The table entry of each pixel of x (..., n_features): its channel's table and its
         neighbours' pattern (the binary number whose bit t is the neighbour at ``neighbours[:, t]``)."""
         c, h, w = self.image_shape
@@ -205,7 +205,7 @@ class AutoregressiveBernoulli(nn.Module):
         h = torch.relu(F.linear(x, self.x_to_hidden.weight * self.mask_in, self.x_to_hidden.bias) + context)
         logits = logits + F.linear(h, self.hidden_to_x.weight * self.mask_out, self.hidden_to_x.bias)
         if self.context_gain is not None:
-            s = self.context(x)
+            s = self.table_entries(x)
             logits = logits * (1 + self._table(self.context_gain, s)) + self._table(self.context_bias, s)
         return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
 
