@@ -290,3 +290,65 @@ def test_the_levels_of_a_column_whose_values_come_from_a_few():
     rarity = cells.level_rarity(x, levels, judged, seen)
     assert (rarity[:3] == 0).all() and (rarity[3:6] > 0).all()
     assert (cells.level_rarity(x, levels, torch.tensor([0.0, 1.0, 1.0, 1.0], dtype=torch.float64)) == 0).all()
+
+
+def test_two_fields_holding_one_rare_value_are_found_as_a_copy():
+    """Six rows whose second column holds the first's value (both continuous, on other scales),
+    encoded in float32 as the detector does: the pair agrees in 6 of 5,000 rows, each of them as
+    rare as -log(6 / n); the good rows are not, nor two fields agreeing at a value common in both
+    (two amounts of 0) or two columns of a few values agreeing (a count of 2 and a flag of 2), nor
+    two columns that often agree, nor two columns of readings to a hundredth that agree by chance.
+    A pair that never agreed in training, at scoring: -log(1 / n).
+    Values a ten-thousandth apart do not agree; a field not observed counts nothing."""
+    rng = np.random.default_rng(0)
+    n = 5000
+    raw = np.c_[
+        rng.normal(50, 5, n),
+        rng.normal(40, 9, n),
+        rng.gamma(2, 30, n) * (rng.random(n) < 0.7),
+        rng.poisson(2, n),
+        rng.integers(0, 3, n),
+        rng.exponential(10, n) * (rng.random(n) < 0.8),
+        rng.normal(0, 1, n),
+        rng.normal(0, 1, n),
+        np.round(rng.normal(20, 1, n), 2),
+        np.round(rng.normal(20, 1, n), 2),
+    ]
+    raw[:6, 1] = raw[:6, 0]
+    raw[6:9, 3], raw[6:9, 4] = 2.0, 2.0
+    often = rng.random(n) < 0.02  # two readings that agree in 2% of the rows
+    raw[often, 7] = raw[often, 6]
+    assert ((raw[:, 2] == 0) & (raw[:, 5] == 0)).mean() > 0.05
+    center, scale = np.median(raw, axis=0), raw.std(axis=0)
+    units = torch.from_numpy(np.stack([scale, center]))
+    judged = torch.ones(raw.shape[1], dtype=torch.float64)
+
+    def encoded(values):
+        return torch.from_numpy(((values - center) / scale).astype(np.float32).astype(np.float64))
+
+    x = encoded(raw)
+    common, copies = cells.fit_copies(x, units, judged)
+    assert common[0].tolist() == [1, 1, 1, 0, 0, 1, 1, 1, 1, 1]  # the counts and flags have a few values
+    assert common[1:, 0].isnan().all() and common[1:, 1].isnan().all()
+    zero = encoded(np.zeros((1, 10)))[0]
+    assert float(zero[2]) in common[1:, 2].tolist() and float(zero[5]) in common[1:, 5].tolist()
+    by_chance = (raw[:, 8] == raw[:, 9]).mean()
+    assert 0.001 < by_chance < cells.COPY_SHARE
+    assert copies.shape == (4, 4)
+    np.testing.assert_allclose(copies[:, 0].numpy(), [-1, -1, 1 / n, 1 / n])
+    np.testing.assert_allclose(copies[:, 1].numpy(), [0, 1, 6 / n, 6 / n])
+    np.testing.assert_allclose(copies[:, 2].numpy(), [6, 7, often.mean(), 1])
+    np.testing.assert_allclose(copies[:, 3].numpy(), [8, 9, by_chance, 1])
+    rarity = cells.copy_rarity(x, units, judged, common, copies)
+    np.testing.assert_allclose(rarity[:6].numpy(), -np.log(6 / n))
+    assert (rarity[6:] == 0).all()
+    fresh = raw[:4].copy()
+    fresh[0, 2] = fresh[0, 0]  # a pair never seen agreeing
+    fresh[1, 1] = fresh[1, 0] * (1 + 1e-4)
+    fresh[2:4] = raw[10:12]
+    rarity = cells.copy_rarity(encoded(fresh), units, judged, common, copies)
+    np.testing.assert_allclose(rarity.numpy(), [np.log(n), 0, 0, 0])
+    seen = torch.ones(6, 10, dtype=torch.float64)
+    seen[:3, 1] = 0
+    rarity = cells.copy_rarity(x[:6], units, judged, common, copies, seen)
+    assert (rarity[:3] == 0).all() and (rarity[3:] > 0).all()

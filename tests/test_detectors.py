@@ -163,19 +163,22 @@ def test_a_small_class_the_members_learn_to_reconstruct_is_found_by_where_its_co
     encoded = detector._encoded(x)[0]
     cells, rarities = detector._cells(encoded)
     assert "edge" not in rarities  # the edge sign needs more rows
-    # the values scaled into [0, 1] keep their steps: the columns of whole numbers have a grid
-    assert list(rarities) == ["grid"]
+    # the values scaled into [0, 1] keep their steps: the columns of whole numbers have a grid; the
+    # columns of many values a model of copies
+    assert list(rarities) == ["grid", "copy"]
     raw = [errors, distances, detector._neighbour_distances(encoded), cells]
     fences = [auto_fence(values) for values in raw]
     good = np.logical_and.reduce([values <= fence for values, fence in zip(raw, fences, strict=True)])
-    good &= rarities["grid"] <= RARITY_FENCE
+    good &= (rarities["grid"] <= RARITY_FENCE) & (rarities["copy"] <= RARITY_FENCE)
     tails = [_tail_of(v[good], f, _log_shift(v)) for v, f in zip(raw, fences, strict=True)]
     np.testing.assert_allclose(
         detector.decision_scores_,
-        np.maximum.reduce([*(_surprise(v, *t) for v, t in zip(raw, tails, strict=True)), rarities["grid"]]),
+        np.maximum.reduce(
+            [*(_surprise(v, *t) for v, t in zip(raw, tails, strict=True)), rarities["grid"], rarities["copy"]]
+        ),
     )
     cut = max(RARITY_FENCE, *(_surprise(np.array([f]), *t)[0] for f, t in zip(fences, tails, strict=True)))
-    cut = min(cut, RARITY_FENCE + np.log(5))  # at most -log(0.13% / 5): Bonferroni for five signs
+    cut = min(cut, RARITY_FENCE + np.log(6))  # at most -log(0.13% / 6): Bonferroni for six signs
     assert detector.auto_cut_ == pytest.approx(cut)
     assert detector.threshold_ == detector.auto_cut_  # the fence itself, not a point between scores
     assert np.array_equal(detector.labels_, (detector.decision_scores_ > cut).astype(int))
@@ -685,7 +688,8 @@ def test_a_detector_saved_before_the_cells_sign_scores_as_it_did(tmp_path):
     config = _rewrite_weights(
         folder,
         lambda tensors: [
-            tensors.pop(f"cell_{k}", None) for k in ("mean", "precision", "bend", "edges", "grids")
+            tensors.pop(f"cell_{k}", None)
+            for k in ("mean", "precision", "bend", "edges", "grids", "levels", "common", "copies")
         ],
     )
     with pytest.raises(ModelFileError, match=r"cells sign.*retrain"):
@@ -729,7 +733,8 @@ def test_a_detector_saved_before_the_log_scaled_tails_scores_as_it_did(tmp_path)
     np.testing.assert_allclose(old.decision_function(X), expected)
     assert not np.allclose(expected, detector.decision_scores_)
     assert old.auto_threshold(expected) == 11.5 and "no rarer than" not in old.auto_rule
-    assert "no rarer than 0.027% of rows" in detector.auto_rule  # 0.13% / 5 signs (with the grid sign)
+    # 0.13% / 6 signs (with the grid sign and the copy sign of columns a and b)
+    assert "no rarer than 0.022% of rows" in detector.auto_rule
 
 
 def test_a_sentinel_below_a_columns_floor_is_found_by_the_edge_sign(tmp_path):
@@ -759,7 +764,9 @@ def test_a_sentinel_below_a_columns_floor_is_found_by_the_edge_sign(tmp_path):
     assert all("length = 0 is outside the range" in reason for reason in detector.why(data.iloc[:8]))
     folder = detector.save(tmp_path / "det")
     np.testing.assert_array_equal(vaekit.load(folder).decision_function(data), detector.decision_scores_)
-    _rewrite_weights(folder, lambda tensors: [tensors.pop(f"cell_{k}") for k in ("edges", "grids")])
+    _rewrite_weights(
+        folder, lambda tensors: [tensors.pop(f"cell_{k}") for k in ("edges", "grids", "common", "copies")]
+    )
     old = vaekit.load(folder)
     assert list(old.signs(data).columns) == ["error", "distance", "neighbours", "cells"]
     np.testing.assert_array_equal(old.decision_function(data), without)
@@ -804,7 +811,9 @@ def test_a_number_off_its_columns_grid_is_found_by_the_grid_sign(tmp_path):
     assert "off its column's grid" in detector.auto_rule
     folder = detector.save(tmp_path / "det")
     np.testing.assert_array_equal(vaekit.load(folder).decision_function(data), detector.decision_scores_)
-    _rewrite_weights(folder, lambda tensors: tensors.pop("cell_grids"))
+    _rewrite_weights(
+        folder, lambda tensors: [tensors.pop(f"cell_{k}") for k in ("grids", "common", "copies")]
+    )
     old = vaekit.load(folder)
     assert list(old.signs(data).columns) == ["error", "distance", "neighbours", "cells", "edge"]
     np.testing.assert_array_equal(old.decision_function(data), without)
@@ -1212,3 +1221,45 @@ def test_why_names_the_values_outside_the_range_of_the_rows_judged_good(tmp_path
     assert "outside" not in why[1]  # a good wine
     loaded = vaekit.load(detector.save(tmp_path / "det"))
     assert loaded.why(odd) == why
+
+
+def test_a_value_copied_into_the_next_field_is_found_by_the_copy_sign(tmp_path):
+    """2 rows whose paid amount holds the row's price (in range: most pay less than the price)
+    say nothing out of the ordinary field by field: without the copy sign they score below most
+    good rows; with it above 99.9% of them, as rare as 2 rows in 5,000, and why() names the two
+    fields. Saved and loaded, the same scores; a file saved before the copy sign scores as the
+    other signs, one with half of its model is refused."""
+    from vaekit.errors import ModelFileError
+
+    rng = np.random.default_rng(0)
+    n = 5000
+    price = np.round(rng.gamma(4, 25, n), 2)
+    data = pd.DataFrame(
+        {
+            "price": price,
+            "paid": np.round(price * rng.uniform(0.5, 1.0, n), 2),
+            "visits": rng.poisson(5, n).astype(float),
+            "age": np.round(rng.normal(40, 12, n)),
+        }
+    )
+    data.loc[:1, "paid"] = data.loc[:1, "price"]
+    detector = AnomalyDetector(random_state=0).fit(data)
+    signs = detector.signs(data)
+    np.testing.assert_allclose(signs["copy"][:2], -np.log(2 / n))
+    assert (signs["copy"][2:] == 0).all()
+    without = signs.drop(columns="copy").max(axis=1).to_numpy()
+    assert (without[:2] < np.quantile(without[2:], 0.9)).all()
+    assert (detector.decision_scores_[:2] > np.quantile(detector.decision_scores_[2:], 0.999)).all()
+    for value, reason in zip(data["price"][:2], detector.why(data.iloc[:2]), strict=True):
+        assert reason.startswith("two fields holding the same value"), reason
+        assert f"(paid = {value:.6g}, the value of price too" in reason, reason
+    folder = detector.save(tmp_path / "det")
+    np.testing.assert_array_equal(vaekit.load(folder).decision_function(data), detector.decision_scores_)
+    _rewrite_weights(folder, lambda tensors: (tensors.pop("cell_common"), tensors.pop("cell_copies")))
+    old = vaekit.load(folder)
+    assert "copy" not in old.signs(data).columns
+    np.testing.assert_array_equal(old.decision_function(data), without)
+    common = detector.cell_common_.contiguous()
+    _rewrite_weights(folder, lambda tensors: tensors.update(cell_common=common))
+    with pytest.raises(ModelFileError, match=r"cells sign.*retrain"):
+        vaekit.load(folder)

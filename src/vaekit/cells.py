@@ -28,7 +28,9 @@ of rows expected to have a field like it): how far a field lies beyond its colum
 (:func:`fit_grids`, :func:`grid_rarity`): a fraction among counts, a third decimal among readings
 to two, a number copied from another column or noise, which may all stay within the column's range;
 and, for a column without a grid whose values come from a few, whether it is none of them
-(:func:`fit_levels`, :func:`level_rarity`).
+(:func:`fit_levels`, :func:`level_rarity`). A fourth looks at two columns at once: two fields of a
+row that hold the same value, one rare in both columns (a value copied into the next field), as
+rarely as two columns agree so (:func:`fit_copies`, :func:`copy_rarity`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ FOREIGN = 1e4  # how much rarer than on a grid 10 times finer a value on none of
 LEVELS = 30  # at most, the levels of a column without a grid whose values come from a few
 LEVEL_SHARE = 0.002  # at least, the share of the rows at a value for it to be one of its column's levels
 LEVEL_COVER = 0.98  # at least, the share of a column's values on its levels for it to have them
+COPY_SHARE = 0.01  # at least, the share of a column's rows holding a value for it to be common there
+COMMON = 100  # at most, the common values of a column (each held by COPY_SHARE of the rows)
+CHANCE = 4.0  # how much more often than chance two columns must agree for their agreements to be copies
+COPY_TOLERANCE = 2.0**-21  # two fields agree within it, relative, for float32's rounding of the encoding
 FLOAT32 = 2.0**-24  # the relative rounding of the encoded (float32) values
 
 
@@ -445,3 +451,124 @@ def off_level_rarities(
         off &= seen[:, columns] > 0
     out[:, columns] = torch.where(off, -torch.log(levels[0, columns]) + math.log(FOREIGN), 0.0)
     return out
+
+
+def fit_copies(
+    x: torch.Tensor, units: torch.Tensor, judged: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The copy sign's model of the encoded rows ``x`` (float64, no gaps), whose ``judged`` (0/1)
+    number columns have ``units`` (2, features: scale and center, NaN for the other features).
+    (1 + ``COMMON``, features) float64: row 0 1 for a judged column of more than ``LEVELS`` values (one
+    of a few, a flag or a code, agrees with another by chance), 0 for the others; the other rows its
+    common values, held by ``COPY_SHARE`` of the rows (and 3), NaN for none. (4, 1 + pairs) float64:
+    for each pair of columns a < b whose fields agree in some row at a value common in neither
+    (:func:`agreements`), a, b, the share of the rows where they do, and the share of the rows whose
+    rarest agreement is at least as rare (the tail; 1 for a pair that agrees in ``COPY_SHARE`` of
+    the rows or more: columns that often agree hold no copies); column 0, (-1, -1, 1 / rows, 1 /
+    rows), stands for pairs that never agree so."""
+    n, features = x.shape
+    least = max(3, math.ceil(COPY_SHARE * n))
+    common = torch.full((1 + COMMON, features), float("nan"), dtype=torch.float64)
+    common[0] = 0.0
+    rare_values = {}  # each judged column's rare values in its own units (float32) and their shares
+    for j in torch.nonzero(judged > 0).flatten().tolist():
+        values, counts = torch.unique(x[:, j], return_counts=True)
+        if len(values) <= LEVELS:  # flags, codes, levels of a scale: they agree by chance
+            continue
+        held = values[counts >= least]
+        common[0, j] = 1.0
+        common[1 : 1 + len(held), j] = held.to(torch.float64)
+        rare = counts < least
+        own = (values[rare].double() * units[0, j] + units[1, j]).float().numpy()
+        rare_values[j] = (own, counts[rare].double().numpy() / n)
+    rows, a, b = agreements(x, units, judged, common)
+    keys, pair_of, counts = torch.unique(a * features + b, return_inverse=True, return_counts=True)
+    share = counts.to(torch.float64) / n
+    # copies: two columns that seldom agree (not grey pixels, red = green), and more often than
+    # chance has two columns of their values agree (not two columns of readings to a tenth)
+    chance = torch.tensor(
+        [_chance_agreement(*rare_values[k // features], *rare_values[k % features]) for k in keys.tolist()],
+        dtype=torch.float64,
+    )
+    copied = (share < COPY_SHARE) & (share > CHANCE * chance)
+    seldom = torch.where(copied, share, math.inf)
+    rarest = torch.full((n,), math.inf, dtype=torch.float64).scatter_reduce(0, rows, seldom[pair_of], "amin")
+    rarest = rarest[rarest.isfinite()].sort().values
+    tail = torch.where(copied, torch.searchsorted(rarest, share, right=True) / n, 1.0)
+    copies = torch.cat(
+        [
+            torch.tensor([[-1.0], [-1.0], [1 / n], [1 / n]], dtype=torch.float64),
+            torch.stack([(keys // features).double(), (keys % features).double(), share, tail]),
+        ],
+        dim=1,
+    )
+    return common, copies
+
+
+def _chance_agreement(
+    values_a: np.ndarray, shares_a: np.ndarray, values_b: np.ndarray, shares_b: np.ndarray
+) -> float:
+    """The share of rows in which two columns of these values (sorted, distinct) with these shares
+    would agree if they were independent: the sum over the values they share of the product."""
+    _, in_a, in_b = np.intersect1d(values_a, values_b, return_indices=True)
+    return float(shares_a[in_a] @ shares_b[in_b])
+
+
+def agreements(
+    x: torch.Tensor,
+    units: torch.Tensor,
+    judged: torch.Tensor,
+    common: torch.Tensor,
+    seen: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The agreements among the encoded rows ``x`` (float64): each row, a, b (a < b, long) where two
+    ``judged`` observed fields of columns of many values hold the same value in their columns' own
+    units (``units``, see :func:`fit_copies`), within ``COPY_TOLERANCE``, and that value is none of
+    either column's ``common`` ones. Three fields agreeing give two pairs (each with its nearest in
+    value)."""
+    rare = (judged > 0) & (common[0] > 0) & (True if seen is None else seen > 0)
+    rare = rare.expand(x.shape).clone()
+    for j in torch.nonzero(~common[1].isnan()).flatten().tolist():
+        rare[:, j] &= ~torch.isin(x[:, j], common[1:, j][~common[1:, j].isnan()])
+    own = torch.where(rare, x * units[0] + units[1], float("nan"))
+    own, order = own.sort(dim=1)  # NaN last
+    center = units[1].nan_to_num().abs()[order]
+    gap = (own[:, 1:] - own[:, :-1]).abs()
+    size = own[:, 1:].abs() + own[:, :-1].abs() + center[:, 1:] + center[:, :-1]
+    rows, at = torch.nonzero(gap <= COPY_TOLERANCE * size, as_tuple=True)
+    first, second = order[rows, at], order[rows, at + 1]
+    return rows, torch.minimum(first, second), torch.maximum(first, second)
+
+
+def copy_rarities(
+    x: torch.Tensor,
+    units: torch.Tensor,
+    judged: torch.Tensor,
+    common: torch.Tensor,
+    copies: torch.Tensor,
+    seen: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each agreement of the rows ``x`` (:func:`agreements`): row, a, b and its rarity, -log of the
+    share of the rows whose rarest agreement is as rare as that of a and b (:func:`fit_copies`)."""
+    rows, a, b = agreements(x, units, judged, common, seen)
+    features = x.shape[1]
+    keys = (copies[0, 1:] * features + copies[1, 1:]).long()
+    key = a * features + b
+    at = torch.searchsorted(keys, key).clamp_max(max(len(keys) - 1, 0))
+    known = keys[at] == key if len(keys) else torch.zeros_like(key, dtype=torch.bool)
+    tail = torch.where(known, copies[3, 1:][at] if len(keys) else copies[3, 0], copies[3, 0])
+    return rows, a, b, -torch.log(tail)
+
+
+def copy_rarity(
+    x: torch.Tensor,
+    units: torch.Tensor,
+    judged: torch.Tensor,
+    common: torch.Tensor,
+    copies: torch.Tensor,
+    seen: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """(rows,): how rare the rarest agreement of each row's fields (:func:`copy_rarities`) is; 0 for
+    a row without one."""
+    rows, _, _, rarity = copy_rarities(x, units, judged, common, copies, seen)
+    return torch.zeros(len(x), dtype=torch.float64).scatter_reduce(0, rows, rarity, "amax")

@@ -31,10 +31,14 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from vaekit.cells import (
+    COMMON,
     LEVELS,
     cell_deviations,
+    copy_rarities,
+    copy_rarity,
     edge_rarity,
     fit_cells,
+    fit_copies,
     fit_edges,
     fit_grids,
     fit_levels,
@@ -65,10 +69,11 @@ from vaekit.thresholds import (
 )
 
 EPS = 1e-12
-# the edge, grid and level signs are rarities already (:func:`vaekit.cells.edge_rarity`,
-# :func:`vaekit.cells.grid_rarity`, :func:`vaekit.cells.level_rarity`); their fence is that of a
-# normal sample's "auto" fence, -log of the share of rows beyond Z standard deviations
-RARITIES = ("edge", "grid", "level")
+# the edge, grid, level and copy signs are rarities already (:func:`vaekit.cells.edge_rarity`,
+# :func:`vaekit.cells.grid_rarity`, :func:`vaekit.cells.level_rarity`,
+# :func:`vaekit.cells.copy_rarity`); their fence is that of a normal sample's "auto" fence, -log of
+# the share of rows beyond Z standard deviations
+RARITIES = ("edge", "grid", "level", "copy")
 RARITY_FENCE = -math.log(NormalDist().cdf(-Z))
 EDGE_ROWS = 1000  # rows without gaps a detector needs for the edge sign
 # where float64 work is done: Apple's MPS has no float64, and the k-nearest searches are small
@@ -675,16 +680,21 @@ class AnomalyDetector(BaseDetector):
     has its values from a few (:func:`vaekit.cells.fit_levels`: at most 30 values, each held by 0.2%
     of the rows, that hold 98% of them), how rare a row's field that is none of them is
     (:func:`vaekit.cells.level_rarity`: from the column's share of values off its levels, a value it
-    has not held taken as from elsewhere). The other signs' tails differ from table to table
-    (a column whose good values have a long tail makes the errors' tail long), so on tables each
-    sign is put on the scale of its rarity among the training rows under every sign's "auto"
-    fence, -log of the share of them with a sign at least as large (beyond the top ``TAIL`` of
-    them, an exponential tail on the log scale the sign's fence is found on, where a long tail of
-    good values is about exponential, its scale from the median excess fitted as one cut at that
-    fence: these rows end there), and the score is the largest. "auto" cuts at the highest of the
-    signs' fences on that scale, but no higher than the rarity of a normal sample's fence (median
-    + 3 standard deviations: 0.13% of rows) raised for the number of signs a row can fail
-    (:func:`vaekit.thresholds.fence_z`).
+    has not held taken as from elsewhere). And an eighth, when two number fields of a row hold the
+    same value, one that neither column holds often (:func:`vaekit.cells.fit_copies`: a value held
+    by under 1% of a column's rows), how rare it is for a row to have two fields agreeing so
+    (:func:`vaekit.cells.copy_rarity`: -log of the share of the training rows with an agreement at
+    least as rare, a pair of columns that never agree so taken as agreeing in one row): a value
+    copied into the next field, which may lie well within its range. The other signs' tails differ
+    from table to table (a column whose good values have a long tail makes the errors' tail long),
+    so on tables each sign is put on the scale of its rarity among the training rows under every
+    sign's "auto" fence, -log of the share of them with a sign at least as large (beyond the top
+    ``TAIL`` of them, an exponential tail on the log scale the sign's fence is found on, where a
+    long tail of good values is about exponential, its scale from the median excess fitted as one
+    cut at that fence: these rows end there), and the score is the largest. "auto" cuts at the
+    highest of the signs' fences on that scale, but no higher than the rarity of a normal sample's
+    fence (median + 3 standard deviations: 0.13% of rows) raised for the number of signs a row can
+    fail (:func:`vaekit.thresholds.fence_z`).
 
     Images have a third sign, how they are viewed. Two small convolutional classifiers
     (:class:`vaekit.models.views.ViewClassifier`) learn from the training images which way up they
@@ -1198,10 +1208,14 @@ class AnomalyDetector(BaseDetector):
         if getattr(self, "cell_precision_", None) is None:
             return None, {}
         edges, grids = getattr(self, "cell_edges_", None), getattr(self, "cell_grids_", None)
-        levels = getattr(self, "cell_levels_", None)
+        levels, copies = getattr(self, "cell_levels_", None), getattr(self, "cell_copies_", None)
         deviations, parts = (
             [],
-            {name: [] for name, t in zip(RARITIES, (edges, grids, levels), strict=True) if t is not None},
+            {
+                name: []
+                for name, t in zip(RARITIES, (edges, grids, levels, copies), strict=True)
+                if t is not None
+            },
         )
         for i in range(0, len(x), chunk):
             seen = self._observed_features(None if mask is None else mask[i : i + chunk])
@@ -1218,6 +1232,8 @@ class AnomalyDetector(BaseDetector):
                 parts["grid"].append(grid_rarity(encoded, grids, self._number_targets, seen))
             if levels is not None:
                 parts["level"].append(level_rarity(encoded, levels, self._number_targets, seen))
+            if copies is not None:
+                parts["copy"].append(copy_rarity(encoded, *self._copy_model(), seen))
         if not deviations:
             return np.zeros(0), {name: np.zeros(0) for name in parts}
         return torch.cat(deviations).numpy(), {name: torch.cat(p).numpy() for name, p in parts.items()}
@@ -1333,6 +1349,8 @@ class AnomalyDetector(BaseDetector):
         "grid": "a field off the grid its column's values lie on (a fraction among counts, "
         "a digit more than the others have, a number from elsewhere)",
         "level": "a field none of the few values its column's values come from (a number from elsewhere)",
+        "copy": "two fields holding the same value, one their columns seldom hold (a value copied into "
+        "another field?)",
         "view": "not the way up the training images are: turned, or from elsewhere?",
         "framing": "framed unlike the training images: a crop, a small image blown up, or from elsewhere?",
         "spectrum": "its detail, if any, at other scales than the training images': blank, blown up "
@@ -1369,6 +1387,7 @@ class AnomalyDetector(BaseDetector):
             ("cells", self._cell_notes),
             ("grid", self._grid_notes),
             ("level", self._level_notes),
+            ("copy", self._copy_notes),
         ):
             if name in signs:
                 chosen = (signs[name].to_numpy() > self.auto_cut_) | (top == name)
@@ -1466,6 +1485,42 @@ class AnomalyDetector(BaseDetector):
 
         return self._rarest_field_notes(x, mask, rows, numbers, levels, off_level_rarities, said)
 
+    def _copy_model(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The arguments of :func:`vaekit.cells.copy_rarity` after the rows: units, judged, common, copies."""
+        return self._number_units, self._number_targets, self.cell_common_, self.cell_copies_
+
+    def _copy_notes(
+        self, x: torch.Tensor, mask: torch.Tensor | None, rows: np.ndarray, numbers: np.ndarray
+    ) -> list[str]:
+        """For each of the ``rows`` (a boolean mask), its rarest pair of number fields holding the
+        same value, with how often the two columns agree so: "(b = 4.53, the value of a too: the two
+        agree at a value neither often holds in 0.02% of the training rows)"; "" for the other rows
+        and those with none."""
+        notes = [""] * len(x)
+        chosen = np.flatnonzero(rows)
+        if not len(chosen) or getattr(self, "cell_copies_", None) is None:
+            return notes
+        index = torch.from_numpy(chosen).to(x.device)
+        seen = self._observed_features(None if mask is None else mask[index])
+        at, first, second, rarity = copy_rarities(x[index].to(*CPU64), *self._copy_model(), seen)
+        owner = self._owner_of_feature.cpu()
+        copies = self.cell_copies_
+        pairs = zip(copies[0].long().tolist(), copies[1].long().tolist(), strict=True)
+        shares = dict(zip(pairs, copies[2].tolist(), strict=True))
+        rarest: dict[int, tuple[int, int]] = {}  # each row's rarest agreement
+        order = rarity.argsort(descending=True, stable=True).tolist()
+        for i, a, b in zip(at[order].tolist(), first[order].tolist(), second[order].tolist(), strict=True):
+            rarest.setdefault(i, (a, b))
+        for i, (a, b) in rarest.items():
+            row, ja, jb = int(chosen[i]), int(owner[a]), int(owner[b])
+            left, right = self.encoder_.columns[ja], self.encoder_.columns[jb]
+            share = shares.get((a, b), 0.0)
+            notes[row] = (
+                f"({right.name} = {numbers[row, jb]:.6g}, the value of {left.name} too: the two agree at "
+                f"a value neither often holds in {share:.2%} of the training rows)"
+            )
+        return notes
+
     def _rarest_field_notes(self, x, mask, rows, numbers, fitted, rarities_of, said) -> list[str]:
         """For each of the ``rows``, ``said(feature, column, value)`` of its rarest field by
         ``rarities_of(rows, fitted, judged, seen)`` (rows, features); "" where none is rare."""
@@ -1549,7 +1604,7 @@ class AnomalyDetector(BaseDetector):
         self.score_scale_ = np.maximum(q3 - q1, 1e-6)
         self.auto_cut_ = self.sign_tails_ = self.input_reference_ = None
         self.cell_mean_ = self.cell_precision_ = self.cell_bend_ = self.cell_edges_ = self.cell_grids_ = None
-        self.cell_levels_ = None
+        self.cell_levels_ = self.cell_common_ = self.cell_copies_ = None
         self.profile_references_, self.profile_maps_ = {}, {}
         if not self.scores_are_logs:
             # Tables: the signs' tails differ (a column whose good values have a long tail makes
@@ -1579,6 +1634,11 @@ class AnomalyDetector(BaseDetector):
                 # the columns without a grid whose values come from a few levels
                 levels = fit_levels(pool64, self._number_targets, grids)
                 self.cell_levels_ = levels if bool((~levels[0].isnan()).any()) else None
+                # two number fields holding the same value, one their columns seldom hold
+                if int(self._number_targets.sum()) >= 2:
+                    self.cell_common_, self.cell_copies_ = fit_copies(
+                        pool64, self._number_units, self._number_targets
+                    )
                 if pool is x:
                     raw["cells"] = largest.numpy()
                     if self.cell_edges_ is not None:
@@ -1587,6 +1647,8 @@ class AnomalyDetector(BaseDetector):
                         raw["grid"] = grid_rarity(pool64, self.cell_grids_, self._number_targets).numpy()
                     if self.cell_levels_ is not None:
                         raw["level"] = level_rarity(pool64, self.cell_levels_, self._number_targets).numpy()
+                    if self.cell_copies_ is not None:
+                        raw["copy"] = copy_rarity(pool64, *self._copy_model()).numpy()
                 else:
                     raw["cells"], rarities = self._cells(x, mask)
                     raw |= rarities
@@ -1744,6 +1806,7 @@ class AnomalyDetector(BaseDetector):
                 ("edges", "so far beyond its column's edges"),
                 ("grids", "so far off its column's grid"),
                 ("levels", "none of the few values of its column"),
+                ("copies", "holding the value of another field, one neither column often holds"),
             )
             if getattr(self, f"cell_{name}_", None) is not None
         ]
@@ -1844,7 +1907,8 @@ class AnomalyDetector(BaseDetector):
             tensors["input_reference"] = self.input_reference_.detach().cpu().contiguous()
         if getattr(self, "cell_precision_", None) is not None:
             tensors["cell_mean"], tensors["cell_precision"] = self.cell_mean_, self.cell_precision_
-            for name in ("bend", "edges", "grids", "levels"):  # absent from the detectors of older versions
+            # absent from the detectors of older versions
+            for name in ("bend", "edges", "grids", "levels", "common", "copies"):
                 if getattr(self, f"cell_{name}_", None) is not None:
                     tensors[f"cell_{name}"] = getattr(self, f"cell_{name}_")
         for name, reference in getattr(self, "profile_references_", {}).items():
@@ -1925,8 +1989,9 @@ class AnomalyDetector(BaseDetector):
         # absent from older files
         cell_model = [tensors.pop(f"cell_{name}", None) for name in ("mean", "precision")]
         # absent from the files of older versions
-        cell_bend, cell_edges, cell_grids, cell_levels = (
-            tensors.pop(f"cell_{name}", None) for name in ("bend", "edges", "grids", "levels")
+        cell_bend, cell_edges, cell_grids, cell_levels, cell_common, cell_copies = (
+            tensors.pop(f"cell_{name}", None)
+            for name in ("bend", "edges", "grids", "levels", "common", "copies")
         )
         has_cells = "cells" in (state.get("sign_tails") or {})
         if (
@@ -1940,6 +2005,15 @@ class AnomalyDetector(BaseDetector):
                 for t, rows in ((cell_bend, 5), (cell_edges, 6), (cell_grids, 3), (cell_levels, 1 + LEVELS))
             )
             or (cell_edges is not None and cell_bend is None)  # the edges are on the bent scale
+            or (cell_common is None) != (cell_copies is None)
+            or (
+                cell_common is not None
+                and (not has_cells or tuple(cell_common.shape) != (1 + COMMON, dims[0]))
+            )
+            or (
+                cell_copies is not None
+                and (cell_copies.ndim != 2 or cell_copies.shape[0] != 4 or cell_copies.shape[1] < 1)
+            )
         ):
             raise ModelFileError(
                 f"{path}: the detector's file holds part of the cells sign (its model of the columns or "
@@ -1986,8 +2060,16 @@ class AnomalyDetector(BaseDetector):
         self.cell_mean_, self.cell_precision_ = (
             (t.to(*CPU64) for t in cell_model) if has_cells else (None, None)
         )
-        self.cell_bend_, self.cell_edges_, self.cell_grids_, self.cell_levels_ = (
-            None if t is None else t.to(*CPU64) for t in (cell_bend, cell_edges, cell_grids, cell_levels)
+        (
+            self.cell_bend_,
+            self.cell_edges_,
+            self.cell_grids_,
+            self.cell_levels_,
+            self.cell_common_,
+            self.cell_copies_,
+        ) = (
+            None if t is None else t.to(*CPU64)
+            for t in (cell_bend, cell_edges, cell_grids, cell_levels, cell_common, cell_copies)
         )
         self.profile_references_ = profile_references  # on the CPU, as the profiles
         self.dropped_columns_ = dict(self.encoder_.dropped)
