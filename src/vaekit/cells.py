@@ -61,8 +61,8 @@ LEVEL_COVER = 0.98  # at least, the share of a column's values on its levels for
 COPY_SHARE = 0.01  # at least, the share of a column's rows holding a value for it to be common there
 COMMON = 100  # at most, the common values of a column (each held by COPY_SHARE of the rows)
 CHANCE = 4.0  # how much more often than chance two columns must agree for their agreements to be copies
-COPY_TOLERANCE = 2.0**-21  # two fields agree within it, relative, for float32's rounding of the encoding
 FLOAT32 = 2.0**-24  # the relative rounding of the encoded (float32) values
+COPY_TOLERANCE = 8 * FLOAT32  # two fields agree within it, relative, for float32's rounding of the encoding
 
 
 def fits(n_features: int) -> bool:
@@ -526,17 +526,19 @@ def agreements(
     units (``units``, see :func:`fit_copies`), within ``COPY_TOLERANCE``, and that value is none of
     either column's ``common`` ones. Three fields agreeing give two pairs (each with its nearest in
     value)."""
-    rare = (judged > 0) & (common[0] > 0) & (True if seen is None else seen > 0)
-    rare = rare.expand(x.shape).clone()
-    for j in torch.nonzero(~common[1].isnan()).flatten().tolist():
-        rare[:, j] &= ~torch.isin(x[:, j], common[1:, j][~common[1:, j].isnan()])
-    own = torch.where(rare, x * units[0] + units[1], float("nan"))
+    columns = torch.nonzero((judged > 0) & (common[0] > 0)).flatten()
+    rare = torch.ones(len(x), len(columns), dtype=torch.bool) if seen is None else seen[:, columns] > 0
+    for i, j in enumerate(columns.tolist()):
+        held = common[1:, j][~common[1:, j].isnan()]
+        if len(held):
+            rare[:, i] &= ~torch.isin(x[:, j], held)
+    own = torch.where(rare, x[:, columns] * units[0, columns] + units[1, columns], float("nan"))
     own, order = own.sort(dim=1)  # NaN last
-    center = units[1].nan_to_num().abs()[order]
+    center = units[1, columns].abs()[order]
     gap = (own[:, 1:] - own[:, :-1]).abs()
     size = own[:, 1:].abs() + own[:, :-1].abs() + center[:, 1:] + center[:, :-1]
     rows, at = torch.nonzero(gap <= COPY_TOLERANCE * size, as_tuple=True)
-    first, second = order[rows, at], order[rows, at + 1]
+    first, second = columns[order[rows, at]], columns[order[rows, at + 1]]
     return rows, torch.minimum(first, second), torch.maximum(first, second)
 
 

@@ -1494,8 +1494,8 @@ class AnomalyDetector(BaseDetector):
     ) -> list[str]:
         """For each of the ``rows`` (a boolean mask), its rarest pair of number fields holding the
         same value, with how often the two columns agree so: "(b = 4.53, the value of a too: the two
-        agree at a value neither often holds in 0.02% of the training rows)"; "" for the other rows
-        and those with none."""
+        agree, at a value neither column often holds, in 0.02% of the training rows)"; "" for the
+        other rows and those with none."""
         notes = [""] * len(x)
         chosen = np.flatnonzero(rows)
         if not len(chosen) or getattr(self, "cell_copies_", None) is None:
@@ -1515,9 +1515,10 @@ class AnomalyDetector(BaseDetector):
             row, ja, jb = int(chosen[i]), int(owner[a]), int(owner[b])
             left, right = self.encoder_.columns[ja], self.encoder_.columns[jb]
             share = shares.get((a, b), 0.0)
+            seen_in = f"{share:.2%} of the training rows" if share > 0 else "none of the training rows"
             notes[row] = (
-                f"({right.name} = {numbers[row, jb]:.6g}, the value of {left.name} too: the two agree at "
-                f"a value neither often holds in {share:.2%} of the training rows)"
+                f"({right.name} = {numbers[row, jb]:.6g}, the value of {left.name} too: the two agree, "
+                f"at a value neither column often holds, in {seen_in})"
             )
         return notes
 
