@@ -554,11 +554,10 @@ def copy_rarities(
     share of the rows whose rarest agreement is as rare as that of a and b (:func:`fit_copies`)."""
     rows, a, b = agreements(x, units, judged, common, seen)
     features = x.shape[1]
-    keys = (copies[0, 1:] * features + copies[1, 1:]).long()
+    keys = (copies[0] * features + copies[1]).long()  # sorted: column 0's (-1, -1) first
     key = a * features + b
-    at = torch.searchsorted(keys, key).clamp_max(max(len(keys) - 1, 0))
-    known = keys[at] == key if len(keys) else torch.zeros_like(key, dtype=torch.bool)
-    tail = torch.where(known, copies[3, 1:][at] if len(keys) else copies[3, 0], copies[3, 0])
+    at = torch.searchsorted(keys, key).clamp_max(len(keys) - 1)
+    tail = torch.where(keys[at] == key, copies[3, at], copies[3, 0])
     return rows, a, b, -torch.log(tail)
 
 
