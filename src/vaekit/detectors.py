@@ -53,6 +53,7 @@ from vaekit.cells import (
     unwarp,
     warp,
 )
+from vaekit.corruption import GarbageClassifier, corrupt, garbage_inputs
 from vaekit.errors import DataError, ModelFileError, ParameterError, TrainingError
 from vaekit.estimators import VAE, ArrayLike, Autoencoder, as_rows
 from vaekit.io import as_matrix
@@ -76,6 +77,8 @@ EPS = 1e-12
 RARITIES = ("edge", "grid", "level", "copy")
 RARITY_FENCE = -math.log(NormalDist().cdf(-Z))
 EDGE_ROWS = 1000  # rows without gaps a detector needs for the edge sign
+TABLE_SIGNS = ("cells", "garbage")  # the signs of the cell model that are not rarities
+GARBAGE_ROWS = 50  # rows a detector needs for the garbage sign
 # where float64 work is done: Apple's MPS has no float64, and the k-nearest searches are small
 CPU64 = ("cpu", torch.float64)
 
@@ -722,6 +725,15 @@ class AnomalyDetector(BaseDetector):
     be turned, or framed any way, as they are), ``True`` always keeps it. ``sharpness``: the
     spectrum sign; ``"auto"`` for images at least ``vaekit.spectrum.MIN_SIDE`` pixels on a side,
     ``False`` leaves it out (images blown up, blurred or sharpened are fine), ``True`` always.
+    ``garbage_classifier=True`` adds a ninth sign on tables of ``GARBAGE_ROWS`` rows or more and at
+    most ``GARBAGE_FEATURES`` number columns: a classifier's log odds that a row is one of the copies
+    of the training rows spoilt the ways pipelines spoil data, a field in another unit or with its
+    decimal point shifted, two fields swapped, a sentinel, a field copied into another, noise
+    (:mod:`vaekit.corruption`); put on its rarity scale as the others, its fence not among those
+    that set the cut. Each training row's sign is that of the member that did not learn from it
+    (``decision_scores_``); a new row's the members' mean. ``vaekit clean`` turns it on, for such
+    garbage is its job; it is off by default, for on the real anomalies of ADBench it lowered the
+    mean AUROC by 0.010 (0.784 -> 0.774) and made a fit about eight times longer (0.6 s -> 5.0 s).
     ``contamination="auto"``: see :meth:`auto_threshold`.
     ``feature_scores`` gives how much the score drops when a column is set to a typical value.
 
@@ -741,6 +753,7 @@ class AnomalyDetector(BaseDetector):
         orientation: bool | str = "auto",
         framing: bool | str = "auto",
         sharpness: bool | str = "auto",
+        garbage_classifier: bool = False,
         steps: int | str = "auto",
         batch_size: int = 256,
         lr: float = 2e-2,
@@ -755,6 +768,7 @@ class AnomalyDetector(BaseDetector):
         self.orientation = orientation
         self.framing = framing
         self.sharpness = sharpness
+        self.garbage_classifier = garbage_classifier
         self.steps = steps
         self.batch_size = batch_size
         self.lr = lr
@@ -777,6 +791,8 @@ class AnomalyDetector(BaseDetector):
         for name in ("normalize_columns", "orientation", "framing", "sharpness"):
             if getattr(self, name) not in (True, False, "auto"):
                 raise ParameterError(f"{name}={getattr(self, name)!r}: use True, False or 'auto'")
+        if self.garbage_classifier not in (True, False):
+            raise ParameterError(f"garbage_classifier={self.garbage_classifier!r}: use True or False")
 
     @staticmethod
     def ensemble_dims(n_features: int) -> list[int]:
@@ -992,6 +1008,7 @@ class AnomalyDetector(BaseDetector):
             if column.kind == "numeric":
                 self._number_units[:, where.start] = torch.tensor([column.scale, column.center])
         self._number_targets = (~self._number_units[0].isnan()).double()  # the grid sign's fields
+        self._number_features = torch.nonzero(self._number_targets > 0)[:, 0]
 
     def _column_errors(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """(members, rows, kept columns): squared errors of numbers (summed over a date's
@@ -1108,8 +1125,8 @@ class AnomalyDetector(BaseDetector):
             profiles = self._profiles(xb)
             # the zoom classifier's judgement of the upright views is part of the framing profiles
             view_odds = self._view_odds(xb, profiles.get("framing"))
-            cells, rarities = self._cells(xb, mb)
-            yield self._signs(*parts, view_odds, near, self._profile_distances(profiles), cells, rarities)
+            table, rarities = self._cells(xb, mb)
+            yield self._signs(*parts, view_odds, near, self._profile_distances(profiles), table, rarities)
 
     @property
     def scores_are_logs(self) -> bool:
@@ -1199,33 +1216,36 @@ class AnomalyDetector(BaseDetector):
 
     def _cells(
         self, x: torch.Tensor, mask: torch.Tensor | None = None, chunk: int = 65_536
-    ) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
-        """For tables with a cell model (:mod:`vaekit.cells`), (rows,) the largest deviation of a
-        row's number fields from what its other fields predict, and the signs that are rarities
-        already, (rows,) each: how far its farthest number field lies beyond its column's edges,
-        how rare its number field off its column's grid is (each absent from a detector without
-        it: saved before it, or fitted on too few rows for the edges); (None, {}) otherwise."""
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """For tables with a cell model (:mod:`vaekit.cells`), its signs that are not rarities,
+        (rows,) each: the largest deviation of a row's number fields from what its other fields
+        predict, and the garbage classifier's log odds that the row is spoilt (the mean of its
+        members', :mod:`vaekit.corruption`); and the signs that are rarities already, (rows,) each:
+        how far its farthest number field lies beyond its column's edges, how rare its number field
+        off its column's grid is, ... (each absent from a detector without it: saved before it, or
+        fitted on too few rows); ({}, {}) otherwise."""
         if getattr(self, "cell_precision_", None) is None:
-            return None, {}
+            return {}, {}
         edges, grids = getattr(self, "cell_edges_", None), getattr(self, "cell_grids_", None)
         levels, copies = getattr(self, "cell_levels_", None), getattr(self, "cell_copies_", None)
-        deviations, parts = (
-            [],
-            {
-                name: []
-                for name, t in zip(RARITIES, (edges, grids, levels, copies), strict=True)
-                if t is not None
-            },
-        )
+        garbage = getattr(self, "garbage_", None)
+        table = {name: [] for name in TABLE_SIGNS if name == "cells" or garbage is not None}
+        parts = {
+            name: []
+            for name, t in zip(RARITIES, (edges, grids, levels, copies), strict=True)
+            if t is not None
+        }
         for i in range(0, len(x), chunk):
             seen = self._observed_features(None if mask is None else mask[i : i + chunk])
             encoded = x[i : i + chunk].to(*CPU64)
             u = warp(encoded, self.cell_bend_)
-            deviations.append(
+            table["cells"].append(
                 largest_deviation(
                     cell_deviations(u, self.cell_mean_, self.cell_precision_, seen), self._cell_targets
                 )
             )
+            if garbage is not None:
+                table["garbage"].append(self._garbage_odds(encoded, seen))
             if edges is not None:
                 parts["edge"].append(edge_rarity(u, edges, self._cell_targets, seen))
             if grids is not None:
@@ -1234,9 +1254,110 @@ class AnomalyDetector(BaseDetector):
                 parts["level"].append(level_rarity(encoded, levels, self._number_targets, seen))
             if copies is not None:
                 parts["copy"].append(copy_rarity(encoded, *self._copy_model(), seen))
-        if not deviations:
-            return np.zeros(0), {name: np.zeros(0) for name in parts}
-        return torch.cat(deviations).numpy(), {name: torch.cat(p).numpy() for name, p in parts.items()}
+        joined = lambda p: torch.cat(p).numpy() if p else np.zeros(0)  # noqa: E731
+        return {name: joined(p) for name, p in table.items()}, {name: joined(p) for name, p in parts.items()}
+
+    def _garbage_inputs(self, encoded: torch.Tensor, seen: torch.Tensor | None) -> torch.Tensor:
+        """:func:`vaekit.corruption.garbage_inputs` of encoded rows (float64, on the CPU)."""
+        return garbage_inputs(
+            encoded,
+            self.cell_bend_,
+            self.cell_mean_,
+            self.cell_precision_,
+            self._number_units,
+            self._number_features,
+            seen,
+        )
+
+    GARBAGE_STEPS = 1000
+    GARBAGE_BATCH = 256  # rows as they are, and as many spoilt copies, per step
+    GARBAGE_LR = 1e-3
+    GARBAGE_HIDDEN = 64
+    GARBAGE_MEMBERS = 2  # each judges the training rows the others learnt from
+    GARBAGE_COPIES = 2  # spoilt copies of each row a member learns from
+    GARBAGE_LEARN = 20_000  # at most, rows a member learns from (a uniform sample of the others)
+    # at most, number columns: the inputs grow with them, the cell model's product as their square
+    GARBAGE_FEATURES = 256
+
+    def _fit_garbage(
+        self, x: torch.Tensor, mask: torch.Tensor | None
+    ) -> tuple[GarbageClassifier, np.ndarray]:
+        """The garbage classifier of the training rows ``x`` (:mod:`vaekit.corruption`): member m
+        learns from the rows outside fold m (a random half of them, for two members; at most
+        ``GARBAGE_LEARN`` of them) and ``GARBAGE_COPIES`` spoilt copies of each, drawn once, for
+        ``GARBAGE_STEPS`` steps on batches of ``GARBAGE_BATCH`` of each; and each training row's
+        log odds from the member that did not learn from it (a new row's are the members' mean)."""
+        seed = 0 if self.random_state is None else int(self.random_state)
+        generator = torch.Generator().manual_seed(seed + 1)
+        number = self._number_features
+        encoded = x.to(*CPU64)
+        seen = self._observed_features(mask)
+        units = self._number_units[:, number]
+        own = encoded[:, number] * units[0] + units[1]
+        observed = torch.ones_like(own, dtype=torch.bool) if seen is None else seen[:, number] > 0
+        spread = torch.where(observed, own, float("nan")).numpy()
+        low, high = torch.from_numpy(np.nanquantile(spread, [0.005, 0.995], axis=0))
+
+        def inputs_of(rows: torch.Tensor, values: torch.Tensor | None = None) -> torch.Tensor:
+            """The classifier's inputs of the training ``rows``, their number fields set to
+            ``values`` (own units) when given; a chunk at a time."""
+            parts = []
+            for part in torch.arange(len(rows)).split(65_536):
+                chosen = encoded[rows[part]]
+                if values is not None:
+                    chosen = chosen.clone()
+                    chosen[:, number] = (values[part] - units[1]) / units[0]
+                parts.append(self._garbage_inputs(chosen, None if seen is None else seen[rows[part]]))
+            return torch.cat(parts)
+
+        fold = torch.randperm(len(x), generator=generator) % self.GARBAGE_MEMBERS
+        learns, spoilt = [], []
+        for m in range(self.GARBAGE_MEMBERS):
+            rows = torch.nonzero(fold != m)[:, 0]
+            if len(rows) > self.GARBAGE_LEARN:
+                rows = rows[torch.randperm(len(rows), generator=generator)[: self.GARBAGE_LEARN]]
+            learns.append(inputs_of(rows))
+            rows = rows.repeat(self.GARBAGE_COPIES)
+            rows = rows[torch.randperm(len(rows), generator=generator)]
+            values = corrupt(own[rows], low, high, generator, observed[rows])
+            changed = ((values != own[rows]) & observed[rows]).any(dim=1)  # not a factor on a row of zeros
+            spoilt.append(inputs_of(rows[changed], values[changed]))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            classifier = GarbageClassifier(learns[0].shape[1], self.GARBAGE_HIDDEN, self.GARBAGE_MEMBERS)
+        batch = self.GARBAGE_BATCH
+        target = torch.cat([torch.zeros(batch), torch.ones(batch)])
+
+        def batch_losses(step: int) -> torch.Tensor:
+            losses = []
+            for member, good, bad in zip(classifier.members, learns, spoilt, strict=True):
+                drawn = [
+                    part[torch.randint(len(part), (batch,), generator=generator)] for part in (good, bad)
+                ]
+                logits = member(torch.cat(drawn))[:, 0]
+                losses.append(
+                    nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+                )
+            return torch.stack(losses)
+
+        with _small_model_threads(torch.device("cpu"), classifier):
+            losses = self._optimise(
+                classifier, self.GARBAGE_LR, self.GARBAGE_STEPS, batch_losses, "garbage classifier"
+            )
+        self.history_["garbage classifier loss (trimmed mean cross-entropy, nats)"] = losses
+        classifier.eval()
+        odds = torch.zeros(len(x), dtype=torch.float64)
+        with torch.no_grad():
+            for m, member in enumerate(classifier.members):
+                for rows in torch.nonzero(fold == m)[:, 0].split(65_536):
+                    odds[rows] = member(inputs_of(rows))[:, 0].double()
+        return classifier, odds.numpy()
+
+    def _garbage_odds(self, encoded: torch.Tensor, seen: torch.Tensor | None) -> torch.Tensor:
+        """(rows,) float64: the garbage classifier's log odds that the encoded rows (float64, on the
+        CPU; ``seen``: their observed features) are spoilt copies, the mean of its members'."""
+        with torch.no_grad():
+            return self.garbage_(self._garbage_inputs(encoded, seen)).mean(dim=0).double()
 
     def _framing_profiles(self, x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
         """(rows, 2 * turns) float64 on the CPU: the zoom classifier's framing profile of each image
@@ -1297,17 +1418,16 @@ class AnomalyDetector(BaseDetector):
         view_odds: np.ndarray | None = None,
         neighbours: np.ndarray | None = None,
         profile_distances: dict[str, np.ndarray] | None = None,
-        cells: np.ndarray | None = None,
+        table: dict[str, np.ndarray] | None = None,
         rarities: dict[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
         """Each sign of trouble on the score's scale (see ``SIGNS``); the score is the largest.
-        ``rarities``: the signs that are on it already (``RARITIES``)."""
+        ``table``: the signs of the cell model that are not rarities (``TABLE_SIGNS``);
+        ``rarities``: the signs that are on the score's scale already (``RARITIES``)."""
         error, distance = self._standardised(errors, distances)
         tails = getattr(self, "sign_tails_", None)
         if tails is not None and neighbours is not None:  # tables
-            raw = {"error": error, "distance": distance, "neighbours": neighbours}
-            if cells is not None:
-                raw["cells"] = cells
+            raw = {"error": error, "distance": distance, "neighbours": neighbours} | (table or {})
             signs = {name: _surprise(values, *tails[name]) for name, values in raw.items()}
             return signs | (rarities or {})
         signs = {"error": error}
@@ -1333,10 +1453,10 @@ class AnomalyDetector(BaseDetector):
         view_odds: np.ndarray | None = None,
         neighbours: np.ndarray | None = None,
         profile_distances: dict[str, np.ndarray] | None = None,
-        cells: np.ndarray | None = None,
+        table: dict[str, np.ndarray] | None = None,
         rarities: dict[str, np.ndarray] | None = None,
     ) -> np.ndarray:
-        signs = self._signs(errors, distances, view_odds, neighbours, profile_distances, cells, rarities)
+        signs = self._signs(errors, distances, view_odds, neighbours, profile_distances, table, rarities)
         return np.maximum.reduce(list(signs.values()))
 
     SIGNS: ClassVar[dict[str, str]] = {
@@ -1351,6 +1471,8 @@ class AnomalyDetector(BaseDetector):
         "level": "a field none of the few values its column's values come from (a number from elsewhere)",
         "copy": "two fields holding the same value, one their columns seldom hold (a value copied into "
         "another field?)",
+        "garbage": "like the copies of the training rows spoilt the ways pipelines spoil data (a field in "
+        "another unit, shifted, swapped, copied, a sentinel or noise) more than like the rows themselves",
         "view": "not the way up the training images are: turned, or from elsewhere?",
         "framing": "framed unlike the training images: a crop, a small image blown up, or from elsewhere?",
         "spectrum": "its detail, if any, at other scales than the training images': blank, blown up "
@@ -1390,7 +1512,10 @@ class AnomalyDetector(BaseDetector):
             ("copy", self._copy_notes),
         ):
             if name in signs:
+                # the garbage classifier reads the deviations too: its rows get the cells note
                 chosen = (signs[name].to_numpy() > self.auto_cut_) | (top == name)
+                if name == "cells":
+                    chosen |= top == "garbage"
                 notes = make_notes(x, mask, chosen, numbers)
                 words = [f"{word} {note}" if note else word for word, note in zip(words, notes, strict=True)]
         x = x.double().cpu().numpy()
@@ -1605,7 +1730,7 @@ class AnomalyDetector(BaseDetector):
         self.score_scale_ = np.maximum(q3 - q1, 1e-6)
         self.auto_cut_ = self.sign_tails_ = self.input_reference_ = None
         self.cell_mean_ = self.cell_precision_ = self.cell_bend_ = self.cell_edges_ = self.cell_grids_ = None
-        self.cell_levels_ = self.cell_common_ = self.cell_copies_ = None
+        self.cell_levels_ = self.cell_common_ = self.cell_copies_ = self.garbage_ = None
         self.profile_references_, self.profile_maps_ = {}, {}
         if not self.scores_are_logs:
             # Tables: the signs' tails differ (a column whose good values have a long tail makes
@@ -1651,9 +1776,19 @@ class AnomalyDetector(BaseDetector):
                     if self.cell_copies_ is not None:
                         raw["copy"] = copy_rarity(pool64, *self._copy_model()).numpy()
                 else:
-                    raw["cells"], rarities = self._cells(x, mask)
-                    raw |= rarities
+                    table, rarities = self._cells(x, mask)
+                    raw |= table | rarities
                 del bent, pool64
+                # a classifier of spoilt copies of the rows; each training row judged by a member
+                # that did not learn from it
+                wide = len(self._number_features) > self.GARBAGE_FEATURES
+                if (
+                    self.garbage_classifier
+                    and len(x) >= GARBAGE_ROWS
+                    and len(self._number_features)
+                    and not wide
+                ):
+                    self.garbage_, raw["garbage"] = self._fit_garbage(x, mask)
             rarities = {name: raw.pop(name) for name in RARITIES if name in raw}
             fences = {name: auto_fence(values) for name, values in raw.items()}
             good = np.logical_and.reduce([raw[name] <= fence for name, fence in fences.items()])
@@ -1670,12 +1805,17 @@ class AnomalyDetector(BaseDetector):
             # sample's fence (0.13%) raised for the number of signs a good row may pass (as for
             # images): a sign whose fence lies far out in a long tail would hide the garbage that
             # another sign finds rare
-            at_fence = [float(_surprise(np.array([fences[name]]), *tails[name])[0]) for name in raw]
-            highest = max([*at_fence, *([RARITY_FENCE] if rarities else [])])
+            # (not the garbage classifier's: its log odds pile up wherever the garbage it was taught
+            # as rows as they are falls, and a heap of noise rows put its fence far out)
+            at_fence = [
+                float(_surprise(np.array([fences[name]]), *tails[name])[0])
+                for name in raw
+                if name != "garbage"
+            ]
+            highest = max([*at_fence, *([RARITY_FENCE] if rarities or "garbage" in raw else [])])
             self.auto_cut_ = min(highest, -math.log(NormalDist().cdf(-fence_z(len(raw) + len(rarities)))))
-            score = self._combined(
-                errors, distances, None, raw["neighbours"], None, raw.get("cells"), rarities
-            )
+            table = {name: raw[name] for name in TABLE_SIGNS if name in raw}
+            score = self._combined(errors, distances, None, raw["neighbours"], None, table, rarities)
             self.column_range_ = self._column_ranges(x, mask, score <= self.auto_cut_)
             return score
         # Images: the other signs are mapped onto the reconstruction and distance score, each after
@@ -1832,6 +1972,11 @@ class AnomalyDetector(BaseDetector):
             f"the highest of {'four' if cells else 'three'} fences, median + 3 robust standard "
             f"deviations over the training rows of {signs}"
             + (f", and a field {' or '.join(rare)} (fewer than 0.13% of rows have one)" * bool(rare))
+            + (
+                ", and a garbage classifier's log odds that the row is a spoilt copy (as rare as 0.13% "
+                "of rows)"
+            )
+            * ("garbage" in self.sign_tails_)
             + "; each sign on the scale of its rarity among the rows under every fence, but no rarer "
             f"than {100 * NormalDist().cdf(-Z) / n_signs:.2g}% of rows (a normal sample's share beyond "
             f"median + 3 standard deviations, 0.13%, divided by the {n_signs} signs a row can fail); "
@@ -1912,6 +2057,9 @@ class AnomalyDetector(BaseDetector):
             for name in ("bend", "edges", "grids", "levels", "common", "copies"):
                 if getattr(self, f"cell_{name}_", None) is not None:
                     tensors[f"cell_{name}"] = getattr(self, f"cell_{name}_")
+        if getattr(self, "garbage_", None) is not None:
+            for k, v in self.garbage_.state_dict().items():
+                tensors[f"garbage.{k}"] = v.detach().cpu().contiguous()
         for name, reference in getattr(self, "profile_references_", {}).items():
             tensors[f"{name}_reference"] = reference.detach().cpu().contiguous()
         for kind, classifier in getattr(self, "views_", {}).items():
@@ -1936,6 +2084,13 @@ class AnomalyDetector(BaseDetector):
             if getattr(self, "sign_tails_", None) is None
             else {
                 name: tail._asdict() | {"body": tail.body.tolist()} for name, tail in self.sign_tails_.items()
+            },
+            "garbage": None
+            if getattr(self, "garbage_", None) is None
+            else {
+                "inputs": self.garbage_.members[0][0].in_features,
+                "hidden": self.garbage_.members[0][0].out_features,
+                "members": len(self.garbage_.members),
             },
             "views": None
             if not getattr(self, "views_", None)
@@ -2035,6 +2190,26 @@ class AnomalyDetector(BaseDetector):
             if reference is not None:
                 profile_references[name] = reference
         views = {k: tensors.pop(k) for k in list(tensors) if k.startswith("views.")}
+        garbage_weights = {
+            k.removeprefix("garbage."): tensors.pop(k) for k in list(tensors) if k.startswith("garbage.")
+        }
+        garbage = state.get("garbage")  # absent from the files of older versions
+        if (garbage is None) != ("garbage" not in (state.get("sign_tails") or {})) or (
+            garbage is not None and not has_cells
+        ):
+            raise ModelFileError(
+                f"{path}: the detector's file holds part of the garbage sign (its classifier or its "
+                "scale) but not all; retrain or restore the detector"
+            )
+        self.garbage_ = None
+        if garbage is not None:
+            self.garbage_ = GarbageClassifier(
+                int(garbage["inputs"]), int(garbage["hidden"]), int(garbage["members"])
+            )
+            load_state_checked(self.garbage_, garbage_weights, path)
+            self.garbage_.eval()
+        elif garbage_weights:
+            raise ModelFileError(f"{path}: a garbage classifier without its settings; retrain the detector")
         load_state_checked(module, tensors, path)
         device = resolve_device(self.device)
         self.views_ = {}
@@ -2075,6 +2250,13 @@ class AnomalyDetector(BaseDetector):
         self.profile_references_ = profile_references  # on the CPU, as the profiles
         self.dropped_columns_ = dict(self.encoder_.dropped)
         self._layout(device)
+        if (
+            self.garbage_ is not None
+            and int(garbage["inputs"]) != dims[0] + 2 * len(self._number_features) + 1
+        ):
+            raise ModelFileError(
+                f"{path}: the garbage classifier does not fit the column encoding; retrain the detector"
+            )
 
     def _set_state(self, state: dict) -> None:
         self.steps_ = int(state["steps"])
