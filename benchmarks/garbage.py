@@ -246,7 +246,8 @@ def markdown(tables: list[dict], images: dict | None, command: str, threads: int
         f"{datetime.date.today().isoformat()}, {machine(threads)}. Command: `{command}`.",
         "",
         f"Garbage injected at {SHARE:.0%} (equal shares of each kind), then `vaekit clean` with its defaults "
-        "(AnomalyDetector, contamination `auto`); PyOD's IForest (defaults, contamination 0.1) on the same "
+        "(AnomalyDetector with its garbage classifier on tables, contamination `auto`); PyOD's IForest "
+        "(defaults, contamination 0.1) on the same "
         "numbers. Recall and good rows removed at each detector's own threshold; AUROC of the garbage "
         "against the good rows; recall at 2% removed: at the cut that removes exactly 2% of the good rows "
         "(how well the scores rank the garbage, whatever the threshold rule). Goal of the issue: recall "

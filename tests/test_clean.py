@@ -396,3 +396,18 @@ def test_any_orientation_framing_and_sharpness_leave_those_signs_out(tmp_path):
         assert set(detector.views_) == kept
         assert detector.sharpness == (False if "--any-sharpness" in flags else "auto")
         assert described in (out / "report.html").read_text()
+
+
+def test_tables_are_cleaned_with_the_garbage_classifier_unless_told_not_to(tmp_path):
+    """`vaekit clean` on a table trains the detector with its garbage classifier (a sign of its
+    own, in the saved model); `--no-garbage-classifier` leaves it out."""
+    import vaekit
+
+    path = tmp_path / "table.csv"
+    manifold_table(300, seed=2).to_csv(path, index=False)
+    for flags, wanted in (([], True), (["--no-garbage-classifier"], False)):
+        out = tmp_path / f"out{len(flags)}"
+        assert main(["clean", str(path), "-o", str(out), "--quiet", *flags]) == 0
+        detector = vaekit.load(out / "model")
+        assert detector.garbage_classifier is wanted
+        assert ("garbage" in detector.signs(pd.read_csv(path)).columns) is wanted

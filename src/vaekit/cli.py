@@ -525,6 +525,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
         orientation=False if args.any_orientation else "auto",
         framing=False if args.any_framing else "auto",
         sharpness=False if args.any_sharpness else "auto",
+        garbage_classifier=not args.no_garbage_classifier,
     )
     print(f"vaekit clean: {result.summary()}")
     if result.metrics:
@@ -831,6 +832,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="image folders: images blown up from small ones, blurred or sharpened are fine here; do not "
         "compare the spectrum of their detail",
+    )
+    p.add_argument(
+        "--no-garbage-classifier",
+        action="store_true",
+        help="tables: leave out the classifier of copies of the rows spoilt the ways pipelines spoil "
+        "data (a field shifted, swapped, copied, a sentinel, noise); faster, and kinder to rare but "
+        "genuine rows",
     )
     p.add_argument(
         "--memory-budget",
