@@ -411,3 +411,4 @@ def test_tables_are_cleaned_with_the_garbage_classifier_unless_told_not_to(tmp_p
         detector = vaekit.load(out / "model")
         assert detector.garbage_classifier is wanted
         assert ("garbage" in detector.signs(pd.read_csv(path)).columns) is wanted
+        assert ("a garbage classifier" in (out / "report.html").read_text()) is wanted

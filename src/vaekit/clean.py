@@ -1259,6 +1259,8 @@ def _describe(detector) -> str:
     if hasattr(detector, "module_") and hasattr(detector, "steps_"):
         views = " and ".join(getattr(detector, "views_", {}))
         views = f", {views} classifier{'s' if ' and ' in views else ''}" if views else ""
+        if getattr(detector, "garbage_", None) is not None:
+            views += ", a garbage classifier"
         return f"{name} ({detector.module_.n_members} autoencoders{views}, {detector.steps_} training steps)"
     return name
 
