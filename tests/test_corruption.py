@@ -73,7 +73,18 @@ def test_agreement_counts_count_the_other_fields_holding_the_same_value():
         dtype=torch.float64,
     )
     expected = [[2, 0, 2, 0, 2], [1, 1, 0, 0, 0], [1, 1, 0, 0, 0]]
-    assert corruption.agreement_counts(values).tolist() == expected
+    assert corruption.agreement_counts(values, torch.zeros(5, dtype=torch.float64)).tolist() == expected
+
+
+def test_two_zeros_decoded_from_float32_agree_in_columns_centred_far_from_zero():
+    """Encoded for the models, a value carries float32's rounding of its column's center: two zeros
+    in columns centred near 50 decode to about 1e-6, not equal, yet the same value."""
+    units = torch.tensor([[7.3, 11.9, 1.0], [50.7, 48.3, 0.0]], dtype=torch.float64)
+    raw = torch.tensor([[0.0, 0.0, 3.0]], dtype=torch.float64)
+    decoded = ((raw - units[1]) / units[0]).float().double() * units[0] + units[1]
+    assert decoded[0, 0] != decoded[0, 1]
+    assert corruption.agreement_counts(decoded, units[1]).tolist() == [[1, 1, 0]]
+    assert corruption.agreement_counts(decoded, torch.zeros(3, dtype=torch.float64)).tolist() == [[0, 0, 0]]
 
 
 def test_the_inputs_are_every_feature_and_each_number_field_s_deviation_and_agreements():

@@ -514,6 +514,18 @@ def _chance_agreement(
     return float(shares_a[in_a] @ shares_b[in_b])
 
 
+def same_values(own: torch.Tensor, center: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's fields ``own`` (rows, fields; in their columns' own units, NaN for none) in order
+    of value, and whether each field holds the same value as the next, within ``COPY_TOLERANCE`` of
+    their size (with their columns' ``center``: a value decoded from float32 near a center far from
+    zero carries that center's rounding): the order, (rows, fields), and that, (rows, fields - 1)."""
+    own, order = own.sort(dim=1)  # NaN last
+    center = center.abs()[order]
+    gap = (own[:, 1:] - own[:, :-1]).abs()
+    size = own[:, 1:].abs() + own[:, :-1].abs() + center[:, 1:] + center[:, :-1]
+    return order, gap <= COPY_TOLERANCE * size
+
+
 def agreements(
     x: torch.Tensor,
     units: torch.Tensor,
@@ -533,11 +545,8 @@ def agreements(
         if len(held):
             rare[:, i] &= ~torch.isin(x[:, j], held)
     own = torch.where(rare, x[:, columns] * units[0, columns] + units[1, columns], float("nan"))
-    own, order = own.sort(dim=1)  # NaN last
-    center = units[1, columns].abs()[order]
-    gap = (own[:, 1:] - own[:, :-1]).abs()
-    size = own[:, 1:].abs() + own[:, :-1].abs() + center[:, 1:] + center[:, :-1]
-    rows, at = torch.nonzero(gap <= COPY_TOLERANCE * size, as_tuple=True)
+    order, same = same_values(own, units[1, columns])
+    rows, at = torch.nonzero(same, as_tuple=True)
     first, second = columns[order[rows, at]], columns[order[rows, at + 1]]
     return rows, torch.minimum(first, second), torch.maximum(first, second)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vaekit.cells import COPY_TOLERANCE, cell_deviations, warp
+from vaekit.cells import cell_deviations, same_values, warp
 
 FACTORS = (1e-3, 1e-2, 1e-1, 10.0, 100.0, 1000.0)  # a value in another unit, a shifted decimal point
 SENTINELS = (0.0, -1.0, -9.0, -99.0, -999.0, -9999.0, 999.0, 9999.0, 99999.0)  # stand-ins for a gap
@@ -80,13 +80,13 @@ def corrupt(
     return out
 
 
-def agreement_counts(values: torch.Tensor) -> torch.Tensor:
+def agreement_counts(values: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
     """(rows, fields): how many of each row's other fields hold the same value as each field
-    (``values`` in their columns' own units, NaN for none), within ``COPY_TOLERANCE``."""
-    own, order = values.sort(dim=1)  # NaN last
-    same = (own[:, 1:] - own[:, :-1]).abs() <= COPY_TOLERANCE * (own[:, 1:].abs() + own[:, :-1].abs())
+    (``values`` in their columns' own units, NaN for none; ``center``, the columns' centers), as
+    :func:`vaekit.cells.same_values` judges it."""
+    order, same = same_values(values, center)
     # runs of equal values: each field's run, and the run's length
-    run = torch.cat([torch.zeros(len(own), 1, dtype=torch.long), (~same).long().cumsum(dim=1)], dim=1)
+    run = torch.cat([torch.zeros(len(values), 1, dtype=torch.long), (~same).long().cumsum(dim=1)], dim=1)
     length = torch.zeros_like(run).scatter_add_(1, run, torch.ones_like(run))
     counts = length.gather(1, run) - 1
     return torch.empty_like(counts).scatter_(1, order, counts)
@@ -112,7 +112,7 @@ def garbage_inputs(
     own = x[:, number] * units[0, number] + units[1, number]
     if seen is not None:
         own = torch.where(seen[:, number] > 0, own, float("nan"))
-    counts = agreement_counts(own)
+    counts = agreement_counts(own, units[1, number])
     largest = deviations.abs().amax(dim=1, keepdim=True)
     parts = [torch.asinh(u), torch.asinh(deviations), torch.asinh(largest), torch.log1p(counts.double())]
     return torch.cat(parts, dim=1).float()

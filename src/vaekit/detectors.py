@@ -1306,7 +1306,8 @@ class AnomalyDetector(BaseDetector):
                 chosen = encoded[rows[part]]
                 if values is not None:
                     chosen = chosen.clone()
-                    chosen[:, number] = (values[part] - units[1]) / units[0]
+                    # through float32, as rows encoded for the models are
+                    chosen[:, number] = ((values[part] - units[1]) / units[0]).float().double()
                 parts.append(self._garbage_inputs(chosen, None if seen is None else seen[rows[part]]))
             return torch.cat(parts)
 
