@@ -103,3 +103,38 @@ def test_the_inputs_are_every_feature_and_each_number_field_s_deviation_and_agre
     torch.testing.assert_close(inputs[:, 4:7], torch.asinh(x[:, number]).float())  # identity precision
     torch.testing.assert_close(inputs[:, 7], torch.asinh(x[:, number].abs().amax(dim=1)).float())
     assert (inputs[:, 8:] == 0).all()  # no two fields agree
+
+
+def test_the_classifier_s_members_each_judge_their_own_rows_or_all_rows_alike():
+    classifier = corruption.GarbageClassifier(
+        5, hidden=8, members=3, generator=torch.Generator().manual_seed(0)
+    )
+    assert classifier.shape == (5, 8, 3)
+    rows = torch.randn(4, 5)
+    every = classifier(rows)
+    assert every.shape == (3, 4)
+    own = classifier(torch.stack([rows, torch.randn(4, 5), rows]))
+    torch.testing.assert_close(own[[0, 2]], every[[0, 2]])
+    assert not torch.allclose(own[1], every[1])
+
+
+def test_a_classifier_saved_in_the_first_layout_loads_and_judges_alike():
+    """Until 2026-12 the members were an nn.ModuleList of nn.Sequential: (out, in) weights each."""
+    torch.manual_seed(0)
+    members = torch.nn.ModuleList(
+        torch.nn.Sequential(
+            torch.nn.Linear(5, 8),
+            torch.nn.ReLU(),
+            torch.nn.Linear(8, 8),
+            torch.nn.ReLU(),
+            torch.nn.Linear(8, 1),
+        )
+        for _ in range(2)
+    )
+    old = {f"members.{k}": v for k, v in members.state_dict().items()}
+    classifier = corruption.GarbageClassifier(5, hidden=8, members=2)
+    classifier.load_state_dict(corruption.GarbageClassifier.stacked(old))
+    rows = torch.randn(6, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(classifier(rows), torch.stack([m(rows)[:, 0] for m in members]))
+    assert len(old) == 12  # not emptied

@@ -20,10 +20,14 @@ then looked rare: on ADBench's small sets the mean AUROC fell by 0.04 so.
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import torch
 from torch import nn
 
 from vaekit.cells import cell_deviations, same_values, warp
+from vaekit.models.ensemble import uniform
 
 FACTORS = (1e-3, 1e-2, 1e-1, 10.0, 100.0, 1000.0)  # a value in another unit, a shifted decimal point
 SENTINELS = (0.0, -1.0, -9.0, -99.0, -999.0, -9999.0, 999.0, 9999.0, 99999.0)  # stand-ins for a gap
@@ -119,21 +123,52 @@ def garbage_inputs(
 
 
 class GarbageClassifier(nn.Module):
-    """``members`` small MLPs, each (rows, inputs) -> (rows,) the log odds that a row is a spoilt
-    copy; ``forward`` gives (members, rows)."""
+    """``members`` small MLPs (inputs-hidden-hidden-1, ReLU between), evaluated together as the
+    members of :class:`vaekit.models.ensemble.EnsembleAutoencoder` are, one batched matrix product
+    per layer. ``forward`` takes (rows, inputs), every member judging every row, or (members, rows,
+    inputs), each member its own rows, and gives (members, rows): the log odds that a row is a
+    spoilt copy."""
 
-    def __init__(self, n_inputs: int, hidden: int = 64, members: int = 2):
+    def __init__(
+        self, n_inputs: int, hidden: int = 64, members: int = 2, generator: torch.Generator | None = None
+    ):
         super().__init__()
-        self.members = nn.ModuleList(
-            nn.Sequential(
-                nn.Linear(n_inputs, hidden),
-                nn.ReLU(),
-                nn.Linear(hidden, hidden),
-                nn.ReLU(),
-                nn.Linear(hidden, 1),
-            )
-            for _ in range(members)
-        )
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        for d_in, d_out in itertools.pairwise([n_inputs, hidden, hidden, 1]):
+            bound = 1 / math.sqrt(d_in)  # nn.Linear's default initialisation
+            self.weights.append(nn.Parameter(uniform((members, d_in, d_out), bound, generator)))
+            self.biases.append(nn.Parameter(uniform((members, 1, d_out), bound, generator)))
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(inputs, hidden, members)."""
+        members, inputs, hidden = self.weights[0].shape
+        return inputs, hidden, members
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return torch.stack([member(inputs)[:, 0] for member in self.members])
+        weights, biases = list(self.weights.parameters()), list(self.biases.parameters())
+        h = inputs if inputs.dim() == 3 else inputs.expand(len(weights[0]), -1, -1)
+        for i, (weight, bias) in enumerate(zip(weights, biases, strict=True)):
+            h = torch.baddbmm(bias, h, weight)
+            if i < len(weights) - 1:
+                h = torch.relu(h)
+        return h[..., 0]
+
+    @staticmethod
+    def stacked(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A state dict of the first layout (an ``nn.ModuleList`` of ``nn.Sequential`` members, as
+        saved until 2026-12) in this one's; any other unchanged."""
+        if not any(k.startswith("members.") for k in state):
+            return state
+        state = dict(state)
+        members = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("members."))
+        layers = {}
+        try:
+            for i, layer in enumerate((0, 2, 4)):
+                weight = [state.pop(f"members.{m}.{layer}.weight") for m in range(members)]
+                bias = [state.pop(f"members.{m}.{layer}.bias") for m in range(members)]
+                layers[f"weights.{i}"] = torch.stack([w.T for w in weight]).contiguous()
+                layers[f"biases.{i}"] = torch.stack(bias)[:, None, :]
+        except KeyError:
+            pass  # incomplete: left for the state check to name what is missing
+        return state | layers

@@ -1323,23 +1323,19 @@ class AnomalyDetector(BaseDetector):
             values = corrupt(own[rows], low, high, generator, observed[rows])
             changed = ((values != own[rows]) & observed[rows]).any(dim=1)  # not a factor on a row of zeros
             spoilt.append(inputs_of(rows[changed], values[changed]))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            classifier = GarbageClassifier(learns[0].shape[1], self.GARBAGE_HIDDEN, self.GARBAGE_MEMBERS)
+        classifier = GarbageClassifier(
+            learns[0].shape[1], self.GARBAGE_HIDDEN, self.GARBAGE_MEMBERS, torch.Generator().manual_seed(seed)
+        )
         batch = self.GARBAGE_BATCH
-        target = torch.cat([torch.zeros(batch), torch.ones(batch)])
+        target = torch.cat([torch.zeros(batch), torch.ones(batch)]).expand(self.GARBAGE_MEMBERS, -1)
 
         def batch_losses(step: int) -> torch.Tensor:
-            losses = []
-            for member, good, bad in zip(classifier.members, learns, spoilt, strict=True):
-                drawn = [
-                    part[torch.randint(len(part), (batch,), generator=generator)] for part in (good, bad)
-                ]
-                logits = member(torch.cat(drawn))[:, 0]
-                losses.append(
-                    nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
-                )
-            return torch.stack(losses)
+            drawn = [
+                torch.cat([part[torch.randint(len(part), (batch,), generator=generator)] for part in pair])
+                for pair in zip(learns, spoilt, strict=True)
+            ]
+            logits = classifier(torch.stack(drawn))
+            return nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
 
         with _small_model_threads(torch.device("cpu"), classifier):
             losses = self._optimise(
@@ -1349,9 +1345,9 @@ class AnomalyDetector(BaseDetector):
         classifier.eval()
         odds = torch.zeros(len(x), dtype=torch.float64)
         with torch.no_grad():
-            for m, member in enumerate(classifier.members):
+            for m in range(self.GARBAGE_MEMBERS):
                 for rows in torch.nonzero(fold == m)[:, 0].split(65_536):
-                    odds[rows] = member(inputs_of(rows))[:, 0].double()
+                    odds[rows] = classifier(inputs_of(rows))[m].double()
         return classifier, odds.numpy()
 
     def _garbage_odds(self, encoded: torch.Tensor, seen: torch.Tensor | None) -> torch.Tensor:
@@ -2088,11 +2084,7 @@ class AnomalyDetector(BaseDetector):
             },
             "garbage": None
             if getattr(self, "garbage_", None) is None
-            else {
-                "inputs": self.garbage_.members[0][0].in_features,
-                "hidden": self.garbage_.members[0][0].out_features,
-                "members": len(self.garbage_.members),
-            },
+            else dict(zip(("inputs", "hidden", "members"), self.garbage_.shape, strict=True)),
             "views": None
             if not getattr(self, "views_", None)
             else {
@@ -2207,7 +2199,7 @@ class AnomalyDetector(BaseDetector):
             self.garbage_ = GarbageClassifier(
                 int(garbage["inputs"]), int(garbage["hidden"]), int(garbage["members"])
             )
-            load_state_checked(self.garbage_, garbage_weights, path)
+            load_state_checked(self.garbage_, GarbageClassifier.stacked(garbage_weights), path)
             self.garbage_.eval()
         elif garbage_weights:
             raise ModelFileError(f"{path}: a garbage classifier without its settings; retrain the detector")

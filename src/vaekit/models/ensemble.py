@@ -33,8 +33,8 @@ class EnsembleAutoencoder(nn.Module):
         self.biases = nn.ParameterList()
         for d_in, d_out in itertools.pairwise(dims):
             bound = 1 / math.sqrt(d_in)  # nn.Linear's default initialisation
-            self.weights.append(nn.Parameter(_uniform((n_members, d_in, d_out), bound, generator)))
-            self.biases.append(nn.Parameter(_uniform((n_members, 1, d_out), bound, generator)))
+            self.weights.append(nn.Parameter(uniform((n_members, d_in, d_out), bound, generator)))
+            self.biases.append(nn.Parameter(uniform((n_members, 1, d_out), bound, generator)))
 
     @property
     def n_members(self) -> int:
@@ -67,5 +67,6 @@ class EnsembleAutoencoder(nn.Module):
         return (self(x) - x) ** 2
 
 
-def _uniform(shape: tuple[int, ...], bound: float, generator: torch.Generator | None) -> torch.Tensor:
+def uniform(shape: tuple[int, ...], bound: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Uniform on (-bound, bound), from ``generator``."""
     return (torch.rand(shape, generator=generator) * 2 - 1) * bound
