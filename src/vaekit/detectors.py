@@ -1270,23 +1270,24 @@ class AnomalyDetector(BaseDetector):
         )
 
     GARBAGE_STEPS = 1000
-    GARBAGE_BATCH = 256  # rows as they are, and as many spoilt copies, per step
+    GARBAGE_BATCH = 256  # rows as they are, and as many spoilt copies, per step and member
     GARBAGE_LR = 1e-3
     GARBAGE_HIDDEN = 64
     GARBAGE_MEMBERS = 2  # each judges the training rows the others learnt from
-    GARBAGE_COPIES = 2  # spoilt copies of each row a member learns from
-    GARBAGE_LEARN = 20_000  # at most, rows a member learns from (a uniform sample of the others)
+    GARBAGE_COPIES = 2  # spoilt copies of each row the members learn from
+    GARBAGE_LEARN = 40_000  # at most, rows the members learn from (a uniform sample)
     # at most, number columns: the inputs grow with them, the cell model's product as their square
     GARBAGE_FEATURES = 256
 
     def _fit_garbage(
         self, x: torch.Tensor, mask: torch.Tensor | None
     ) -> tuple[GarbageClassifier, np.ndarray]:
-        """The garbage classifier of the training rows ``x`` (:mod:`vaekit.corruption`): member m
-        learns from the rows outside fold m (a random half of them, for two members; at most
-        ``GARBAGE_LEARN`` of them) and ``GARBAGE_COPIES`` spoilt copies of each, drawn once, for
-        ``GARBAGE_STEPS`` steps on batches of ``GARBAGE_BATCH`` of each; and each training row's
-        log odds from the member that did not learn from it (a new row's are the members' mean)."""
+        """The garbage classifier of the training rows ``x`` (:mod:`vaekit.corruption`): of a
+        uniform sample of at most ``GARBAGE_LEARN`` training rows and ``GARBAGE_COPIES`` spoilt
+        copies of each, drawn once, member m learns from the rows outside fold m (half, for two
+        members) and their copies, for ``GARBAGE_STEPS`` steps on batches of ``GARBAGE_BATCH``
+        of each; and each training row's log odds from the member that did not learn from it (a
+        new row's are the members' mean)."""
         seed = 0 if self.random_state is None else int(self.random_state)
         generator = torch.Generator().manual_seed(seed + 1)
         number = self._number_features
@@ -1312,27 +1313,30 @@ class AnomalyDetector(BaseDetector):
             return torch.cat(parts)
 
         fold = torch.randperm(len(x), generator=generator) % self.GARBAGE_MEMBERS
-        learns, spoilt = [], []
-        for m in range(self.GARBAGE_MEMBERS):
-            rows = torch.nonzero(fold != m)[:, 0]
-            if len(rows) > self.GARBAGE_LEARN:
-                rows = rows[torch.randperm(len(rows), generator=generator)[: self.GARBAGE_LEARN]]
-            learns.append(inputs_of(rows))
-            rows = rows.repeat(self.GARBAGE_COPIES)
-            rows = rows[torch.randperm(len(rows), generator=generator)]
-            values = corrupt(own[rows], low, high, generator, observed[rows])
-            changed = ((values != own[rows]) & observed[rows]).any(dim=1)  # not a factor on a row of zeros
-            spoilt.append(inputs_of(rows[changed], values[changed]))
+        pool = torch.randperm(len(x), generator=generator)[: self.GARBAGE_LEARN]
+        origin = pool.repeat(self.GARBAGE_COPIES)
+        values = corrupt(own[origin], low, high, generator, observed[origin])
+        changed = ((values != own[origin]) & observed[origin]).any(dim=1)  # not a factor on a row of zeros
+        origin = origin[changed]
+        rows, copies = inputs_of(pool), inputs_of(origin, values[changed])
+        # each member's rows and copies: those of the rows outside its fold
+        learns = [torch.nonzero(fold[pool] != m)[:, 0] for m in range(self.GARBAGE_MEMBERS)]
+        spoilt = [torch.nonzero(fold[origin] != m)[:, 0] for m in range(self.GARBAGE_MEMBERS)]
         classifier = GarbageClassifier(
-            learns[0].shape[1], self.GARBAGE_HIDDEN, self.GARBAGE_MEMBERS, torch.Generator().manual_seed(seed)
+            rows.shape[1], self.GARBAGE_HIDDEN, self.GARBAGE_MEMBERS, torch.Generator().manual_seed(seed)
         )
         batch = self.GARBAGE_BATCH
         target = torch.cat([torch.zeros(batch), torch.ones(batch)]).expand(self.GARBAGE_MEMBERS, -1)
 
         def batch_losses(step: int) -> torch.Tensor:
             drawn = [
-                torch.cat([part[torch.randint(len(part), (batch,), generator=generator)] for part in pair])
-                for pair in zip(learns, spoilt, strict=True)
+                torch.cat(
+                    [
+                        rows[good[torch.randint(len(good), (batch,), generator=generator)]],
+                        copies[bad[torch.randint(len(bad), (batch,), generator=generator)]],
+                    ]
+                )
+                for good, bad in zip(learns, spoilt, strict=True)
             ]
             logits = classifier(torch.stack(drawn))
             return nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
