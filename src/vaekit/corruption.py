@@ -157,7 +157,7 @@ class GarbageClassifier(nn.Module):
     @staticmethod
     def stacked(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """A state dict of the first layout (an ``nn.ModuleList`` of ``nn.Sequential`` members, as
-        saved until 2026-12) in this one's; any other unchanged."""
+        saved by the first version, of 2026-11-30) in this one's; any other unchanged."""
         if not any(k.startswith("members.") for k in state):
             return state
         state = dict(state)

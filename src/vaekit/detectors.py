@@ -1318,12 +1318,12 @@ class AnomalyDetector(BaseDetector):
         values = corrupt(own[origin], low, high, generator, observed[origin])
         changed = ((values != own[origin]) & observed[origin]).any(dim=1)  # not a factor on a row of zeros
         origin = origin[changed]
-        rows, copies = inputs_of(pool), inputs_of(origin, values[changed])
+        as_given, spoilt = inputs_of(pool), inputs_of(origin, values[changed])
         # each member's rows and copies: those of the rows outside its fold
         learns = [torch.nonzero(fold[pool] != m)[:, 0] for m in range(self.GARBAGE_MEMBERS)]
-        spoilt = [torch.nonzero(fold[origin] != m)[:, 0] for m in range(self.GARBAGE_MEMBERS)]
+        learns_spoilt = [torch.nonzero(fold[origin] != m)[:, 0] for m in range(self.GARBAGE_MEMBERS)]
         classifier = GarbageClassifier(
-            rows.shape[1], self.GARBAGE_HIDDEN, self.GARBAGE_MEMBERS, torch.Generator().manual_seed(seed)
+            as_given.shape[1], self.GARBAGE_HIDDEN, self.GARBAGE_MEMBERS, torch.Generator().manual_seed(seed)
         )
         batch = self.GARBAGE_BATCH
         target = torch.cat([torch.zeros(batch), torch.ones(batch)]).expand(self.GARBAGE_MEMBERS, -1)
@@ -1332,11 +1332,11 @@ class AnomalyDetector(BaseDetector):
             drawn = [
                 torch.cat(
                     [
-                        rows[good[torch.randint(len(good), (batch,), generator=generator)]],
-                        copies[bad[torch.randint(len(bad), (batch,), generator=generator)]],
+                        as_given[good[torch.randint(len(good), (batch,), generator=generator)]],
+                        spoilt[bad[torch.randint(len(bad), (batch,), generator=generator)]],
                     ]
                 )
-                for good, bad in zip(learns, spoilt, strict=True)
+                for good, bad in zip(learns, learns_spoilt, strict=True)
             ]
             logits = classifier(torch.stack(drawn))
             return nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
