@@ -268,7 +268,7 @@ def clean(
     turned images, images framed any way (close-ups, crops), or images of any sharpness (blown up
     from small ones, blurred) are fine. ``garbage_classifier``: of :class:`vaekit.AnomalyDetector`,
     for tables: on unless False (a classifier of copies of the rows spoilt the ways pipelines spoil
-    data: on the garbage benchmark's tables, recall at 2% of good rows removed 0.720 -> 0.731).
+    data: on the garbage benchmark's tables, recall at 2% of good rows removed 0.720 -> 0.739).
     ``memory_budget`` (bytes, default 1 GiB): a CSV or Parquet file larger than this is read in
     batches, its detector trained on a sample (see ``_StreamingParquetJob`` and ``_StreamingCsvJob``).
     """
