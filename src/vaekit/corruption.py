@@ -51,27 +51,27 @@ def corrupt(
     n, k = values.shape
     rows = torch.arange(n)
     observed = torch.ones(n, k, dtype=torch.bool) if seen is None else seen > 0
-    uniform = lambda *shape: torch.rand(*shape, generator=generator, dtype=values.dtype)  # noqa: E731
+    draw = lambda *shape: torch.rand(*shape, generator=generator, dtype=values.dtype)  # noqa: E731
 
     def field(allowed: torch.Tensor) -> torch.Tensor:
         """A random observed field of each row, one of the ``allowed`` when it has any."""
-        weight = uniform(n, k) + allowed.to(values.dtype)
+        weight = draw(n, k) + allowed.to(values.dtype)
         return torch.where(observed, weight, -1.0).argmax(dim=1)
 
     j = field(values != 0)
     at_j = values[rows, j]
     # another field: the next or the one before half the time, any other field otherwise
-    step = torch.where(uniform(n) < 0.5, 1, -1)
+    step = torch.where(draw(n) < 0.5, 1, -1)
     near = (j + step) % k
     other = field(values != at_j[:, None])
-    other = torch.where((uniform(n) < 0.5) & observed[rows, near], near, other)
+    other = torch.where((draw(n) < 0.5) & observed[rows, near], near, other)
     at_other = values[rows, other]
     kind = torch.randint(len(KINDS), (n,), generator=generator)
     factor = torch.tensor(FACTORS, dtype=values.dtype)[torch.randint(len(FACTORS), (n,), generator=generator)]
     sentinel = torch.tensor(SENTINELS, dtype=values.dtype)[
         torch.randint(len(SENTINELS), (n,), generator=generator)
     ]
-    noise = low + (high - low) * uniform(n, k)
+    noise = low + (high - low) * draw(n, k)
     new_j = torch.stack([at_j * factor, at_other, sentinel, at_other, noise[rows, j]])  # by kind, but rows
     out = values.clone()
     single = (kind != KINDS.index("row of noise")) & observed.any(dim=1)  # a row with no field left as is

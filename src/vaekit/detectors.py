@@ -733,7 +733,7 @@ class AnomalyDetector(BaseDetector):
     that set the cut. Each training row's sign is that of the member that did not learn from it
     (``decision_scores_``); a new row's the members' mean. ``vaekit clean`` turns it on, for such
     garbage is its job; it is off by default, for on the real anomalies of ADBench it lowered the
-    mean AUROC by 0.010 (0.784 -> 0.774) and made a fit about eight times longer (0.6 s -> 5.0 s).
+    mean AUROC by 0.011 (0.784 -> 0.773) and made a fit about seven times longer (0.6 s -> 4.5 s).
     ``contamination="auto"``: see :meth:`auto_threshold`.
     ``feature_scores`` gives how much the score drops when a column is set to a typical value.
 
