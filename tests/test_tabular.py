@@ -101,6 +101,30 @@ def test_planted_garbage_in_a_mixed_table_is_found_and_explained(fitted):
     assert list(names[:, 0]) == ["city", "city"] and (shares[:, 0] > 0.5).all()
 
 
+def test_fields_each_enough_to_flag_a_row_share_its_blame():
+    """Two amounts both far out (a record in cents): setting either right leaves the row flagged
+    by the other, so the drop of the score alone blames neither; the blame goes to both."""
+    rng = np.random.RandomState(0)
+    n = 800
+    income = np.exp(rng.normal(10.5, 0.4, n))
+    frame = pd.DataFrame(
+        {
+            "region": rng.choice(["north", "south", "east"], n),
+            "age": rng.randint(18, 80, n),
+            "income": income,
+            "spend": income * rng.uniform(0.05, 0.15, n),
+            "visits": rng.poisson(6, n),
+        }
+    )
+    detector = AnomalyDetector(random_state=0).fit(frame)
+    rows = frame.iloc[:20].copy()
+    rows[["income", "spend"]] *= 100
+    assert (detector.decision_function(rows) > detector.threshold_).all()
+    names, shares = detector.top_features(rows, n=2)
+    assert all(set(pair) == {"income", "spend"} for pair in names)
+    assert (shares.sum(axis=1) > 0.9).all() and (shares.min(axis=1) > 0.25).all()
+
+
 def test_missing_cells_are_masked_not_zero(fitted):
     frame, detector = fitted
     rows = frame.iloc[:50].copy()

@@ -1988,36 +1988,54 @@ class AnomalyDetector(BaseDetector):
         return self._row_scores(*self._encoded(X))
 
     def _feature_errors(self, X: ArrayLike) -> np.ndarray:
-        """Counterfactual attribution: how much the row's score drops when one column is set to
-        a typical value (its median), or for a category to the one of its ``ATTRIBUTION_LEVELS``
-        most common levels that lowers it most (a city swapped for the most common one is not
-        undone by the most common one). Errors alone blame the wrong column: a corrupted field
-        throws the whole reconstruction off, so that columns correlated with it are reconstructed
-        badly too. The ``ATTRIBUTION_CANDIDATES`` columns with the largest errors are tried; a row
-        whose score no single column lowers falls back to the errors. Missing cells get no blame."""
+        """Counterfactual attribution: how much the row's score drops when one column is set to a
+        typical value (its median, or for a category the one of its ``ATTRIBUTION_LEVELS`` most
+        common levels that lowers it most: a city swapped for the most common one is not undone
+        by the most common one). When no single column brings the score down to the typical row's
+        (fields each enough to flag the row, such as two amounts both far out: set one right, the
+        other keeps the score up, and the drops would share the blame among columns that lower it
+        by a hair), the part left unexplained goes by how much the typical row's score rises when
+        it takes the row's value in a column. Errors alone blame the wrong column: a corrupted
+        field throws the whole reconstruction off, so that columns correlated with it are
+        reconstructed badly too; they choose the ``ATTRIBUTION_CANDIDATES`` columns tried, and a
+        row whose score no column moves falls back to them. Missing cells get no blame."""
         x, mask = self._encoded(X)
         plain = self._in_chunks(x, mask, lambda errors, m: errors.mean(dim=0, keepdim=True))[0]
         if self.image_shape_ is not None:
             return plain  # one pixel set to a typical value explains nothing: the error map does
         k = min(plain.shape[1], self.ATTRIBUTION_CANDIDATES)
         candidates = np.argsort(-plain, axis=1, kind="stable")[:, :k]
+        options, counts = self._replacements()  # the typical row first, then other levels
+        typical = options[0].expand_as(x)
         base = self._row_scores(x, mask)
-        drops = np.zeros_like(plain)
-        options = self._replacements()  # (options, encoded) and each option's column
+        floor = self._row_scores(typical, mask)  # the typical row, with the row's gaps
+        drops, rises = np.zeros_like(plain), np.zeros_like(plain)
         rows, columns = np.repeat(np.arange(len(x)), k), candidates.reshape(-1)
-        for level, replacement in enumerate(options[0]):
-            tried = options[1][columns] > level
-            for start in range(0, int(tried.sum()), 65_536):
-                r = rows[tried][start : start + 65_536]
-                c = columns[tried][start : start + 65_536]
-                at = torch.from_numpy(r).to(x.device)
-                variants = torch.where(self._column_of[torch.from_numpy(c).to(x.device)], replacement, x[at])
-                repaired = self._row_scores(variants, None if mask is None else mask[at])
-                drops[r, c] = np.maximum(drops[r, c], base[r] - repaired)
+
+        def scores_of(r: np.ndarray, c: np.ndarray, make) -> np.ndarray:
+            """The scores of the rows ``make(row indices, column masks)`` builds, in chunks."""
+            out = np.empty(len(r))
+            for start in range(0, len(r), 65_536):
+                part = slice(start, start + 65_536)
+                at = torch.from_numpy(r[part]).to(x.device)
+                where = self._column_of[torch.from_numpy(c[part]).to(x.device)]
+                out[part] = self._row_scores(make(at, where), None if mask is None else mask[at])
+            return out
+
+        for level, replacement in enumerate(options):
+            tried = counts[columns] > level
+            r, c = rows[tried], columns[tried]
+            repaired = scores_of(r, c, lambda at, where, by=replacement: torch.where(where, by, x[at]))
+            drops[r, c] = np.maximum(drops[r, c], base[r] - repaired)
+        alone = scores_of(rows, columns, lambda at, where: torch.where(where, x[at], typical[at]))
+        rises[rows, columns] = np.maximum(alone - floor[rows], 0.0)
+        excess = base - floor
+        explained = np.divide(drops.max(axis=1), excess, out=np.ones_like(excess), where=excess > 0)
+        blame = drops + np.clip(1.0 - explained, 0.0, 1.0)[:, None] * rises
         if mask is not None:
-            drops *= mask.cpu().numpy()
-        explained = drops.sum(axis=1) > 1e-9
-        return np.where(explained[:, None], drops, plain)
+            blame *= mask.cpu().numpy()
+        explained = blame.sum(axis=1) > 1e-9
+        return np.where(explained[:, None], blame, plain)
 
     def _replacements(self) -> tuple[torch.Tensor, np.ndarray]:
         """The rows whose values replace a column's in :meth:`_feature_errors`: the first the
