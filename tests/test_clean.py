@@ -15,7 +15,15 @@ import pytest
 from PIL import Image
 
 from vaekit import AnomalyDetector, DataError
-from vaekit.clean import _split_records, clean, read_csv_records
+from vaekit.clean import (
+    MISSING_TEXT,
+    _numbers,
+    _parse_record,
+    _parse_records,
+    _split_records,
+    clean,
+    read_csv_records,
+)
 from vaekit.cli import main
 
 
@@ -57,6 +65,37 @@ def test_split_records_keeps_quoted_line_breaks_together():
     assert records == [b"a,b\n", b'1,"x\ny"\n', b"2,z\n"] and lines == [1, 2, 4]
 
 
+def test_records_parsed_together_are_parsed_as_one_by_one():
+    """The batch parse of records gives each record what parsing it alone gives, whatever the
+    mix of good and bad records (the reader must never carry a field over into the next)."""
+    pieces = [b"1,2,3", b'"a,b",2,3', b"1,2", b"1,2,3,4", b"", b"   ", b'x"y,"z,3', b'"q""q",2,3',
+              b"\xff,2,3", b'1,"line\nbreak",3', b"1;2;3", b"nan,,3"]  # fmt: skip
+    rng = np.random.RandomState(0)
+    for _ in range(300):
+        raws = [pieces[i] + rng.choice([b"\n", b"\r\n"]) for i in rng.randint(len(pieces), size=6)]
+        expected = [_parse_record(raw, 3, csv.excel) for raw in raws]
+        assert _parse_records(raws, 3, csv.excel) == expected
+
+
+def test_numbers_are_read_as_pandas_reads_them():
+    """The fast reading of plain number columns gives what pandas' to_numeric of the cells that
+    are not missing gives, values and dtype, for any mix of cells."""
+    cells = ["1", "-0", "+3", "007", "12", "1.5", "1e5", "-2.5E-3", ".5", "5.", "inf", "-Infinity",
+             "", " ", "NA", "nan", "NaN", "None", " 7", "8 ", "0x10", "1_000", "abc", "9007199254740993",
+             "9223372036854775808", "0.1000000000000000055511151231257827", "1e400", "4.9e-325"]  # fmt: skip
+    rng = np.random.RandomState(0)
+    for _ in range(400):
+        pool = cells if rng.rand() < 0.5 else [*cells[:12], ""]  # plain columns half the time
+        values = pd.Series(rng.choice(pool, size=rng.randint(1, 8)), dtype=object).astype(str)
+        missing = values.str.strip().isin(MISSING_TEXT)
+        expected = pd.to_numeric(values.where(~missing), errors="coerce")
+        numbers, found = _numbers(values)
+        pd.testing.assert_series_equal(numbers, expected, check_names=False)
+        pd.testing.assert_series_equal(found, missing, check_names=False)
+    floats = pd.Series([repr(float(v)) for v in np.random.RandomState(1).standard_cauchy(2000)]).astype(str)
+    pd.testing.assert_series_equal(_numbers(floats)[0], pd.to_numeric(floats))
+
+
 def test_csv_round_trip(dirty_csv, tmp_path):
     path, rows, planted = dirty_csv
     before = _sha(path)
@@ -74,6 +113,10 @@ def test_csv_round_trip(dirty_csv, tmp_path):
     assert len(scores) == len(rows) and list(scores["row"]) == list(range(1, len(rows) + 1))
     expected = header + b"".join(r for r, g in zip(rows, scores["garbage"], strict=True) if not g)
     assert kept == expected
+    # the rows flagged by the detector, and only they, are given their top columns
+    flagged = scores["reason"].fillna("").str.startswith("score ")
+    assert flagged.sum() >= len(planted["outliers"])
+    assert (scores["top_columns"].fillna("") != "").equals(flagged)
 
     # garbage.csv: the other rows, with their reasons; together they are the input, once each
     garbage = pd.read_csv(out / "garbage.csv", dtype=str, keep_default_na=False)
@@ -296,14 +339,29 @@ def test_a_parquet_file_over_the_memory_budget_is_cleaned_in_batches_with_the_sa
     assert (tmp_path / "batched" / "report.html").stat().st_size > 10_000
 
 
+def _count_scored_rows(monkeypatch) -> list[int]:
+    """The rows each call of AnomalyDetector.decision_function scores, as the calls are made."""
+    counts = []
+    original = AnomalyDetector.decision_function
+
+    def counted(detector, X):
+        counts.append(len(X))
+        return original(detector, X)
+
+    monkeypatch.setattr(AnomalyDetector, "decision_function", counted)
+    return counts
+
+
 def test_a_large_parquet_file_trains_the_detector_on_a_sample(big_parquet, tmp_path, monkeypatch, capsys):
     import vaekit.clean
 
     path, bad = big_parquet
     monkeypatch.setattr(vaekit.clean, "SAMPLE_ROWS", 600)
+    scored = _count_scored_rows(monkeypatch)
     out = tmp_path / "out"
     args = ["clean", str(path), "-o", str(out), "--memory-budget", "100K", "--drop-duplicates", "--quiet"]
     assert main(args) == 0
+    assert sum(scored) == 3000  # every row once, the sample not again
     assert "3000 rows in:" in capsys.readouterr().out
     scores = pd.read_csv(out / "scores.csv")
     assert len(scores) == 3000 and scores["row"].tolist() == list(range(1, 3001))
@@ -359,9 +417,11 @@ def test_a_large_csv_file_trains_the_detector_on_a_sample(big_parquet, tmp_path,
     data = tmp_path / "big.csv"
     pd.read_parquet(path).to_csv(data, index=False)
     monkeypatch.setattr(vaekit.clean, "SAMPLE_ROWS", 600)
+    scored = _count_scored_rows(monkeypatch)
     out = tmp_path / "out"
     args = ["clean", str(data), "-o", str(out), "--memory-budget", "100K", "--label-column", "is_bad", "-q"]
     assert main(args) == 0
+    assert sum(scored) == 3000  # every row once, the sample not again
     assert "3000 rows in:" in capsys.readouterr().out
     scores = pd.read_csv(out / "scores.csv")
     assert len(scores) == 3000 and scores["line"].tolist() == list(range(2, 3002))
