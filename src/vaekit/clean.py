@@ -159,7 +159,7 @@ def _parse_records(
     raws: list[bytes], n_columns: int, dialect: type[csv.Dialect]
 ) -> list[tuple[list[str] | None, str]]:
     """:func:`_parse_record` of each record, those that parse cleanly in one pass of the csv
-    module (twice as fast): each record is a whole number of quoted fields, so the reader starts
+    module (about twice as fast): each record is a whole number of quoted fields, so the reader starts
     a row at each; a row count that differs, a record it cannot read or a bad row sends the
     records one by one through :func:`_parse_record`."""
     try:
@@ -245,7 +245,7 @@ def _numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def _plain_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series] | None:
     """:func:`_numbers` of a column of plain numbers and empty cells, the common case, by Arrow's
-    cast (ten times faster); None for any other column. As ``to_numeric``: int64 when every
+    cast (about six times faster); None for any other column. As ``to_numeric``: int64 when every
     cell is a whole number, float64 when a cell is empty or not whole; for what the cast reads
     otherwise than ``to_numeric`` (a "nan", a whole number beyond 2**53), None."""
     import pyarrow as pa
