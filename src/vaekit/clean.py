@@ -263,12 +263,11 @@ def _plain_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series] | None:
         return None
     missing = empty.to_numpy(zero_copy_only=False)
     floats = numbers.to_numpy(zero_copy_only=False)  # nulls (the empty cells) become NaN
-    if missing.any() or not pc.all(pc.match_substring_regex(strings, r"^[+-]?[0-9]+$")).as_py():
-        return pd.Series(floats, index=values.index, name=values.name), pd.Series(missing, index=values.index)
-    if len(floats) and np.abs(floats).max() >= 2.0**53:
+    whole = not missing.any() and pc.all(pc.match_substring_regex(strings, r"^[+-]?[0-9]+$")).as_py()
+    if whole and len(floats) and np.abs(floats).max() >= 2.0**53:
         return None
-    whole = floats.astype(np.int64)
-    return pd.Series(whole, index=values.index, name=values.name), pd.Series(missing, index=values.index)
+    numbers = floats.astype(np.int64) if whole else floats
+    return pd.Series(numbers, index=values.index, name=values.name), pd.Series(missing, index=values.index)
 
 
 def _typed(frame: pd.DataFrame, kinds: list[str]) -> tuple[pd.DataFrame, list[str]]:
