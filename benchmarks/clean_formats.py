@@ -1,8 +1,8 @@
 """vaekit clean on one table written as CSV and as Parquet: what reading a CSV file record by record costs.
 
-``vaekit clean`` reads a CSV file record by record (a record that does not parse is garbage with
-its reason, and kept records are written back byte for byte), where a Parquet file is read by
-Arrow. Generates N rows x 32 numeric columns (as benchmarks/scale.py: rows near a 4-dimensional
+``vaekit clean`` splits a CSV file into records (a record that does not parse is garbage with its
+reason, and kept records are written back byte for byte; the plain records are parsed by Arrow's CSV
+reader, the others by Python's csv module), where a Parquet file is read by Arrow as it is. Generates N rows x 32 numeric columns (as benchmarks/scale.py: rows near a 4-dimensional
 linear manifold plus noise, 1% of them off it) written with 6 significant digits to a CSV file,
 and the same values to a Parquet file; times ``vaekit clean FILE -o DIR --quiet`` on each under
 ``/usr/bin/time -v`` (end to end: starting Python, reading, training, scoring, writing the outputs
@@ -58,8 +58,9 @@ def main() -> None:
         "end to end (starting Python, reading, training the detector with its garbage classifier, "
         "scoring, writing the outputs and the report); peak memory from `/usr/bin/time -v`. "
         "\"read alone\": pandas' `read_csv` of the CSV file, Arrow's `read_table` of the Parquet file, "
-        "for scale: `vaekit clean` reads a CSV file record by record so that a record that does not "
-        "parse is garbage with its reason and kept records are written back byte for byte.",
+        "for scale: `vaekit clean` splits a CSV file into records so that a record that does not "
+        "parse is garbage with its reason and kept records are written back byte for byte (the plain "
+        "records, without quotes and with the header's number of fields, parsed by Arrow's CSV reader).",
         "",
         "| format | file MB | seconds | rows/s | peak memory MB | read alone s | rows flagged |",
         "|---|---|---|---|---|---|---|",

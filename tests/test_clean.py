@@ -18,6 +18,7 @@ from vaekit import AnomalyDetector, DataError
 from vaekit.clean import (
     MISSING_TEXT,
     _numbers,
+    _parse_chunk,
     _parse_record,
     _parse_records,
     _split_records,
@@ -75,6 +76,39 @@ def test_records_parsed_together_are_parsed_as_one_by_one():
         raws = [pieces[i] + rng.choice([b"\n", b"\r\n"]) for i in rng.randint(len(pieces), size=6)]
         expected = [_parse_record(raw, 3, csv.excel) for raw in raws]
         assert _parse_records(raws, 3, csv.excel) == expected
+
+
+@pytest.mark.parametrize("dialect", [csv.excel, csv.excel_tab])
+def test_chunks_parsed_together_are_parsed_as_one_by_one(dialect):
+    """Records read by Arrow (the plain ones) and by the csv module (the others) together give each
+    record what parsing it alone gives, whatever the mix; a record of bytes that are not UTF-8
+    among the plain ones sends them all to the csv module."""
+    pieces = [b"1,2,3", b"a b,,", b'"a,b",2,3', b"1,2", b"1,2,3,4", b"", b"   ", b'x"y,"z,3',
+              b'"q""q",2,3', b'1,"line\nbreak",3', b"1;2;3", b"nan,,3", b" 1 ,\x00,3", b"\xc3\xa9,2,3",
+              b"\xff,2,3"]  # fmt: skip
+    pieces = [piece.replace(b",", dialect.delimiter.encode()) for piece in pieces]
+    columns = ["x", "y", "z"]
+    rng = np.random.RandomState(0)
+    for trial in range(400):
+        choices = rng.randint(len(pieces) - (trial % 2), size=rng.randint(1, 9))  # odd trials: no \xff
+        raws = [pieces[i] + rng.choice([b"\n", b"\r\n", b"\r"]) for i in choices]
+        if rng.rand() < 0.3:
+            raws[-1] = raws[-1].rstrip(b"\r\n")
+        expected = [_parse_record(raw, 3, dialect) for raw in raws]
+        strings, reasons = _parse_chunk(raws, columns, dialect)
+        assert reasons == [reason for _, reason in expected]
+        assert strings.index.tolist() == [i for i, (fields, _) in enumerate(expected) if fields is not None]
+        assert strings.values.tolist() == [fields for fields, _ in expected if fields is not None]
+        assert list(strings.columns) == columns and all(t == "str" for t in strings.dtypes)
+
+
+def test_a_single_column_file_keeps_its_blank_lines_as_garbage():
+    raws = [b"1\n", b"\n", b"  \r\n", b'"a"\n', b"x y\n"]
+    strings, reasons = _parse_chunk(raws, ["x"], csv.excel)
+    assert reasons == ["", "an empty line", "an empty line", "", ""]
+    assert strings.index.tolist() == [0, 3, 4] and strings["x"].tolist() == ["1", "a", "x y"]
+    strings, reasons = _parse_chunk([b"1\n", b"  \r\n", b"2"], ["x"], csv.excel)  # no empty line
+    assert reasons == ["", "an empty line", ""] and strings["x"].tolist() == ["1", "2"]
 
 
 def test_numbers_are_read_as_pandas_reads_them():
@@ -274,7 +308,8 @@ def test_read_csv_records_sniffs_semicolons(tmp_path):
     path = tmp_path / "semi.csv"
     path.write_text("a;b\n1;2\n3\n")
     records = read_csv_records(path)
-    assert records.columns == ["a", "b"] and records.fields == [["1", "2"], None]
+    assert records.columns == ["a", "b"] and records.strings.values.tolist() == [["1", "2"]]
+    assert records.strings.index.tolist() == [0]
     assert records.reasons[1] == "1 fields, but the header has 2"
 
 
