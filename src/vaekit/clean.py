@@ -15,6 +15,7 @@ import csv
 import itertools
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -183,10 +184,10 @@ def _plain(raws: list[bytes], n_columns: int, dialect: type[csv.Dialect]) -> lis
     if dialect.skipinitialspace:
         return [False] * len(raws)
     delimiter = dialect.delimiter.encode()
-    special = [c.encode() for c in (dialect.quotechar, dialect.escapechar) if c]
+    special = "".join(c for c in (dialect.quotechar, dialect.escapechar) if c).encode()
+    has_special = re.compile(b"[%s]" % re.escape(special)).search if special else lambda raw: None
     return [
-        raw.count(delimiter) == n_columns - 1 and not any(c in raw for c in special) and bool(raw.strip())
-        for raw in raws
+        raw.count(delimiter) == n_columns - 1 and not has_special(raw) and bool(raw.strip()) for raw in raws
     ]
 
 
