@@ -101,9 +101,9 @@ def test_planted_garbage_in_a_mixed_table_is_found_and_explained(fitted):
     assert list(names[:, 0]) == ["city", "city"] and (shares[:, 0] > 0.5).all()
 
 
-def test_fields_each_enough_to_flag_a_row_share_its_blame():
-    """Two amounts both far out (a record in cents): setting either right leaves the row flagged
-    by the other, so the drop of the score alone blames neither; the blame goes to both."""
+@pytest.fixture(scope="module")
+def customers():
+    """Customers with an income and a spend tied to it, and a detector fitted on them."""
     rng = np.random.RandomState(0)
     n = 800
     income = np.exp(rng.normal(10.5, 0.4, n))
@@ -116,13 +116,49 @@ def test_fields_each_enough_to_flag_a_row_share_its_blame():
             "visits": rng.poisson(6, n),
         }
     )
-    detector = AnomalyDetector(random_state=0).fit(frame)
+    return frame, AnomalyDetector(random_state=0).fit(frame)
+
+
+def test_fields_each_enough_to_flag_a_row_share_its_blame(customers):
+    """Two amounts both far out (a record in cents): setting either right leaves the row flagged
+    by the other, so the drop of the score alone blames neither; the blame goes to both."""
+    frame, detector = customers
     rows = frame.iloc[:20].copy()
     rows[["income", "spend"]] *= 100
     assert (detector.decision_function(rows) > detector.threshold_).all()
     names, shares = detector.top_features(rows, n=2)
     assert all(set(pair) == {"income", "spend"} for pair in names)
     assert (shares.sum(axis=1) > 0.9).all() and (shares.min(axis=1) > 0.25).all()
+
+
+def test_the_rises_are_scored_for_flagged_rows_only(customers, monkeypatch):
+    """The rises (the typical row taking a row's value) cost as many scoring passes again as the
+    drops: only the flagged rows, whose explanation is read, get them; the others keep the drops,
+    and a flagged row's blame is the same among any rows."""
+    frame, detector = customers
+    bad = frame.iloc[:20].copy()
+    bad[["income", "spend"]] *= 100
+    rows = pd.concat([bad, frame.iloc[20:220]])
+    flagged = detector.decision_function(rows) > detector.threshold_
+    assert flagged[:20].all() and flagged.sum() < 25
+    scored = []
+    row_scores = detector._row_scores
+
+    def counted(x, mask):
+        scored.append(len(x))
+        return row_scores(x, mask)
+
+    monkeypatch.setattr(detector, "_row_scores", counted)
+    blame = detector.feature_scores(rows)
+    with_rises = sum(scored)
+    scored.clear()
+    monkeypatch.setattr(detector, "threshold_", np.inf)  # no row flagged: no rises at all
+    drops_only = detector.feature_scores(rows)
+    candidates = min(len(frame.columns), detector.ATTRIBUTION_CANDIDATES)
+    assert 0 < with_rises - sum(scored) <= flagged.sum() * candidates
+    np.testing.assert_array_equal(blame[~flagged], drops_only[~flagged])
+    monkeypatch.undo()
+    np.testing.assert_allclose(detector.feature_scores(bad), blame[:20], rtol=1e-5, atol=1e-6)
 
 
 def test_missing_cells_are_masked_not_zero(fitted):

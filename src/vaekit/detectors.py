@@ -1991,15 +1991,17 @@ class AnomalyDetector(BaseDetector):
     def _feature_errors(self, X: ArrayLike) -> np.ndarray:
         """Counterfactual attribution: how much the row's score drops when one column is set to a
         typical value (its median, or for a category the one of its ``ATTRIBUTION_LEVELS`` most
-        common levels that lowers it most: a city swapped for the most common one is not undone
-        by the most common one). When no single column brings the score down to the typical row's
+        common levels that lowers it most: a city swapped for the most common one is not undone by
+        the most common one). When no single column brings the score down to the typical row's
         (fields each enough to flag the row, such as two amounts both far out: set one right, the
-        other keeps the score up, and the drops would share the blame among columns that lower it
-        by a hair), the part left unexplained goes by how much the typical row's score rises when
-        it takes the row's value in a column. Errors alone blame the wrong column: a corrupted
-        field throws the whole reconstruction off, so that columns correlated with it are
-        reconstructed badly too; they choose the ``ATTRIBUTION_CANDIDATES`` columns tried, and a
-        row whose score no column moves falls back to them. Missing cells get no blame."""
+        other keeps the score up, and the drops would share the blame among columns that lower it by
+        a hair), the part left unexplained goes by how much the typical row's score rises when it
+        takes the row's value in a column: for the rows scored above ``threshold_``, whose
+        explanation is read (it costs as many passes again as the drops). Errors alone blame the
+        wrong column: a corrupted field throws the whole reconstruction off, so that columns
+        correlated with it are reconstructed badly too; they choose the ``ATTRIBUTION_CANDIDATES``
+        columns tried, and a row whose score no column moves falls back to them. Missing cells get
+        no blame."""
         x, mask = self._encoded(X)
         plain = self._in_chunks(x, mask, lambda errors, m: errors.mean(dim=0, keepdim=True))[0]
         if self.image_shape_ is not None:
@@ -2031,7 +2033,8 @@ class AnomalyDetector(BaseDetector):
         excess = base - floor
         share = np.divide(drops.max(axis=1), excess, out=np.ones_like(excess), where=excess > 0)
         unexplained = np.clip(1.0 - share, 0.0, 1.0)  # of the score, by the largest drop
-        needed = unexplained[rows] > 0  # the rises of the other rows would count for nothing
+        needed = (unexplained > 0) & (base > self.threshold_)  # the others' rises: nothing or unread
+        needed = needed[rows]
         r, c = rows[needed], columns[needed]
         alone = scores_of(r, c, lambda at, where: torch.where(where, x[at], typical[at]))
         rises[r, c] = np.maximum(alone - floor[r], 0.0)
