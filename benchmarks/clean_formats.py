@@ -2,9 +2,10 @@
 
 ``vaekit clean`` splits a CSV file into records (a record that does not parse is garbage with its
 reason, and kept records are written back byte for byte; the plain records are parsed by Arrow's CSV
-reader, the others by Python's csv module), where a Parquet file is read by Arrow as it is. Generates N rows x 32 numeric columns (as benchmarks/scale.py: rows near a 4-dimensional
-linear manifold plus noise, 1% of them off it) written with 6 significant digits to a CSV file,
-and the same values to a Parquet file; times ``vaekit clean FILE -o DIR --quiet`` on each under
+reader, the others by Python's csv module), where a Parquet file is read by Arrow as it is.
+Generates N rows x 32 numeric columns (as benchmarks/scale.py: rows near a 4-dimensional linear
+manifold plus noise, 1% of them off it) written with 6 significant digits to a CSV file, and the
+same values to a Parquet file; times ``vaekit clean FILE -o DIR --quiet`` on each under
 ``/usr/bin/time -v`` (end to end: starting Python, reading, training, scoring, writing the outputs
 and the report), and, for scale, how long pandas' ``read_csv`` and Arrow's ``read_table`` take to
 read the file alone.

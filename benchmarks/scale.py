@@ -73,8 +73,9 @@ def window_rows_for(columns: int, budget: int) -> int:
 
 
 def make_file(path: Path, rows: int, seed: int = 0, group: int = 250_000) -> None:
+    basis = np.random.RandomState(0).normal(size=(4, COLUMNS))  # one manifold for every file
     rng = np.random.RandomState(seed)
-    basis = rng.normal(size=(4, COLUMNS))
+    rng.normal(size=basis.shape)  # the draws of the basis each file once made for itself: rows as before
     names = [f"c{j}" for j in range(COLUMNS)]
     with pq.ParquetWriter(path, pa.schema([(n, pa.float64()) for n in names])) as writer:
         for start in range(0, rows, group):
