@@ -225,11 +225,11 @@ def _parse_chunk(
     plain = _plain(raws, len(columns), dialect)
     fast = [i for i, p in enumerate(plain) if p]
     strings = _arrow_strings([raws[i] for i in fast], columns, dialect) if fast else None
-    if strings is None:
-        fast = []
+    if strings is None:  # none plain, or one that is not UTF-8 among them: all to the csv module
+        plain = [False] * len(raws)
     else:
         strings.index = fast
-    slow = [i for i, p in enumerate(plain) if not (p and fast)]
+    slow = [i for i, p in enumerate(plain) if not p]
     parsed = _parse_records([raws[i] for i in slow], len(columns), dialect)
     reasons = [""] * len(raws)
     for i, (_, reason) in zip(slow, parsed, strict=True):
