@@ -329,15 +329,18 @@ def test_autoregressive_likelihood_is_a_normalised_distribution_that_sampling_fo
 
 
 @pytest.mark.parametrize("image_shape", [(1, 2, 3), (2, 2, 2)])
-def test_neighbour_tables_keep_the_made_a_normalised_distribution_that_sampling_follows(image_shape):
-    """With tables of neighbouring pixels (random, as after training), the probabilities of all
-    2^D binary images still sum to one (a table that read a pixel at or after its own would break
-    this) and sequential sampling draws images with those probabilities; each pixel's neighbours
-    are the ones before it in its window, and the same pixel of the channel before."""
+def test_neighbour_tables_and_weights_keep_the_made_a_normalised_distribution_that_sampling_follows(
+    image_shape,
+):
+    """With tables and z-dependent weights of neighbouring pixels (random, as after training), the
+    probabilities of all 2^D binary images still sum to one (a table or weight that read a pixel
+    at or after its own would break this) and sequential sampling draws images with those
+    probabilities; each pixel's neighbours are the ones before it in its window, and the same
+    pixel of the channel before. One z an example and several give the same log-probabilities."""
     from vaekit.models.likelihoods import AutoregressiveBernoulli, causal_neighbours
 
     c, h, w = image_shape
-    d = c * h * w
+    d, rank = c * h * w, 3
     neighbours = causal_neighbours(image_shape, radius=2)
     # pixel (row 1, col 1) of a channel sees (0, 0), (0, 1), (0, 2) and (1, 0) of it, where they exist
     window = {r * w + q for r, q in [(0, 0), (0, 1), (0, 2), (1, 0)] if q < w}
@@ -347,31 +350,35 @@ def test_neighbour_tables_keep_the_made_a_normalised_distribution_that_sampling_
     assert torch.all((neighbours < torch.arange(d)[:, None]) | (neighbours == d))
 
     torch.manual_seed(0)
-    made = AutoregressiveBernoulli(d, 5, image_shape)
+    made = AutoregressiveBernoulli(d, 5, image_shape, neighbour_rank=rank)
     with torch.no_grad():
         for p in made.parameters():
             p.normal_(0, 1.5)
-    params = torch.randn(1, d + 5)
+    params = torch.randn(1, d + 5 + rank)
     patterns = torch.tensor(list(itertools.product([0.0, 1.0], repeat=d)))
-    # scoring finds the patterns by a convolution, sampling by the neighbours' indices: the same
-    padded = torch.nn.functional.pad(patterns, (0, 1))
-    expected = made.table_start + (padded[:, neighbours] @ made.powers).long()
-    assert torch.equal(made.table_entries(patterns), expected)
+    # scoring finds the neighbours by a convolution, sampling by their indices: the same
+    bits = made.neighbour_bits(patterns)
+    assert torch.equal(bits, torch.nn.functional.pad(patterns, (0, 1))[:, neighbours].transpose(1, 2))
+    assert torch.equal(made.table_entries(bits), made.table_start + (bits * made.powers).sum(1).long())
     # mixed precision must not round the patterns (2^12 of them in a 5x5 window, 2^13 with channels)
     big = AutoregressiveBernoulli(c * 8 * 8, 5, (c, 8, 8))
     images = (torch.rand(20, c * 64) < 0.7).float()
-    expected = (
-        big.table_start + (torch.nn.functional.pad(images, (0, 1))[:, big.neighbours] @ big.powers).long()
-    )
+    gathered = torch.nn.functional.pad(images, (0, 1))[:, big.neighbours]
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert torch.equal(big.table_entries(images), expected)
+        entries = big.table_entries(big.neighbour_bits(images))
+    assert torch.equal(entries, big.table_start + (gathered @ big.powers).squeeze(-1).long())
+
     with torch.no_grad():
         probs = made.log_prob(params.expand(len(patterns), -1), patterns).exp()
+        several = made.log_prob(params.expand(2, len(patterns), -1), patterns).exp()
         plain = AutoregressiveBernoulli(d, 5)
         plain.load_state_dict(made.state_dict(), strict=False)
-        without = plain.log_prob(params.expand(len(patterns), -1), patterns).exp()
+        without = plain.log_prob(params[:, : d + 5].expand(len(patterns), -1), patterns).exp()
+        tables_only = made.log_prob(torch.cat([params[:, : d + 5], torch.zeros(1, rank)], 1), patterns).exp()
     assert probs.sum().item() == pytest.approx(1.0, abs=1e-5)
-    assert (probs - without).abs().max() > 0.01  # the tables change the distribution
+    np.testing.assert_allclose(several.numpy(), probs.expand(2, -1).numpy(), rtol=1e-5)
+    assert (tables_only - without).abs().max() > 0.01  # the tables change the distribution
+    assert (probs - tables_only).abs().max() > 0.01  # and so do the weights
 
     torch.manual_seed(1)
     with torch.no_grad():
@@ -407,17 +414,18 @@ def test_a_vae_with_autoregressive_pixels_trains_scores_samples_and_reloads(tmp_
         Autoencoder(likelihood="made").fit(X)
 
 
-def test_a_made_on_images_learns_tables_of_neighbouring_pixels_and_older_files_load_without(tmp_path):
-    """Digits given as 8x8 images get the tables (flat rows do not) and a better test
-    log-likelihood; samples are binary images; the model reloads identical; a file from before
-    the tables (no made_neighbours, no table tensors) loads as the MADE alone, which is the model
-    with its tables at zero."""
+def test_a_made_on_images_learns_neighbouring_pixels_and_older_files_load_without(tmp_path, monkeypatch):
+    """Digits given as 8x8 images get the tables and z-dependent weights of neighbouring pixels
+    (flat rows do not) and a better test log-likelihood from each; samples are binary images; the
+    model reloads identical. A file from before the weights (no made_neighbour_rank) loads as the
+    model it was, and one from before the tables as well (no made_neighbours, no table tensors)
+    as the MADE alone, which is that model with its tables at zero."""
     import json
 
     from safetensors.torch import load_file, save_file
     from sklearn.datasets import load_digits
 
-    from vaekit import load
+    from vaekit import estimators, load
     from vaekit.persistence import _sha256
 
     digits = load_digits().data / 16.0
@@ -425,28 +433,40 @@ def test_a_made_on_images_learns_tables_of_neighbouring_pixels_and_older_files_l
     settings = dict(latent_dim=4, hidden=(64,), likelihood="made", binarize=True, epochs=20, random_state=0)
     images = VAE(**settings).fit(X.reshape(-1, 8, 8))
     flat = VAE(**settings).fit(X)
-    assert images.module_.likelihood.context_gain is not None and flat.module_.likelihood.context_gain is None
-    ll_images = images.log_likelihood(test.reshape(-1, 8, 8), k=50, random_state=0).mean()
-    assert ll_images > flat.log_likelihood(test, k=50, random_state=0).mean() + 0.25  # 0.4-0.5 seen
+    monkeypatch.setattr(estimators, "NEIGHBOUR_RANK", 0)  # as vaekit before the weights
+    tables = VAE(**settings).fit(X.reshape(-1, 8, 8))
+    assert images.module_.likelihood.rank == 16 and tables.module_.likelihood.rank == 0
+    assert flat.module_.likelihood.context_gain is None and tables.module_.likelihood.context_gain is not None
+
+    def ll(model, x):
+        return model.log_likelihood(x, k=50, random_state=0).mean()
+
+    ll_tables = ll(tables, test.reshape(-1, 8, 8))
+    assert ll_tables > ll(flat, test) + 0.25  # 0.4-0.6 seen
+    assert ll(images, test.reshape(-1, 8, 8)) > ll_tables + 0.5  # 1.1-1.2 seen
     samples = images.sample(4, random_state=0)
     assert samples.shape == (4, 1, 8, 8) and set(np.unique(samples)) <= {0.0, 1.0}
+    images.save(tmp_path / "images")
+    np.testing.assert_array_equal(load(tmp_path / "images").elbo(test[:20]), images.elbo(test[:20]))
 
-    images.save(tmp_path / "m")
-    folder = tmp_path / "m"
-    np.testing.assert_array_equal(load(folder).elbo(test[:20]), images.elbo(test[:20]))
+    folder = tmp_path / "tables"
+    tables.save(folder)
+    config = json.loads((folder / "config.json").read_text())
+    del config["module"]["made_neighbour_rank"]
+    (folder / "config.json").write_text(json.dumps(config))
+    np.testing.assert_array_equal(load(folder).elbo(test[:20]), tables.elbo(test[:20]))
     tensors = load_file(str(folder / "model.safetensors"))
     assert [k for k in tensors if "context_" in k]
     save_file({k: v for k, v in tensors.items() if "context_" not in k}, str(folder / "model.safetensors"))
-    config = json.loads((folder / "config.json").read_text())
     del config["module"]["made_neighbours"]
     config["weights_sha256"] = _sha256(folder / "model.safetensors")
     (folder / "config.json").write_text(json.dumps(config))
     older = load(folder)
     assert older.module_.likelihood.context_gain is None
     with torch.no_grad():
-        images.module_.likelihood.context_gain.zero_()
-        images.module_.likelihood.context_bias.zero_()
-    np.testing.assert_allclose(older.elbo(test[:20]), images.elbo(test[:20]), rtol=1e-6)
+        tables.module_.likelihood.context_gain.zero_()
+        tables.module_.likelihood.context_bias.zero_()
+    np.testing.assert_allclose(older.elbo(test[:20]), tables.elbo(test[:20]), rtol=1e-6)
 
 
 # -- a learned mixture prior ---------------------------------------------------------------------

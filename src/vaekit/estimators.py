@@ -33,6 +33,7 @@ from vaekit.images import ImageData
 from vaekit.io import as_matrix
 from vaekit.models import ModelConfig, build_module
 from vaekit.models.conv import DEFAULT_CHANNELS
+from vaekit.models.likelihoods import NEIGHBOUR_RANK
 from vaekit.models.networks import ACTIVATIONS, NORMS
 from vaekit.preprocessing import SCALINGS, Scaler
 from vaekit.streaming import validation_rows
@@ -340,6 +341,7 @@ class _AutoencoderBase(BaseEstimator):
                 "(or 'auto' on [0, 1] data), or binarize=False"
             )
         n_features = scaler.n_features
+        made_neighbours = likelihood == "made" and image_shape is not None
         config = ModelConfig(
             kind=self._kind,
             n_features=n_features,
@@ -358,7 +360,8 @@ class _AutoencoderBase(BaseEstimator):
             binarize=bool(self.binarize),
             prior=getattr(self, "prior", "normal"),
             prior_components=int(getattr(self, "prior_components", 100)),
-            made_neighbours=likelihood == "made" and image_shape is not None,
+            made_neighbours=made_neighbours,
+            made_neighbour_rank=NEIGHBOUR_RANK if made_neighbours else 0,
         )
         device = resolve_device(self.device)
         train_config = self._train_config(seed)
@@ -542,8 +545,9 @@ class VAE(_AutoencoderBase):
         the usual continuous cross-entropy; Gaussian models the intensities as real values.
         ``"made"`` (MLP only) is an autoregressive Bernoulli decoder: each value also depends on
         the values before it, given z (a MADE as wide as ``hidden[0]``); on images, also through
-        tables of what the nearest earlier pixels show. It models binarized images much better
-        than independent pixels, and samples one value at a time.
+        tables of what the nearest earlier pixels show, and weights of those pixels that depend
+        on z. It models binarized images much better than independent pixels, and samples one
+        value at a time.
     binarize : dynamic binarization for a Bernoulli likelihood: every training pass draws binary
         pixels x ~ Bernoulli(x) afresh from the [0, 1] data (the validation data are binarized
         once). Scoring methods use the data as given.

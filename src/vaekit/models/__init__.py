@@ -47,7 +47,8 @@ class ModelConfig:
     x ~ Bernoulli(x) afresh at every training pass (dynamic binarization). ``prior`` is p(z) of a
     VAE: ``"normal"`` (N(0, I)) or a learned ``"mixture"`` of ``prior_components`` Gaussians.
     ``made_neighbours`` gives a ``"made"`` likelihood on images its tables of neighbouring pixels
-    (:class:`vaekit.models.likelihoods.AutoregressiveBernoulli`; files from before them: False).
+    (:class:`vaekit.models.likelihoods.AutoregressiveBernoulli`; files from before them: False),
+    and ``made_neighbour_rank`` > 0 its neighbour weights that depend on z (files from before: 0).
     """
 
     kind: Literal["vae", "ae"]
@@ -68,6 +69,7 @@ class ModelConfig:
     prior: Literal["normal", "mixture"] = "normal"
     prior_components: int = 100
     made_neighbours: bool = False
+    made_neighbour_rank: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,7 +90,9 @@ def build_module(
             raise ValueError("likelihood='made' (autoregressive pixels) works with the MLP architecture")
         made_hidden = config.hidden[0] if config.hidden else 500  # as wide as the decoder's last layer
         shape = _image_shape(config) if config.made_neighbours else None
-        likelihood = make_likelihood(config.likelihood, d, config.variance, made_hidden, shape)
+        likelihood = make_likelihood(
+            config.likelihood, d, config.variance, made_hidden, shape, config.made_neighbour_rank
+        )
         encoder = encoder if encoder is not None else _encoder(config, 2 * k)
         decoder = decoder if decoder is not None else _decoder(config, likelihood.n_params())
         return VAEModule(encoder, decoder, likelihood, k, binarize=config.binarize, prior=_prior(config))

@@ -133,6 +133,15 @@ class AutoregressiveBernoulli(nn.Module):
     two learned tables per channel. A MADE with one hidden layer reaches the pixel just before
     pixel i through the few hidden units whose degree falls between them; the tables give these
     strongest dependencies directly, at the cost of a lookup.
+
+    With ``neighbour_rank`` r > 0 as well, how much each neighbour counts also depends on z: the
+    decoder gives r more numbers c(z), and before the tables
+
+        l_i += sum_t W_ti(z) b_ti,   W(z) = c(z) A,
+
+    with b_ti the neighbour at tap t of pixel i (binary) and A a learned (r, taps, pixels) array
+    (zero at the start: training starts from the model without it). Where an edge runs differs
+    from one garment, stroke or pose to another; the tables alone cannot know which.
     """
 
     name = "made"
@@ -143,11 +152,14 @@ class AutoregressiveBernoulli(nn.Module):
         hidden: int = 500,
         image_shape: tuple[int, int, int] | None = None,
         context_radius: int = 2,
+        neighbour_rank: int = 0,
     ):
         super().__init__()
         if n_features < 2:
             raise ValueError("an autoregressive likelihood needs at least 2 features")
-        self.n_features, self.hidden = n_features, hidden
+        if neighbour_rank and image_shape is None:
+            raise ValueError("neighbour_rank needs image_shape: weights of neighbouring pixels")
+        self.n_features, self.hidden, self.rank = n_features, hidden, neighbour_rank
         self.x_to_hidden = nn.Linear(n_features, hidden)
         self.hidden_to_x = nn.Linear(hidden, n_features)
         # Input i has degree i + 1; hidden degrees spread evenly over 1 .. n_features - 1. A hidden
@@ -170,29 +182,57 @@ class AutoregressiveBernoulli(nn.Module):
             channel = torch.arange(n_features) // (n_features // image_shape[0])
             self.register_buffer("neighbours", neighbours, persistent=False)
             self.register_buffer("table_start", channel * 2**taps, persistent=False)
-            self.register_buffer("powers", 2.0 ** torch.arange(taps), persistent=False)
-            # the same patterns by a convolution (several times faster than gathering neighbours):
-            # each window offset weighted by its power of two
-            window = torch.zeros(2 * context_radius + 1, 2 * context_radius + 1)
-            for t, (dy, dx) in enumerate(causal_offsets(context_radius)):
-                window[context_radius + dy, context_radius + dx] = 2.0**t
-            self.register_buffer("window", window.expand(image_shape[0], 1, -1, -1).clone(), persistent=False)
+            self.register_buffer("powers", 2.0 ** torch.arange(taps)[:, None], persistent=False)
+            # the neighbours found by a convolution (several times faster than gathering them by
+            # index): one kernel a window offset, with a one where the offset points
+            offsets = causal_offsets(context_radius)
+            kernels = torch.zeros(len(offsets), 1, 2 * context_radius + 1, 2 * context_radius + 1)
+            for t, (dy, dx) in enumerate(offsets):
+                kernels[t, 0, context_radius + dy, context_radius + dx] = 1.0
+            self.register_buffer("kernels", kernels, persistent=False)
             self.context_gain = nn.Parameter(torch.zeros(image_shape[0] * 2**taps))
             self.context_bias = nn.Parameter(torch.zeros(image_shape[0] * 2**taps))
+            if neighbour_rank:
+                self.neighbour_weights = nn.Parameter(torch.zeros(neighbour_rank, taps, n_features))
 
     def n_params(self) -> int:
-        return self.n_features + self.hidden
+        return self.n_features + self.hidden + self.rank
 
-    def table_entries(self, x: torch.Tensor) -> torch.Tensor:
-        """The table entry of each pixel of x (..., n_features): its channel's table and its
-        neighbours' pattern (the binary number whose bit t is the neighbour at ``neighbours[:, t]``)."""
+    def neighbour_bits(self, x: torch.Tensor) -> torch.Tensor:
+        """The binary neighbours of each pixel of x (..., n_features), as (..., taps, n_features):
+        entry (t, i) is x at ``neighbours[i, t]`` above 1/2, or 0 off the image."""
         c, h, w = self.image_shape
-        bits = (x > 0.5).to(self.window.dtype).reshape(-1, c, h, w)
+        bits = (x > 0.5).to(self.kernels.dtype)
         with torch.autocast(x.device.type, enabled=False):  # bfloat16 holds integers to 256 only
-            pattern = F.conv2d(bits, self.window, padding=self.window.shape[-1] // 2, groups=c)
+            window = F.conv2d(bits.reshape(-1, 1, h, w), self.kernels, padding=self.kernels.shape[-1] // 2)
+        window = window.reshape(-1, c, len(self.kernels), h * w).transpose(1, 2).flatten(2)
         if c > 1:  # the last tap: the same pixel of the channel before
-            pattern[:, 1:] += bits[:, :-1] * self.powers[-1]
-        return self.table_start + pattern.reshape(*x.shape).long()
+            before = F.pad(bits.reshape(-1, self.n_features), (h * w, 0))[:, : self.n_features]
+            window = torch.cat([window, before[:, None]], dim=1)
+        return window.reshape(*x.shape[:-1], -1, self.n_features)
+
+    def table_entries(self, bits: torch.Tensor) -> torch.Tensor:
+        """The table entry of each pixel, from its :meth:`neighbour_bits`: its channel's table and
+        its neighbours' pattern (the binary number whose bit t is the neighbour at tap t)."""
+        return self.table_start + (bits * self.powers).sum(-2).long()
+
+    def neighbour_logits(self, c: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+        """sum_t W_ti(z) b_ti with W(z) = c(z) A, for c of shape (batch, rank), one z an example,
+        or (samples, batch, rank); bits (batch, taps, n_features)."""
+        a, bits = self.neighbour_weights, bits.to(c.dtype)
+        if c.dim() == 2:  # W for each example: one matrix product, then the sum over taps
+            w = (c @ a.reshape(self.rank, -1).to(c.dtype)).unflatten(-1, bits.shape[-2:])
+            return (w * bits).sum(-2)
+        # several z an example: G_ri = sum_t A_rti b_ti once an example, then c G for each z,
+        # not a W of taps x n_features numbers a sample (memory of k = 100 samples: 2 GB)
+        g = torch.einsum("btn,rtn->bnr", bits, a.to(c.dtype))
+        samples = c.reshape(-1, *c.shape[-2:]).permute(1, 2, 0)  # (batch, rank, samples)
+        out = torch.bmm(g, samples.to(g.dtype)).permute(2, 0, 1)
+        return out.reshape(*c.shape[:-1], self.n_features)
+
+    def _split(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The decoder's logits, the MADE's hidden context and the neighbour weights' c(z)."""
+        return params.split([self.n_features, self.hidden, self.rank], dim=-1)
 
     def _table(self, table: torch.Tensor, entries: torch.Tensor) -> torch.Tensor:
         # index_select: its gradient adds into the table (index_add_), many times faster on CPUs
@@ -200,19 +240,24 @@ class AutoregressiveBernoulli(nn.Module):
         return table.index_select(0, entries.reshape(-1)).reshape(entries.shape)
 
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        logits, context = params.split([self.n_features, self.hidden], dim=-1)
+        logits, context, c = self._split(params)
+        if self.context_gain is not None:
+            bits = self.neighbour_bits(x)
+            if self.rank:
+                logits = logits + self.neighbour_logits(c, bits)
         # A x is the same for every z drawn for an example: computed once, broadcast over samples.
         h = torch.relu(F.linear(x, self.x_to_hidden.weight * self.mask_in, self.x_to_hidden.bias) + context)
         logits = logits + F.linear(h, self.hidden_to_x.weight * self.mask_out, self.hidden_to_x.bias)
         if self.context_gain is not None:
-            s = self.table_entries(x)
+            s = self.table_entries(bits)
             logits = logits * (1 + self._table(self.context_gain, s)) + self._table(self.context_bias, s)
         return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
 
     def _generate(self, params: torch.Tensor, draw: bool) -> torch.Tensor:
-        logits, context = params.split([self.n_features, self.hidden], dim=-1)
+        logits, context, c = self._split(params)
         lead = logits.shape[:-1]
         logits, context = logits.reshape(-1, self.n_features), context.reshape(-1, self.hidden)
+        c = c.reshape(len(logits), self.rank)
         a_in = (self.x_to_hidden.weight * self.mask_in).T  # (features, hidden)
         b_out = self.hidden_to_x.weight * self.mask_out  # (features, hidden)
         pre = context + self.x_to_hidden.bias  # hidden pre-activations, no pixel seen yet
@@ -221,7 +266,9 @@ class AutoregressiveBernoulli(nn.Module):
             logit = logits[:, i] + torch.relu(pre) @ b_out[i] + self.hidden_to_x.bias[i]
             if self.context_gain is not None:
                 bits = (out[:, self.neighbours[i]] > 0.5).to(self.powers.dtype)
-                s = self.table_start[i] + (bits * self.powers).sum(-1).long()  # no matmul: autocast
+                if self.rank:
+                    logit = logit + ((c @ self.neighbour_weights[:, :, i]) * bits).sum(-1)
+                s = self.table_start[i] + (bits * self.powers.T).sum(-1).long()  # no matmul: autocast
                 logit = logit * (1 + self.context_gain[s]) + self.context_bias[s]
             p = torch.sigmoid(logit)
             out[:, i] = torch.bernoulli(p) if draw else p
@@ -238,6 +285,7 @@ class AutoregressiveBernoulli(nn.Module):
 
 
 LIKELIHOODS = ("bernoulli", "made", "gaussian")
+NEIGHBOUR_RANK = 16  # of a MADE on images; on Fashion-MNIST 0.55-0.63 nats better than none at 300 s
 
 
 def make_likelihood(
@@ -246,12 +294,14 @@ def make_likelihood(
     variance: Variance = "feature",
     made_hidden: int = 500,
     image_shape: tuple[int, int, int] | None = None,
+    neighbour_rank: int = 0,
 ) -> nn.Module:
-    """``image_shape`` gives a MADE its tables of neighbouring pixels (None: the MADE alone)."""
+    """``image_shape`` gives a MADE its tables of neighbouring pixels (None: the MADE alone), and
+    ``neighbour_rank`` its z-dependent neighbour weights (0: none)."""
     if name == "bernoulli":
         return Bernoulli(n_features)
     if name == "made":
-        return AutoregressiveBernoulli(n_features, made_hidden, image_shape)
+        return AutoregressiveBernoulli(n_features, made_hidden, image_shape, neighbour_rank=neighbour_rank)
     if name == "gaussian":
         return Gaussian(n_features, variance)
     raise ValueError(f"unknown likelihood {name!r}; use bernoulli, made or gaussian")
