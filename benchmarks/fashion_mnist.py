@@ -278,13 +278,12 @@ pixels are autoregressive (a MADE whose hidden layer also receives the decoder's
 of what each pixel's 12 nearest earlier pixels show, which adjust its logit; and weights of those
 12 pixels in its logit that depend on z, W(z) = c(z) A with {rank} more decoder outputs c(z)), which
 captures the dependencies between neighbouring pixels that a factorised Bernoulli decoder cannot;
-p(z) is a
-learned mixture of 100 diagonal Gaussians (its KL estimated with the sampled z), the KL term's
+p(z) is a learned mixture of 100 diagonal Gaussians (its KL estimated with the sampled z), the KL term's
 weight rising from 0 to 1 over the first 3 epochs (a warm-up: the decoder does not learn to do
 without z before the encoder has learnt to say something);
 {precision}.
 The tables' lookups and the weights' products with the neighbours are not in the MFLOP nor in the
-limit (c(z) A is, as a layer {rank}-{rank_out} not in the layers' column).
+limit (c(z) A is in both, as a layer {rank}-{rank_out} which the layers' column leaves out).
 Peer: the PyTorch examples' VAE and training loop (784-400-20, Adam 1e-3, batch 128).
 
 {header}
