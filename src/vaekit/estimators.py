@@ -341,12 +341,16 @@ class _AutoencoderBase(BaseEstimator):
                 "(or 'auto' on [0, 1] data), or binarize=False"
             )
         n_features = scaler.n_features
+        config_hidden = [int(h) for h in self.hidden]
         made_neighbours = likelihood == "made" and image_shape is not None
+        # the neighbour weights' c(z) is an affine map of the decoder's last hidden layer (as wide
+        # as hidden[0]): a higher rank than its width adds nothing
+        rank = min([NEIGHBOUR_RANK, *config_hidden[:1]]) if made_neighbours else 0
         config = ModelConfig(
             kind=self._kind,
             n_features=n_features,
             latent_dim=int(self.latent_dim),
-            hidden=[int(h) for h in self.hidden],
+            hidden=config_hidden,
             activation=self.activation,
             dropout=float(self.dropout),
             norm=self.norm,
@@ -361,7 +365,7 @@ class _AutoencoderBase(BaseEstimator):
             prior=getattr(self, "prior", "normal"),
             prior_components=int(getattr(self, "prior_components", 100)),
             made_neighbours=made_neighbours,
-            made_neighbour_rank=NEIGHBOUR_RANK if made_neighbours else 0,
+            made_neighbour_rank=rank,
         )
         device = resolve_device(self.device)
         train_config = self._train_config(seed)

@@ -183,13 +183,7 @@ class AutoregressiveBernoulli(nn.Module):
             self.register_buffer("neighbours", neighbours, persistent=False)
             self.register_buffer("table_start", channel * 2**taps, persistent=False)
             self.register_buffer("powers", 2.0 ** torch.arange(taps)[:, None], persistent=False)
-            # the neighbours found by a convolution (several times faster than gathering them by
-            # index): one kernel a window offset, with a one where the offset points
-            offsets = causal_offsets(context_radius)
-            kernels = torch.zeros(len(offsets), 1, 2 * context_radius + 1, 2 * context_radius + 1)
-            for t, (dy, dx) in enumerate(offsets):
-                kernels[t, 0, context_radius + dy, context_radius + dx] = 1.0
-            self.register_buffer("kernels", kernels, persistent=False)
+            self.radius, self.offsets = context_radius, causal_offsets(context_radius)
             self.context_gain = nn.Parameter(torch.zeros(image_shape[0] * 2**taps))
             self.context_bias = nn.Parameter(torch.zeros(image_shape[0] * 2**taps))
             if neighbour_rank:
@@ -202,10 +196,13 @@ class AutoregressiveBernoulli(nn.Module):
         """The binary neighbours of each pixel of x (..., n_features), as (..., taps, n_features):
         entry (t, i) is x at ``neighbours[i, t]`` above 1/2, or 0 off the image."""
         c, h, w = self.image_shape
-        bits = (x > 0.5).to(self.kernels.dtype)
-        with torch.autocast(x.device.type, enabled=False):  # bfloat16 holds integers to 256 only
-            window = F.conv2d(bits.reshape(-1, 1, h, w), self.kernels, padding=self.kernels.shape[-1] // 2)
-        window = window.reshape(-1, c, len(self.kernels), h * w).transpose(1, 2).flatten(2)
+        r = self.radius
+        bits = (x > 0.5).float()
+        # each window offset a shifted view of the image padded with zeros (no rows below: the
+        # offsets never point down); several times faster than gathering by index or a convolution
+        padded = F.pad(bits.reshape(-1, h, w), (r, r, r, 0))
+        window = torch.stack([padded[:, r + dy : r + dy + h, r + dx : r + dx + w] for dy, dx in self.offsets])
+        window = window.reshape(len(self.offsets), -1, c, h * w).permute(1, 0, 2, 3).flatten(2)
         if c > 1:  # the last tap: the same pixel of the channel before
             before = F.pad(bits.reshape(-1, self.n_features), (h * w, 0))[:, : self.n_features]
             window = torch.cat([window, before[:, None]], dim=1)
