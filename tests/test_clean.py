@@ -21,6 +21,7 @@ from vaekit.clean import (
     _parse_chunk,
     _parse_record,
     _parse_records,
+    _plain,
     _split_records,
     _string_frame,
     clean,
@@ -81,14 +82,19 @@ def test_records_parsed_together_are_parsed_as_one_by_one():
 
 @pytest.mark.parametrize("dialect", [csv.excel, csv.excel_tab])
 def test_chunks_parsed_together_are_parsed_as_one_by_one(dialect):
-    """Records read by Arrow (the plain ones) and by the csv module (the others) together give each
-    record what parsing it alone gives, whatever the mix; a record of bytes that are not UTF-8
-    among the plain ones sends them all to the csv module."""
+    """Records read by Arrow (the plain ones, simply quoted fields among them) and by the csv module
+    (the others) together give each record what parsing it alone gives, whatever the mix; a record
+    of bytes that are not UTF-8 among the plain ones sends them all to the csv module."""
     pieces = [b"1,2,3", b"a b,,", b'"a,b",2,3', b"1,2", b"1,2,3,4", b"", b"   ", b'x"y,"z,3',
               b'"q""q",2,3', b'1,"line\nbreak",3', b"1;2;3", b"nan,,3", b" 1 ,\x00,3", b"\xc3\xa9,2,3",
+              b'"1","2","3"', b'"",x,"y z"', b'"a,b,c",,', b'"a" ,2,3', b'"a"b,2,3', b'"",2,"3', b'"a,b","c"',
               b"\xff,2,3"]  # fmt: skip
     pieces = [piece.replace(b",", dialect.delimiter.encode()) for piece in pieces]
     columns = ["x", "y", "z"]
+    plain = _plain([piece + b"\n" for piece in pieces], 3, dialect)
+    assert [piece for piece, p in zip(pieces, plain, strict=True) if p] == [
+        pieces[i] for i in (0, 1, 2, 11, 12, 13, 14, 15, 16, 21)
+    ]
     rng = np.random.RandomState(0)
     for trial in range(400):
         choices = rng.randint(len(pieces) - (trial % 2), size=rng.randint(1, 9))  # odd trials: no \xff
@@ -105,10 +111,10 @@ def test_chunks_parsed_together_are_parsed_as_one_by_one(dialect):
 
 
 def test_a_single_column_file_keeps_its_blank_lines_as_garbage():
-    raws = [b"1\n", b"\n", b"  \r\n", b'"a"\n', b"x y\n"]
+    raws = [b"1\n", b"\n", b"  \r\n", b'"a"\n', b"x y\n", b'""\n']
     strings, reasons = _parse_chunk(raws, ["x"], csv.excel)
-    assert reasons == ["", "an empty line", "an empty line", "", ""]
-    assert strings.index.tolist() == [0, 3, 4] and strings["x"].tolist() == ["1", "a", "x y"]
+    assert reasons == ["", "an empty line", "an empty line", "", "", ""]
+    assert strings.index.tolist() == [0, 3, 4, 5] and strings["x"].tolist() == ["1", "a", "x y", ""]
     strings, reasons = _parse_chunk([b"1\n", b"  \r\n", b"2"], ["x"], csv.excel)  # no empty line
     assert reasons == ["", "an empty line", ""] and strings["x"].tolist() == ["1", "2"]
 

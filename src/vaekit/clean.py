@@ -177,18 +177,34 @@ def _parse_records(
 
 
 def _plain(raws: list[bytes], n_columns: int, dialect: type[csv.Dialect]) -> list[bool]:
-    """Which records are plain: not blank, no quote or escape character, and as many
-    delimiters as the header has. Such a record is its fields joined by the delimiter, read
-    alike by every CSV parser; fields with quotes, a file whose delimiter may be followed by
-    spaces to skip, may not be."""
+    """Which records are plain: not blank, as many fields as the header has, each field without
+    quote, escape character or delimiter, or quoted whole with no quote, escape character or line
+    break inside (``"a,b"`` but not ``"a""b"`` nor ``a"b``). Such a record is read alike by the csv
+    module and Arrow's reader; other quoting, a file whose delimiter may be followed by spaces to
+    skip, may not be."""
     if dialect.skipinitialspace:
         return [False] * len(raws)
     delimiter = dialect.delimiter.encode()
     special = "".join(c for c in (dialect.quotechar, dialect.escapechar) if c).encode()
     has_special = re.compile(b"[%s]" % re.escape(special)).search if special else lambda raw: None
+    quoted = _quoted_record(n_columns, dialect)
     return [
-        raw.count(delimiter) == n_columns - 1 and not has_special(raw) and bool(raw.strip()) for raw in raws
+        (raw.count(delimiter) == n_columns - 1 and bool(raw.strip()))
+        if not has_special(raw)
+        else quoted is not None and quoted(raw) is not None
+        for raw in raws
     ]
+
+
+def _quoted_record(n_columns: int, dialect: type[csv.Dialect]):
+    """The ``fullmatch`` of a record whose fields are unquoted or simply quoted (:func:`_plain`),
+    or None for a dialect that does not quote."""
+    if not dialect.quotechar or dialect.quoting == csv.QUOTE_NONE:
+        return None
+    q, d = re.escape(dialect.quotechar.encode()), re.escape(dialect.delimiter.encode())
+    e = re.escape(dialect.escapechar.encode()) if dialect.escapechar else b""
+    field = b"(?:%s[^%s%s\r\n]*%s|[^%s%s%s\r\n]*)" % (q, q, e, q, q, e, d)
+    return re.compile(b"%s(?:%s%s){%d}(?:\r\n|\r|\n)?" % (field, d, field, n_columns - 1)).fullmatch
 
 
 def _arrow_strings(raws: list[bytes], columns: list[str], dialect: type[csv.Dialect]) -> pd.DataFrame | None:
@@ -198,11 +214,12 @@ def _arrow_strings(raws: list[bytes], columns: list[str], dialect: type[csv.Dial
     import pyarrow.csv as pa_csv
 
     names = [f"f{i}" for i in range(len(columns))]  # any names: the header's may clash with Arrow's
+    quote = dialect.quotechar if dialect.quotechar and dialect.quoting != csv.QUOTE_NONE else False
     try:
         table = pa_csv.read_csv(
             pa.py_buffer(b"".join(raws)),
             read_options=pa_csv.ReadOptions(column_names=names),
-            parse_options=pa_csv.ParseOptions(delimiter=dialect.delimiter, quote_char=False),
+            parse_options=pa_csv.ParseOptions(delimiter=dialect.delimiter, quote_char=quote),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
             ),
