@@ -196,7 +196,7 @@ def _plain(raws: list[bytes], n_columns: int, dialect: type[csv.Dialect]) -> lis
     ]
 
 
-def _quoted_record(n_columns: int, dialect: type[csv.Dialect]):
+def _quoted_record(n_columns: int, dialect: type[csv.Dialect]) -> Callable[[bytes], re.Match | None] | None:
     """The ``fullmatch`` of a record whose fields are unquoted or simply quoted (:func:`_plain`),
     or None for a dialect that does not quote."""
     if not dialect.quotechar or dialect.quoting == csv.QUOTE_NONE:
