@@ -356,7 +356,7 @@ def test_neighbour_tables_and_weights_keep_the_made_a_normalised_distribution_th
             p.normal_(0, 1.5)
     params = torch.randn(1, d + 5 + rank)
     patterns = torch.tensor(list(itertools.product([0.0, 1.0], repeat=d)))
-    # scoring finds the neighbours by a convolution, sampling by their indices: the same
+    # scoring finds the neighbours by shifted views of the image, sampling by their indices: the same
     bits = made.neighbour_bits(patterns)
     assert torch.equal(bits, torch.nn.functional.pad(patterns, (0, 1))[:, neighbours].transpose(1, 2))
     assert torch.equal(made.table_entries(bits), made.table_start + (bits * made.powers).sum(1).long())
