@@ -83,8 +83,8 @@ def test_records_parsed_together_are_parsed_as_one_by_one():
 @pytest.mark.parametrize("dialect", [csv.excel, csv.excel_tab])
 def test_chunks_parsed_together_are_parsed_as_one_by_one(dialect):
     """Records read by Arrow (the plain ones, simply quoted fields among them) and by the csv module
-    (the others) together give each record what parsing it alone gives, whatever the mix; a record
-    of bytes that are not UTF-8 among the plain ones sends them all to the csv module."""
+    (the others) together give each record what parsing it alone gives, whatever the mix, records
+    of bytes that are not UTF-8 among them."""
     pieces = [b"1,2,3", b"a b,,", b'"a,b",2,3', b"1,2", b"1,2,3,4", b"", b"   ", b'x"y,"z,3',
               b'"q""q",2,3', b'1,"line\nbreak",3', b"1;2;3", b"nan,,3", b" 1 ,\x00,3", b"\xc3\xa9,2,3",
               b'"1","2","3"', b'"",x,"y z"', b'"a,b,c",,', b'"a" ,2,3', b'"a"b,2,3', b'"",2,"3', b'"a,b","c"',
@@ -108,6 +108,22 @@ def test_chunks_parsed_together_are_parsed_as_one_by_one(dialect):
         assert strings.values.tolist() == [fields for fields, _ in expected if fields is not None]
         assert list(strings.columns) == columns
         assert (strings.dtypes == _string_frame([["a"] * 3], columns).dtypes).all()
+
+
+def test_a_record_that_is_not_utf8_leaves_the_other_plain_records_to_arrow(monkeypatch):
+    import vaekit.clean
+
+    raws = [b"1,2,3\n", b"\xff,2,3\n", b"4,5,6\n", b'"q""q",2,3\n']
+    by_csv_module = []
+    parse_records = vaekit.clean._parse_records
+    monkeypatch.setattr(
+        vaekit.clean, "_parse_records", lambda r, n, d: by_csv_module.extend(r) or parse_records(r, n, d)
+    )
+    strings, reasons = _parse_chunk(raws, ["x", "y", "z"], csv.excel)
+    assert by_csv_module == [raws[1], raws[3]]
+    assert reasons == ["", "bytes that are not UTF-8 text at position 0", "", ""]
+    assert strings.index.tolist() == [0, 2, 3]
+    assert strings.values.tolist() == [["1", "2", "3"], ["4", "5", "6"], ['q"q', "2", "3"]]
 
 
 def test_a_single_column_file_keeps_its_blank_lines_as_garbage():

@@ -231,6 +231,14 @@ def _arrow_strings(raws: list[bytes], columns: list[str], dialect: type[csv.Dial
     return table.rename_columns(columns).to_pandas()
 
 
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _parse_chunk(
     raws: list[bytes], columns: list[str], dialect: type[csv.Dialect]
 ) -> tuple[pd.DataFrame, list[str]]:
@@ -239,14 +247,17 @@ def _parse_chunk(
     :func:`_parse_record` gives each record alone. The plain records (:func:`_plain`, most
     records of most files) are read by Arrow in one call, several times faster than the csv
     module and without building a list per record; the others by :func:`_parse_records`."""
-    plain = _plain(raws, len(columns), dialect)
-    fast = [i for i, p in enumerate(plain) if p]
+    fast = [i for i, plain in enumerate(_plain(raws, len(columns), dialect)) if plain]
     strings = _arrow_strings([raws[i] for i in fast], columns, dialect) if fast else None
-    if strings is None:  # none plain, or one that is not UTF-8 among them: all to the csv module
-        plain = [False] * len(raws)
+    if strings is None and fast:  # a record that is not UTF-8 text among them: the others again
+        fast = [i for i in fast if _is_utf8(raws[i])]
+        strings = _arrow_strings([raws[i] for i in fast], columns, dialect) if fast else None
+    if strings is None:
+        fast = []
     else:
         strings.index = fast
-    slow = [i for i, p in enumerate(plain) if not p]
+    taken = set(fast)
+    slow = [i for i in range(len(raws)) if i not in taken]
     parsed = _parse_records([raws[i] for i in slow], len(columns), dialect)
     reasons = [""] * len(raws)
     for i, (_, reason) in zip(slow, parsed, strict=True):
