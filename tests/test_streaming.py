@@ -165,3 +165,25 @@ def test_the_command_line_streams_training_under_a_small_memory_budget(tmp_path)
     assert "uniform sample" in out.stderr
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["rows"] == 4000 and summary["trained_on"] == 4000
+
+
+def test_a_sample_made_only_of_the_rows_that_may_enter_is_the_sample_of_every_row():
+    """The uniform sample of a file keeps the rows of the k smallest random keys: rows whose key
+    can no longer be among them need not be made (clean skips their fields), and skipping them
+    keeps the same rows, in the order they came."""
+    from vaekit.streaming import _Smallest
+
+    rng = np.random.default_rng(0)
+    every, entering = _Smallest(50), _Smallest(50)
+    made = 0
+    for start in range(0, 2_000, 37):
+        keys = rng.random(37)
+        places = np.arange(start, start + 37)
+        every.add(keys, places, places[:, None] * 1.0)
+        enter = entering.entering(keys)
+        made += len(enter)
+        entering.add(keys[enter], places[enter], places[enter, None] * 1.0)
+    for a, b in zip(every.rows(), entering.rows(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert len(every.rows()[0]) == 50 and np.all(np.diff(every.rows()[1]) > 0)
+    assert made < 500  # of 2,035 rows

@@ -1108,8 +1108,10 @@ class _StreamingCsvJob(_StreamingParquetJob):
                 part = _ColumnCounts.of(strings)
                 counts = part if counts is None else counts + part
                 hashed.append((chunk.places[ok], pd.util.hash_pandas_object(strings, index=False).to_numpy()))
-                fields = strings.to_numpy(dtype=object)  # (records, columns)
-                picked.add(keys_rng.random(len(ok)), chunk.places[ok], fields)
+                keys = keys_rng.random(len(ok))
+                enter = picked.entering(keys)  # the fields of the others are never needed
+                fields = strings.iloc[enter].to_numpy(dtype=object)  # (records, columns)
+                picked.add(keys[enter], chunk.places[ok][enter], fields)
         self.n_rows = n
         if n == 0:
             raise DataError(f"{self.source}: has a header but no rows; give a file with rows of data")

@@ -172,6 +172,12 @@ class _Smallest:
         self.k = k
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._held = 0
+        self._bound = np.inf  # k keys below it are held: no key at or above it can be kept
+
+    def entering(self, keys: np.ndarray) -> np.ndarray:
+        """The indices of the ``keys`` that may still be among the k smallest: the rows worth
+        making for :meth:`add`, the others never kept."""
+        return np.flatnonzero(keys < self._bound)
 
     def add(self, keys: np.ndarray, places: np.ndarray, values: np.ndarray) -> None:
         if self.k == 0:
@@ -187,6 +193,8 @@ class _Smallest:
             keep = np.sort(np.argpartition(keys, self.k)[: self.k])
             keys, places, values = keys[keep], places[keep], values[keep]
         self._parts, self._held = [(keys, places, values)], len(keys)
+        if len(keys) == self.k:
+            self._bound = keys.max()
 
     def rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(keys, places, values) of the rows kept."""
