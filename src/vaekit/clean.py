@@ -199,12 +199,18 @@ def _plain(raws: list[bytes], n_columns: int, dialect: type[csv.Dialect]) -> lis
 def _quoted_record(n_columns: int, dialect: type[csv.Dialect]) -> Callable[[bytes], re.Match | None] | None:
     """The ``fullmatch`` of a record whose fields are unquoted or simply quoted (:func:`_plain`),
     or None for a dialect that does not quote."""
-    if not dialect.quotechar or dialect.quoting == csv.QUOTE_NONE:
+    quote = _quote_char(dialect)
+    if quote is None:
         return None
-    q, d = re.escape(dialect.quotechar.encode()), re.escape(dialect.delimiter.encode())
+    q, d = re.escape(quote.encode()), re.escape(dialect.delimiter.encode())
     e = re.escape(dialect.escapechar.encode()) if dialect.escapechar else b""
     field = b"(?:%s[^%s%s\r\n]*%s|[^%s%s%s\r\n]*)" % (q, q, e, q, q, e, d)
     return re.compile(b"%s(?:%s%s){%d}(?:\r\n|\r|\n)?" % (field, d, field, n_columns - 1)).fullmatch
+
+
+def _quote_char(dialect: type[csv.Dialect]) -> str | None:
+    """The character that quotes fields in ``dialect``, or None if it does not quote."""
+    return dialect.quotechar if dialect.quotechar and dialect.quoting != csv.QUOTE_NONE else None
 
 
 def _arrow_strings(raws: list[bytes], columns: list[str], dialect: type[csv.Dialect]) -> pd.DataFrame | None:
@@ -214,12 +220,13 @@ def _arrow_strings(raws: list[bytes], columns: list[str], dialect: type[csv.Dial
     import pyarrow.csv as pa_csv
 
     names = [f"f{i}" for i in range(len(columns))]  # any names: the header's may clash with Arrow's
-    quote = dialect.quotechar if dialect.quotechar and dialect.quoting != csv.QUOTE_NONE else False
     try:
         table = pa_csv.read_csv(
             pa.py_buffer(b"".join(raws)),
             read_options=pa_csv.ReadOptions(column_names=names),
-            parse_options=pa_csv.ParseOptions(delimiter=dialect.delimiter, quote_char=quote),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=dialect.delimiter, quote_char=_quote_char(dialect) or False
+            ),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
             ),
@@ -250,8 +257,10 @@ def _parse_chunk(
     fast = [i for i, plain in enumerate(_plain(raws, len(columns), dialect)) if plain]
     strings = _arrow_strings([raws[i] for i in fast], columns, dialect) if fast else None
     if strings is None and fast:  # a record that is not UTF-8 text among them: the others again
-        fast = [i for i in fast if _is_utf8(raws[i])]
-        strings = _arrow_strings([raws[i] for i in fast], columns, dialect) if fast else None
+        utf8 = [i for i in fast if _is_utf8(raws[i])]
+        if len(utf8) < len(fast):
+            fast = utf8
+            strings = _arrow_strings([raws[i] for i in fast], columns, dialect) if fast else None
     if strings is None:
         fast = []
     else:

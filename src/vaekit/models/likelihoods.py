@@ -216,15 +216,15 @@ class AutoregressiveBernoulli(nn.Module):
     def neighbour_logits(self, c: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
         """sum_t W_ti(z) b_ti with W(z) = c(z) A, for c of shape (batch, rank), one z an example,
         or (samples, batch, rank); bits (batch, taps, n_features)."""
-        a, bits = self.neighbour_weights, bits.to(c.dtype)
+        a, bits = self.neighbour_weights.to(c.dtype), bits.to(c.dtype)
         if c.dim() == 2:  # W for each example: one matrix product, then the sum over taps
-            w = (c @ a.reshape(self.rank, -1).to(c.dtype)).unflatten(-1, bits.shape[-2:])
+            w = (c @ a.reshape(self.rank, -1)).unflatten(-1, bits.shape[-2:])
             return (w * bits).sum(-2)
         # several z an example: G_ri = sum_t A_rti b_ti once an example, then c G for each z,
         # not a W of taps x n_features numbers a sample (memory of k = 100 samples: 2 GB)
-        g = torch.einsum("btn,rtn->bnr", bits, a.to(c.dtype))
+        g = torch.einsum("btn,rtn->bnr", bits, a)
         samples = c.reshape(-1, *c.shape[-2:]).permute(1, 2, 0)  # (batch, rank, samples)
-        out = torch.bmm(g, samples.to(g.dtype)).permute(2, 0, 1)
+        out = torch.bmm(g, samples).permute(2, 0, 1)
         return out.reshape(*c.shape[:-1], self.n_features)
 
     def _split(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
