@@ -226,6 +226,25 @@ def test_parquet_round_trip(tmp_path):
     np.testing.assert_array_equal(together, frame.to_numpy()[order])  # same values, original order
 
 
+def test_quotes_inside_quoted_fields_are_read_and_written_as_pandas_does(tmp_path):
+    """A header without quotes gives the sniffer nothing to tell doubled quotes by: read as the csv
+    module's default once said, "12"" screen" became 12" screen" and writing a garbage row with a
+    quote failed."""
+    frame = manifold_table()
+    frame["note"] = np.array(['12" screen', 'say "hi", then', "plain", '""'])[np.arange(len(frame)) % 4]
+    frame.loc[[5, 50, 151], ["f1", "f4"]] = [9.5, -8.25]
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False)
+    clean(path, tmp_path / "out", verbose=0)
+    read = lambda name: pd.read_csv(tmp_path / "out" / name, dtype=str, keep_default_na=False)  # noqa: E731
+    kept, garbage = read("clean.csv"), read("garbage.csv")
+    rows = garbage["vaekit_row"].astype(int).to_numpy() - 1
+    assert {5, 50, 151} <= set(rows) and (garbage["vaekit_reason"] != "").all()
+    expected = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert garbage["note"].tolist() == expected["note"].iloc[rows].tolist()
+    pd.testing.assert_frame_equal(kept, expected.drop(index=rows).reset_index(drop=True))
+
+
 def test_duplicates_are_counted_and_dropped_on_request(dirty_csv, tmp_path):
     path, _rows, _ = dirty_csv
     result = clean(path, tmp_path / "out", drop_duplicates=True, verbose=0)

@@ -127,6 +127,10 @@ def _csv_header(header: bytes, path: Path) -> tuple[list[str], type[csv.Dialect]
         raise DataError(f"{path}: the header line is not UTF-8 text; save the file as UTF-8") from None
     try:
         dialect = csv.Sniffer().sniff(header_text, delimiters=",;\t|")
+        # a quote inside a quoted field is doubled (RFC 4180, as Excel and pandas write it); the
+        # sniffer says so only when its sample holds a doubled quote, which a header rarely does,
+        # and read "12"" screen" as 12" screen" and could not write a field with a quote
+        dialect.doublequote = True
     except csv.Error:
         dialect = csv.excel
     columns = next(csv.reader([header_text.rstrip("\r\n")], dialect))
