@@ -88,12 +88,13 @@ def test_chunks_parsed_together_are_parsed_as_one_by_one(dialect):
     pieces = [b"1,2,3", b"a b,,", b'"a,b",2,3', b"1,2", b"1,2,3,4", b"", b"   ", b'x"y,"z,3',
               b'"q""q",2,3', b'1,"line\nbreak",3', b"1;2;3", b"nan,,3", b" 1 ,\x00,3", b"\xc3\xa9,2,3",
               b'"1","2","3"', b'"",x,"y z"', b'"a,b,c",,', b'"a" ,2,3', b'"a"b,2,3', b'"",2,"3', b'"a,b","c"',
+              b'"a ""b""",2,"12"""', b'"""",,', b'"a"",2,3', b'"a""b"c,2,3', b'""""",2,3',
               b"\xff,2,3"]  # fmt: skip
     pieces = [piece.replace(b",", dialect.delimiter.encode()) for piece in pieces]
     columns = ["x", "y", "z"]
     plain = _plain([piece + b"\n" for piece in pieces], 3, dialect)
     assert [piece for piece, p in zip(pieces, plain, strict=True) if p] == [
-        pieces[i] for i in (0, 1, 2, 11, 12, 13, 14, 15, 16, 21)
+        pieces[i] for i in (0, 1, 2, 8, 11, 12, 13, 14, 15, 16, 21, 22, 26)
     ]
     rng = np.random.RandomState(0)
     for trial in range(400):
@@ -113,7 +114,7 @@ def test_chunks_parsed_together_are_parsed_as_one_by_one(dialect):
 def test_a_record_that_is_not_utf8_leaves_the_other_plain_records_to_arrow(monkeypatch):
     import vaekit.clean
 
-    raws = [b"1,2,3\n", b"\xff,2,3\n", b"4,5,6\n", b'"q""q",2,3\n']
+    raws = [b"1,2,3\n", b"\xff,2,3\n", b"4,5,6\n", b'"q"q,2,3\n']
     by_csv_module = []
     parse_records = vaekit.clean._parse_records
     monkeypatch.setattr(
@@ -123,7 +124,7 @@ def test_a_record_that_is_not_utf8_leaves_the_other_plain_records_to_arrow(monke
     assert by_csv_module == [raws[1], raws[3]]
     assert reasons == ["", "bytes that are not UTF-8 text at position 0", "", ""]
     assert strings.index.tolist() == [0, 2, 3]
-    assert strings.values.tolist() == [["1", "2", "3"], ["4", "5", "6"], ['q"q', "2", "3"]]
+    assert strings.values.tolist() == [["1", "2", "3"], ["4", "5", "6"], ["qq", "2", "3"]]
 
 
 def test_a_single_column_file_keeps_its_blank_lines_as_garbage():

@@ -182,10 +182,10 @@ def _parse_records(
 
 def _plain(raws: list[bytes], n_columns: int, dialect: type[csv.Dialect]) -> list[bool]:
     """Which records are plain: not blank, as many fields as the header has, each field without
-    quote, escape character or delimiter, or quoted whole with no quote, escape character or line
-    break inside (``"a,b"`` but not ``"a""b"`` nor ``a"b``). Such a record is read alike by the csv
-    module and Arrow's reader; other quoting, a file whose delimiter may be followed by spaces to
-    skip, may not be."""
+    quote, escape character or delimiter, or quoted whole with no escape character or line break
+    inside and no quote but doubled ones, when the dialect doubles them (``"a,b"`` and ``"a""b"``,
+    but not ``a"b`` nor ``"a"b``). Such a record is read alike by the csv module and Arrow's
+    reader; other quoting, a file whose delimiter may be followed by spaces to skip, may not be."""
     if dialect.skipinitialspace:
         return [False] * len(raws)
     delimiter = dialect.delimiter.encode()
@@ -208,7 +208,8 @@ def _quoted_record(n_columns: int, dialect: type[csv.Dialect]) -> Callable[[byte
         return None
     q, d = re.escape(quote.encode()), re.escape(dialect.delimiter.encode())
     e = re.escape(dialect.escapechar.encode()) if dialect.escapechar else b""
-    field = b"(?:%s[^%s%s\r\n]*%s|[^%s%s%s\r\n]*)" % (q, q, e, q, q, e, d)
+    doubled = b"|%s%s" % (q, q) if dialect.doublequote else b""  # "" inside quotes: one quote
+    field = b"(?:%s(?:[^%s%s\r\n]%s)*%s|[^%s%s%s\r\n]*)" % (q, q, e, doubled, q, q, e, d)
     return re.compile(b"%s(?:%s%s){%d}(?:\r\n|\r|\n)?" % (field, d, field, n_columns - 1)).fullmatch
 
 
@@ -229,7 +230,9 @@ def _arrow_strings(raws: list[bytes], columns: list[str], dialect: type[csv.Dial
             pa.py_buffer(b"".join(raws)),
             read_options=pa_csv.ReadOptions(column_names=names),
             parse_options=pa_csv.ParseOptions(
-                delimiter=dialect.delimiter, quote_char=_quote_char(dialect) or False
+                delimiter=dialect.delimiter,
+                quote_char=_quote_char(dialect) or False,
+                double_quote=bool(dialect.doublequote),
             ),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
