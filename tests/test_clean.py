@@ -537,17 +537,29 @@ def test_any_orientation_framing_and_sharpness_leave_those_signs_out(tmp_path):
         assert described in (out / "report.html").read_text()
 
 
-def test_tables_are_cleaned_with_the_garbage_classifier_unless_told_not_to(tmp_path):
+def test_tables_are_cleaned_with_the_garbage_classifier_and_long_tails_bent_unless_told_not_to(tmp_path):
     """`vaekit clean` on a table trains the detector with its garbage classifier (a sign of its
-    own, in the saved model); `--no-garbage-classifier` leaves it out."""
+    own, in the saved model) and its long-tailed columns bent; `--no-garbage-classifier` leaves the
+    classifier out, `--flag-long-tails` the bend: then the largest values of an amount over several
+    powers of ten are garbage again."""
     import vaekit
 
     path = tmp_path / "table.csv"
-    manifold_table(300, seed=2).to_csv(path, index=False)
-    for flags, wanted in (([], True), (["--no-garbage-classifier"], False)):
-        out = tmp_path / f"out{len(flags)}"
+    table = manifold_table(1500, seed=2)
+    table["amount"] = np.random.RandomState(0).lognormal(10, 3, len(table)).round(2)
+    table.to_csv(path, index=False)
+    largest = set(np.argsort(-table["amount"].to_numpy())[:50])
+    for flags, classifier, bent in (
+        ([], True, True),
+        (["--no-garbage-classifier"], False, True),
+        (["--flag-long-tails"], True, False),
+    ):
+        out = tmp_path / f"out{'-'.join(flags)}"
         assert main(["clean", str(path), "-o", str(out), "--quiet", *flags]) == 0
         detector = vaekit.load(out / "model")
-        assert detector.garbage_classifier is wanted
-        assert ("garbage" in detector.signs(pd.read_csv(path)).columns) is wanted
-        assert ("a garbage classifier" in (out / "report.html").read_text()) is wanted
+        assert detector.garbage_classifier is classifier and detector.bend_long_tails is bent
+        assert ("garbage" in detector.signs(pd.read_csv(path)).columns) is classifier
+        assert ("a garbage classifier" in (out / "report.html").read_text()) is classifier
+        garbage = pd.read_csv(out / "garbage.csv")
+        flagged_largest = len(largest & set(garbage["vaekit_row"] - 1))
+        assert flagged_largest > 25 if not bent else flagged_largest < 5

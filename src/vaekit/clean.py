@@ -429,6 +429,7 @@ def clean(
     framing: bool | str = "auto",
     sharpness: bool | str = "auto",
     garbage_classifier: bool = True,
+    bend_long_tails: bool = True,
 ) -> CleanResult:
     """Find the garbage in ``input`` (a CSV or Parquet file, or a folder of images) and write
     ``clean.<ext>``, ``garbage.<ext>``, ``scores.csv``, ``model/`` and ``report.html`` into the
@@ -443,6 +444,8 @@ def clean(
     from small ones, blurred) are fine. ``garbage_classifier``: of :class:`vaekit.AnomalyDetector`,
     for tables: on unless False (a classifier of copies of the rows spoilt the ways pipelines spoil
     data: on the garbage benchmark's tables, recall at 2% of good rows removed 0.720 -> 0.739).
+    ``bend_long_tails``: of :class:`vaekit.AnomalyDetector`, for tables: on unless False (the
+    largest values of an amount spread over several powers of ten are not garbage).
     ``memory_budget`` (bytes, default 1 GiB): a CSV or Parquet file larger than this is read in
     batches, its detector trained on a sample (see ``_StreamingParquetJob`` and ``_StreamingCsvJob``).
     """
@@ -478,7 +481,11 @@ def clean(
     job.read()
     image_signs = dict(orientation=orientation, framing=framing, sharpness=sharpness)
     settings = dict(
-        random_state=random_state, verbose=verbose, garbage_classifier=garbage_classifier, **image_signs
+        random_state=random_state,
+        verbose=verbose,
+        garbage_classifier=garbage_classifier,
+        bend_long_tails=bend_long_tails,
+        **image_signs,
     )
     detector = job.detect(model, contamination, settings)
     out.mkdir(parents=True, exist_ok=True)

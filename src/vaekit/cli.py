@@ -526,6 +526,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
         framing=False if args.any_framing else "auto",
         sharpness=False if args.any_sharpness else "auto",
         garbage_classifier=not args.no_garbage_classifier,
+        bend_long_tails=not args.flag_long_tails,
     )
     print(f"vaekit clean: {result.summary()}")
     if result.metrics:
@@ -839,6 +840,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="tables: leave out the classifier of copies of the rows spoilt the ways pipelines spoil "
         "data (a field shifted, swapped, copied, a sentinel, noise); faster, and kinder to rare but "
         "genuine rows",
+    )
+    p.add_argument(
+        "--flag-long-tails",
+        action="store_true",
+        help="tables: judge a long-tailed number column as it is scaled, not bent about "
+        "logarithmically, so that its largest values (an amount over several powers of ten) may be "
+        "flagged as the far tail they are",
     )
     p.add_argument(
         "--memory-budget",
