@@ -6,6 +6,7 @@ import csv
 import hashlib
 import html
 import io
+import re
 
 import numpy as np
 import pandas as pd
@@ -346,6 +347,28 @@ def test_bad_tables_are_refused_with_the_file_named(tmp_path, content, message):
     path.write_bytes(content)
     with pytest.raises(DataError, match=message):
         clean(path, tmp_path / "out", verbose=0)
+
+
+def test_what_the_detector_says_of_the_table_names_the_file(tmp_path, caplog):
+    """A column left out, a table with no usable column, a column missing for a saved model: the
+    detector calls its table X (its argument); clean tells of the file instead."""
+    import logging
+
+    table = manifold_table(300)
+    table["comment"] = [f"note {i}" for i in range(len(table))]
+    path = tmp_path / "notes.csv"
+    table.to_csv(path, index=False)
+    with caplog.at_level(logging.WARNING, logger="vaekit"):
+        clean(path, tmp_path / "out", verbose=0)
+    assert f"{path}: left out 1 column(s): 'comment'" in caplog.text and "X:" not in caplog.text
+    words = tmp_path / "words.csv"
+    table[["comment"]].to_csv(words, index=False)
+    with pytest.raises(DataError, match=rf"^{re.escape(str(words))}: no column is usable"):
+        clean(words, tmp_path / "out2", verbose=0)
+    fewer = tmp_path / "fewer.csv"
+    table.drop(columns=["f2"]).to_csv(fewer, index=False)
+    with pytest.raises(DataError, match=rf"^{re.escape(str(fewer))}: .*f2"):
+        clean(fewer, tmp_path / "out3", model=tmp_path / "out" / "model", verbose=0)
 
 
 def test_read_csv_records_sniffs_semicolons(tmp_path):

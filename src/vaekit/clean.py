@@ -19,7 +19,9 @@ import re
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -413,6 +415,44 @@ def _typed_frame(records: CsvRecords, label_column: str | None) -> tuple[pd.Data
 # -- the pipeline ---------------------------------------------------------------------------------
 
 
+class _Renamed(logging.Filter):
+    """Log records about the table ``X`` told of the file ``source`` instead (see :func:`_told_of`)."""
+
+    def __init__(self, source: Path):
+        super().__init__()
+        self.source = source
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith("X: "):
+            record.msg, record.args = f"{self.source}: {message.removeprefix('X: ')}", None
+        return True
+
+
+@contextmanager
+def _told_of(source: Path) -> Iterator[None]:
+    """Errors, warnings and log records about the table a detector is given (``X`` to it: the name
+    of the argument) told of the file ``source`` instead."""
+    renamed, tabular = _Renamed(source), logging.getLogger("vaekit.tabular")
+    tabular.addFilter(renamed)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                yield
+            except DataError as exc:
+                if not str(exc).startswith("X: "):
+                    raise
+                raise DataError(f"{source}: {str(exc).removeprefix('X: ')}") from None
+    finally:
+        tabular.removeFilter(renamed)
+    for w in caught:
+        message = str(w.message)
+        if message.startswith("X: "):
+            message = f"{source}: {message.removeprefix('X: ')}"
+        warnings.warn_explicit(message, w.category, w.filename, w.lineno)
+
+
 def clean(
     input: str | os.PathLike,
     output: str | os.PathLike,
@@ -487,7 +527,8 @@ def clean(
         bend_long_tails=bend_long_tails,
         **image_signs,
     )
-    detector = job.detect(model, contamination, settings)
+    with _told_of(source):
+        detector = job.detect(model, contamination, settings)
     out.mkdir(parents=True, exist_ok=True)
     result = job.write(out, detector, copy)
     if model is None:
