@@ -18,6 +18,7 @@ from PIL import Image
 from vaekit import AnomalyDetector, DataError
 from vaekit.clean import (
     MISSING_TEXT,
+    _comma_decimals,
     _numbers,
     _parse_chunk,
     _parse_record,
@@ -369,6 +370,33 @@ def test_what_the_detector_says_of_the_table_names_the_file(tmp_path, caplog):
     table.drop(columns=["f2"]).to_csv(fewer, index=False)
     with pytest.raises(DataError, match=rf"^{re.escape(str(fewer))}: .*f2"):
         clean(fewer, tmp_path / "out3", model=tmp_path / "out" / "model", verbose=0)
+
+
+def test_numbers_with_decimal_commas_are_read_as_numbers(tmp_path):
+    """A file as written where the decimal mark is a comma (semicolons between fields, 1,5 and
+    1.234,5): its columns are numbers, not text (before: no usable column); a word in such a column
+    is an error in its row; kept rows are written back as they were."""
+    written = pd.Series(["1,5", "-0,25", "1.234,5", "12.345.678", "7", "1.5", "a,b", ""])
+    assert _comma_decimals(written).tolist() == ["1.5", "-0.25", "1234.5", "12345678", "7", "1.5", "a,b", ""]
+    table = manifold_table(400)
+    table.loc[[5, 50, 150], ["f1", "f4"]] = [9.5, -8.25]
+    table["amount"] = np.random.RandomState(1).uniform(1000, 5000, len(table)).round(2)
+    path = tmp_path / "eu.csv"
+    table.to_csv(path, sep=";", decimal=",", index=False)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[1 + 80] = lines[1 + 80].replace(lines[1 + 80].split(b";")[2], b"n/v", 1)
+    path.write_bytes(b"".join(lines))
+    result = clean(path, tmp_path / "out", verbose=0)
+    garbage = pd.read_csv(tmp_path / "out" / "garbage.csv", sep=";", dtype=str, keep_default_na=False)
+    rows = garbage["vaekit_row"].astype(int) - 1
+    assert {5, 50, 150, 80} <= set(rows) and len(rows) < 10
+    assert "column 'f2': 'n/v' is not a number" in garbage.loc[rows == 80, "vaekit_reason"].item()
+    kept = (tmp_path / "out" / "clean.csv").read_bytes().splitlines(keepends=True)
+    assert kept == [line for i, line in enumerate(lines) if i - 1 not in set(rows)]
+    assert result.n_rows == len(table)
+    batched = clean(path, tmp_path / "batched", memory_budget=8_000, verbose=0)  # read in batches
+    assert batched.summary() == result.summary()
+    assert (tmp_path / "batched" / "clean.csv").read_bytes() == (tmp_path / "out" / "clean.csv").read_bytes()
 
 
 def test_read_csv_records_sniffs_semicolons(tmp_path):

@@ -305,35 +305,69 @@ MISSING_TEXT = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
 
 @dataclass
 class _ColumnCounts:
-    """Per column of a CSV file: how many cells hold something, and how many of those are not numbers."""
+    """Per column of a CSV file: how many cells hold something, and how many of those are not
+    numbers, as written (a decimal point) and read with a decimal comma (:func:`_comma_decimals`;
+    counted only in a file whose delimiter is not a comma, for a column with cells that are not
+    numbers as written; otherwise the same count)."""
 
     present: np.ndarray
     not_numbers: np.ndarray
+    not_comma_numbers: np.ndarray
 
     @classmethod
-    def of(cls, frame: pd.DataFrame) -> _ColumnCounts:
-        present, not_numbers = [], []
+    def of(cls, frame: pd.DataFrame, dialect: type[csv.Dialect] = csv.excel) -> _ColumnCounts:
+        present, not_numbers, not_comma_numbers = [], [], []
         for column in frame.columns:
-            numbers, missing = _numbers(frame[column])
+            values = frame[column]
+            numbers, missing = _numbers(values)
+            bad = int((~missing & numbers.isna()).sum())
+            if bad and dialect.delimiter != ",":
+                numbers, _ = _numbers(_comma_decimals(values))
+                comma_bad = int((~missing & numbers.isna()).sum())
+            else:
+                comma_bad = bad
             present.append(int((~missing).sum()))
-            not_numbers.append(int((~missing & numbers.isna()).sum()))
-        return cls(np.array(present, dtype=np.int64), np.array(not_numbers, dtype=np.int64))
+            not_numbers.append(bad)
+            not_comma_numbers.append(comma_bad)
+        return cls(*(np.array(a, dtype=np.int64) for a in (present, not_numbers, not_comma_numbers)))
 
     def __add__(self, other: _ColumnCounts) -> _ColumnCounts:
-        return _ColumnCounts(self.present + other.present, self.not_numbers + other.not_numbers)
+        return _ColumnCounts(
+            self.present + other.present,
+            self.not_numbers + other.not_numbers,
+            self.not_comma_numbers + other.not_comma_numbers,
+        )
 
     def kinds(self, columns: list[str], label_column: str | None) -> list[str]:
         """Per column: "numbers" (every present cell a number), "mostly numbers" (a text cell
-        is an error in its row) or "text"."""
+        is an error in its row) or "text"; "numbers" and "mostly numbers" end in
+        ``COMMA`` when more cells are numbers read with a decimal comma (1,5 or 1.234,5)."""
         kinds = []
-        for column, present, bad in zip(columns, self.present, self.not_numbers, strict=True):
+        for column, present, dot_bad, comma_bad in zip(
+            columns, self.present, self.not_numbers, self.not_comma_numbers, strict=True
+        ):
+            bad, mark = (comma_bad, COMMA) if comma_bad < dot_bad else (dot_bad, "")
             if present and bad and (present - bad) / present >= NUMERIC_SHARE and column != label_column:
-                kinds.append("mostly numbers")
+                kinds.append("mostly numbers" + mark)
             elif present and not bad:
-                kinds.append("numbers")
+                kinds.append("numbers" + mark)
             else:
                 kinds.append("text")
         return kinds
+
+
+COMMA = " with decimal commas"  # the end of a column kind (:meth:`_ColumnCounts.kinds`)
+
+
+def _comma_decimals(values: pd.Series) -> pd.Series:
+    """Strings of numbers written with a decimal comma, as in much of Europe (1,5; -0,25;
+    1.234,5 with dots between thousands), as numbers are written with a decimal point; other
+    strings as they are."""
+    text = values.str.strip()
+    grouped = text.str.fullmatch(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?")
+    comma = grouped | text.str.fullmatch(r"[+-]?\d*,\d+")
+    written = text.where(~grouped, text.str.replace(".", "", regex=False))
+    return values.where(~comma, written.str.replace(",", ".", regex=False))
 
 
 def _fields_of(strings: pd.DataFrame, places: Iterable[int]) -> dict[int, tuple[str, ...]]:
@@ -397,8 +431,8 @@ def _typed(frame: pd.DataFrame, kinds: list[str]) -> tuple[pd.DataFrame, list[st
         if kind == "text":
             frame[column] = values.where(~_missing(values), None)
             continue
-        numbers, missing = _numbers(values)
-        if kind == "mostly numbers":
+        numbers, missing = _numbers(_comma_decimals(values) if kind.endswith(COMMA) else values)
+        if kind.startswith("mostly numbers"):
             for i in np.flatnonzero((~missing & numbers.isna()).to_numpy()):
                 reasons[i] = reasons[i] or f"column {column!r}: {values.iloc[i]!r} is not a number"
         frame[column] = numbers
@@ -408,7 +442,7 @@ def _typed(frame: pd.DataFrame, kinds: list[str]) -> tuple[pd.DataFrame, list[st
 def _typed_frame(records: CsvRecords, label_column: str | None) -> tuple[pd.DataFrame, list[str]]:
     """The parsed records as a DataFrame with pandas' usual types, and per record a reason when a
     text value sits in a column whose other values are numbers."""
-    kinds = _ColumnCounts.of(records.strings).kinds(records.columns, label_column)
+    kinds = _ColumnCounts.of(records.strings, records.dialect).kinds(records.columns, label_column)
     return _typed(records.strings.copy(), kinds)
 
 
@@ -1169,7 +1203,7 @@ class _StreamingCsvJob(_StreamingParquetJob):
             strings = chunk.strings
             if len(strings):
                 ok = strings.index.to_numpy()
-                part = _ColumnCounts.of(strings)
+                part = _ColumnCounts.of(strings, self.dialect)
                 counts = part if counts is None else counts + part
                 hashed.append((chunk.places[ok], pd.util.hash_pandas_object(strings, index=False).to_numpy()))
                 keys = keys_rng.random(len(ok))
