@@ -263,7 +263,8 @@ def markdown(tables: list[dict], images: dict | None, command: str, threads: int
         f"{datetime.date.today().isoformat()}, {machine(threads)}. Command: `{command}`.",
         "",
         f"Garbage injected at {SHARE:.0%} (equal shares of each kind), then `vaekit clean` with its defaults "
-        "(AnomalyDetector with its garbage classifier on tables, contamination `auto`); PyOD's IForest "
+        "(AnomalyDetector with its garbage classifier and long tails bent on tables, contamination `auto`); "
+        "PyOD's IForest "
         "(defaults, contamination 0.1) on the same "
         "numbers. Recall and good rows removed at each detector's own threshold; AUROC of the garbage "
         "against the good rows; recall at 2% removed: at the cut that removes exactly 2% of the good rows "
@@ -276,6 +277,13 @@ def markdown(tables: list[dict], images: dict | None, command: str, threads: int
             "Swaps and duplicated fields are drawn so that they change the row: a swap of two equal values "
             "(two zeros) changes nothing. Until 2026-11-30 7% of the swaps (95% on optdigits) and 2% of the "
             "duplicates did, and counted as garbage missed.",
+            "",
+            "Since 2026-12-01 `clean` bends long-tailed number columns about logarithmically for its "
+            "autoencoders and nearest-rows sign (`AnomalyDetector(bend_long_tails=True)`), so that the "
+            "largest values of an amount over several powers of ten are not taken for garbage: good rows "
+            "removed at the auto cut 1.5% -> 1.2% (11_donors 3.3% -> 0.9%), recall there 0.642 -> 0.610, "
+            "recall at 2% removed 0.739 -> 0.734 (a field times 1000 in such a column can lie within its "
+            "range: unit 0.966 -> 0.895).",
         ]
     if tables:
         lines += ["", f"### Tables: {len(tables)} ADBench sets (normal rows only, at most 5,000 each)", ""]
