@@ -1058,9 +1058,7 @@ class AnomalyDetector(BaseDetector):
             or not bool((~self._number_units[0].isnan()).any())
         ):
             return None
-        complete = None if mask is None else mask.all(dim=1)
-        pool = x if complete is None or 2 * int(complete.sum()) < len(x) else x[complete]
-        bend = fit_warp(pool.to(*CPU64), *self._number_units)
+        bend = fit_warp(_reference_pool(x, mask).to(*CPU64), *self._number_units)
         return bend if bool(bend[4].any()) else None
 
     def _bent(self, x: torch.Tensor) -> torch.Tensor:
@@ -1784,8 +1782,7 @@ class AnomalyDetector(BaseDetector):
             # a heap of garbage (a tenth of them, or more) would pass for a long tail. The highest
             # of the fences, on that scale, cuts.
             # the reference: rows with no gaps, unless gaps are common
-            complete = None if mask is None else mask.all(dim=1)
-            pool = x if complete is None or 2 * int(complete.sum()) < len(x) else x[complete]
+            pool = _reference_pool(x, mask)
             rows = _distinct_rows(pool, most=self.INPUT_REFERENCE)
             self.input_reference_ = self._bent(pool[torch.from_numpy(rows).to(x.device)]).float()
             error, distance = self._standardised(errors, distances)
@@ -2378,6 +2375,13 @@ def _onto(values: np.ndarray, score: np.ndarray, cut: float) -> tuple[float, flo
     middle, values_middle = np.median(score), np.median(values)
     scale = max(auto_fence(values, log_scale=True) - values_middle, 1e-6) / max(cut - middle, 1e-6)
     return float(values_middle - middle * scale), float(scale)
+
+
+def _reference_pool(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The rows of ``x`` that models of the good rows are fitted on: those with no gaps (``mask``
+    all ones), unless gaps are common (in half of the rows or more)."""
+    complete = None if mask is None else mask.all(dim=1)
+    return x if complete is None or 2 * int(complete.sum()) < len(x) else x[complete]
 
 
 def _distinct_rows(x: torch.Tensor, most: int) -> np.ndarray:
