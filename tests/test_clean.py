@@ -370,6 +370,12 @@ def test_what_the_detector_says_of_the_table_names_the_file(tmp_path, caplog):
     table.drop(columns=["f2"]).to_csv(fewer, index=False)
     with pytest.raises(DataError, match=rf"^{re.escape(str(fewer))}: .*f2"):
         clean(fewer, tmp_path / "out3", model=tmp_path / "out" / "model", verbose=0)
+    more = tmp_path / "more.csv"
+    table.assign(extra=1.0).to_csv(more, index=False)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="vaekit"):
+        clean(more, tmp_path / "out4", model=tmp_path / "out" / "model", verbose=0)
+    assert f"{more}: ignored column(s) ['extra']" in caplog.text and "X:" not in caplog.text
 
 
 def test_numbers_with_decimal_commas_are_read_as_numbers(tmp_path):
@@ -384,7 +390,8 @@ def test_numbers_with_decimal_commas_are_read_as_numbers(tmp_path):
     path = tmp_path / "eu.csv"
     table.to_csv(path, sep=";", decimal=",", index=False)
     lines = path.read_bytes().splitlines(keepends=True)
-    lines[1 + 80] = lines[1 + 80].replace(lines[1 + 80].split(b";")[2], b"n/v", 1)
+    fields = lines[1 + 80].split(b";")
+    lines[1 + 80] = b";".join([*fields[:2], b"n/v", *fields[3:]])
     path.write_bytes(b"".join(lines))
     result = clean(path, tmp_path / "out", verbose=0)
     garbage = pd.read_csv(tmp_path / "out" / "garbage.csv", sep=";", dtype=str, keep_default_na=False)

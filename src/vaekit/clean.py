@@ -19,7 +19,6 @@ import re
 import shutil
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -315,7 +314,7 @@ class _ColumnCounts:
     not_comma_numbers: np.ndarray
 
     @classmethod
-    def of(cls, frame: pd.DataFrame, dialect: type[csv.Dialect] = csv.excel) -> _ColumnCounts:
+    def of(cls, frame: pd.DataFrame, dialect: type[csv.Dialect]) -> _ColumnCounts:
         present, not_numbers, not_comma_numbers = [], [], []
         for column in frame.columns:
             values = frame[column]
@@ -465,26 +464,18 @@ class _Renamed(logging.Filter):
 
 @contextmanager
 def _told_of(source: Path) -> Iterator[None]:
-    """Errors, warnings and log records about the table a detector is given (``X`` to it: the name
-    of the argument) told of the file ``source`` instead."""
+    """Errors and log records about the table a detector is given (``X`` to it: the name of the
+    argument) told of the file ``source`` instead."""
     renamed, tabular = _Renamed(source), logging.getLogger("vaekit.tabular")
     tabular.addFilter(renamed)
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                yield
-            except DataError as exc:
-                if not str(exc).startswith("X: "):
-                    raise
-                raise DataError(f"{source}: {str(exc).removeprefix('X: ')}") from None
+        yield
+    except DataError as exc:
+        if not str(exc).startswith("X: "):
+            raise
+        raise DataError(f"{source}: {str(exc).removeprefix('X: ')}") from None
     finally:
         tabular.removeFilter(renamed)
-    for w in caught:
-        message = str(w.message)
-        if message.startswith("X: "):
-            message = f"{source}: {message.removeprefix('X: ')}"
-        warnings.warn_explicit(message, w.category, w.filename, w.lineno)
 
 
 def clean(
@@ -561,14 +552,14 @@ def clean(
         bend_long_tails=bend_long_tails,
         **image_signs,
     )
-    with _told_of(source):
+    with _told_of(source):  # the detector is given the table again to explain rows and to report
         detector = job.detect(model, contamination, settings)
-    out.mkdir(parents=True, exist_ok=True)
-    result = job.write(out, detector, copy)
-    if model is None:
-        detector.save(out / "model")
-        result.outputs["model"] = out / "model"
-    job.report(out / "report.html", detector, result, time.perf_counter() - started)
+        out.mkdir(parents=True, exist_ok=True)
+        result = job.write(out, detector, copy)
+        if model is None:
+            detector.save(out / "model")
+            result.outputs["model"] = out / "model"
+        job.report(out / "report.html", detector, result, time.perf_counter() - started)
     result.outputs["report"] = out / "report.html"
     return result
 
