@@ -34,6 +34,37 @@ def test_write_then_read_gives_the_same_numbers(io_table, tmp_path, suffix):
         assert list(back.columns) == list(io_table.columns)
 
 
+@pytest.mark.parametrize(
+    "options",
+    [{"sep": ";"}, {"sep": ";", "decimal": ","}, {"sep": "\t", "decimal": ","}, {"sep": "|"}],
+    ids=["semicolons", "decimal-commas", "tabs-decimal-commas", "bars"],
+)
+def test_csv_files_as_other_tools_write_them_are_read_by_their_columns(io_table, tmp_path, options):
+    """Semicolons, tabs or bars between fields, and numbers with a decimal comma (1,5; 1.234,5),
+    as spreadsheets write them where the comma is the decimal mark; read_csv's defaults saw one
+    column of text. Whole, gzipped, and a chunk at a time as large files are scored."""
+    from vaekit.io import csv_options
+    from vaekit.scoring import iter_table
+
+    frame = io_table.astype(np.float64)
+    for suffix in (".csv", ".csv.gz"):
+        path = tmp_path / f"t{suffix}"
+        frame.to_csv(path, index=False, **options)
+        comma = {"decimal": ",", "thousands": "."} if options.get("decimal") else {}
+        assert csv_options(path) == {"sep": options["sep"]} | comma
+        back = read_table(path)
+        assert list(back.columns) == list(frame.columns)
+        np.testing.assert_allclose(back.to_numpy(), frame.to_numpy(), rtol=1e-6)
+        chunks = list(iter_table(path, rows=7))
+        assert len(chunks) == 8 and pd.concat(chunks).equals(back)
+    (tmp_path / "dots.csv").write_text("a;b\n1.234,5;2,5\n-0,25;1.000\n")  # dots between thousands
+    np.testing.assert_array_equal(
+        read_table(tmp_path / "dots.csv").to_numpy(), [[1234.5, 2.5], [-0.25, 1000]]
+    )
+    io_table.to_csv(tmp_path / "plain.csv", index=False)
+    assert csv_options(tmp_path / "plain.csv") == {}
+
+
 def test_csv_gz_output_is_really_gzip(io_table, tmp_path):
     """The temporary name ends in .tmp, so pandas must not be left to infer the compression."""
     path = write_table(io_table, tmp_path / "t.csv.gz")

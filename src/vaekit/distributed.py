@@ -24,7 +24,7 @@ import torch
 import torch.distributed as dist
 
 from vaekit.errors import DataError, ParameterError
-from vaekit.io import _suffix, read_table
+from vaekit.io import _suffix, csv_options, read_table
 
 
 @dataclass
@@ -68,7 +68,9 @@ def _count_rows(path: Path) -> int:
     if suffix == ".npy":
         return int(np.load(path, mmap_mode="r", allow_pickle=False).shape[0])
     if suffix == ".csv":
-        return sum(len(chunk) for chunk in pd.read_csv(path, usecols=[0], chunksize=1 << 20))
+        return sum(
+            len(chunk) for chunk in pd.read_csv(path, usecols=[0], chunksize=1 << 20, **csv_options(path))
+        )
     return len(read_table(path))
 
 
@@ -93,7 +95,7 @@ def read_shard(path: str | os.PathLike, rank: int, world: int) -> tuple[pd.DataF
                 break
         frame = pd.concat(parts, ignore_index=True)
     elif suffix == ".csv":
-        frame = pd.read_csv(path, skiprows=range(1, start + 1), nrows=stop - start)
+        frame = pd.read_csv(path, skiprows=range(1, start + 1), nrows=stop - start, **csv_options(path))
     elif suffix == ".npy":
         array = np.asarray(np.load(path, mmap_mode="r", allow_pickle=False)[start:stop])
         frame = pd.DataFrame(array, columns=[f"x{j}" for j in range(array.shape[1])])

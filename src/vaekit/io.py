@@ -6,7 +6,11 @@ Every error names the file (or the array), the column and the row, and says how 
 from __future__ import annotations
 
 import contextlib
+import csv
+import gzip
+import itertools
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,10 +30,42 @@ def _suffix(path: Path) -> str:
     return suffix
 
 
+# numbers as written where the decimal mark is a comma (1,5; 1.234,5), and with a point (1.5; 2.5e-3)
+COMMA_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:\.\d{3})+(?:,\d+)?|\d*,\d+)")
+POINT_NUMBER = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
+
+
+def csv_options(path: str | os.PathLike, lines: int = 200) -> dict:
+    """pandas ``read_csv`` options for a CSV file, from its first ``lines`` lines: the delimiter
+    sniffed from the header line (a comma, semicolon, tab or bar), and, when it is not a comma and
+    more of the cells are numbers written with a decimal comma (1,5; 1.234,5) than with a point,
+    ``decimal=","`` and ``thousands="."`` (a file as written where the decimal mark is a comma)."""
+    path = Path(path)
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as f:
+            head = list(itertools.islice(f, lines))
+    except OSError:
+        return {}  # not readable: read_csv says so
+    if not head:
+        return {}
+    try:
+        delimiter = csv.Sniffer().sniff(head[0], delimiters=",;\t|").delimiter
+    except csv.Error:
+        return {}
+    if delimiter == ",":
+        return {}
+    cells = [cell.strip().strip('"') for line in head[1:] for cell in line.rstrip("\r\n").split(delimiter)]
+    comma = sum(1 for cell in cells if COMMA_NUMBER.fullmatch(cell))
+    point = sum(1 for cell in cells if POINT_NUMBER.fullmatch(cell))
+    return {"sep": delimiter} | ({"decimal": ",", "thousands": "."} if comma > point else {})
+
+
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
     """Read a data file into a DataFrame, whatever its format.
 
-    CSV (with a header line), Parquet, NPY (a 1-D or 2-D array) and NPZ (the key ``X``, or the
+    CSV (with a header line; commas, semicolons, tabs or bars between fields, decimal commas
+    read as such: :func:`csv_options`), Parquet, NPY (a 1-D or 2-D array) and NPZ (the key ``X``, or the
     only array in the file). Array columns are named ``x0, x1, ...``.
     """
     path = Path(path)
@@ -42,7 +78,7 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     suffix = _suffix(path)
     try:
         if suffix == ".csv":
-            frame = pd.read_csv(path)
+            frame = pd.read_csv(path, **csv_options(path))
         elif suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
         elif suffix == ".npy":

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from vaekit.errors import DataError, ParameterError
-from vaekit.io import _suffix, atomic_path, check_output_path, errors_naming, read_table
+from vaekit.io import _suffix, atomic_path, check_output_path, csv_options, errors_naming, read_table
 
 DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes: 1 GiB
 STREAMED_SUFFIXES = (".csv", ".parquet", ".pq", ".npy")  # read in batches; other files whole
@@ -51,7 +51,7 @@ def _shape(path: Path) -> tuple[int | None, int]:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
         return array.shape[0], int(np.prod(array.shape[1:], dtype=np.int64)) or 1
     if suffix == ".csv":
-        head = pd.read_csv(path, nrows=0)  # the header: the records may hold anything
+        head = pd.read_csv(path, nrows=0, **csv_options(path))  # the header: the records may hold anything
         return None, head.shape[1]
     frame = read_table(path)
     return len(frame), frame.shape[1]
@@ -80,7 +80,8 @@ def iter_table(path: str | os.PathLike, rows: int | None) -> Iterator[pd.DataFra
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty; give a file with a header and rows of data")
     if suffix == ".csv":
-        with pd.read_csv(path, chunksize=rows) as reader:  # chunks keep counting the index
+        # chunks keep counting the index
+        with pd.read_csv(path, chunksize=rows, **csv_options(path)) as reader:
             yield from reader
     elif suffix == ".npy":
         array = np.load(path, mmap_mode="r", allow_pickle=False)
