@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from vaekit.errors import DataError, ParameterError
-from vaekit.io import atomic_path
+from vaekit.io import COMMA_NUMBER, GROUPED_NUMBER, atomic_path, sniff_dialect
 from vaekit.report import N_SHOWN, extreme_places, ranks_among
 from vaekit.streaming import _Smallest
 
@@ -126,14 +126,7 @@ def _csv_header(header: bytes, path: Path) -> tuple[list[str], type[csv.Dialect]
         header_text = header.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise DataError(f"{path}: the header line is not UTF-8 text; save the file as UTF-8") from None
-    try:
-        dialect = csv.Sniffer().sniff(header_text, delimiters=",;\t|")
-        # a quote inside a quoted field is doubled (RFC 4180, as Excel and pandas write it); the
-        # sniffer says so only when its sample holds a doubled quote, which a header rarely does,
-        # and read "12"" screen" as 12" screen" and could not write a field with a quote
-        dialect.doublequote = True
-    except csv.Error:
-        dialect = csv.excel
+    dialect = sniff_dialect(header_text)
     columns = next(csv.reader([header_text.rstrip("\r\n")], dialect))
     if len(set(columns)) != len(columns) or any(not c.strip() for c in columns):
         raise DataError(
@@ -363,8 +356,8 @@ def _comma_decimals(values: pd.Series) -> pd.Series:
     1.234,5 with dots between thousands), as numbers are written with a decimal point; other
     strings as they are."""
     text = values.str.strip()
-    grouped = text.str.fullmatch(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?")
-    comma = grouped | text.str.fullmatch(r"[+-]?\d*,\d+")
+    grouped = text.str.fullmatch(GROUPED_NUMBER)
+    comma = text.str.fullmatch(COMMA_NUMBER.pattern)
     written = text.where(~grouped, text.str.replace(".", "", regex=False))
     return values.where(~comma, written.str.replace(",", ".", regex=False))
 

@@ -861,17 +861,19 @@ class AnomalyDetector(BaseDetector):
         steps = self._n_steps(width, batch, n)
         self.module_ = module
 
+        # the rows and the missing-value fill as the autoencoders see them, bent once, not each step
+        x_seen, missing_seen = self._bent(x), self._bent(self._missing[None])[0]
+
         def batch_errors(step: int) -> torch.Tensor:
             rows = torch.randint(n, (batch,), generator=generator).to(device)
-            xb, mb = x[rows], None if mask is None else mask[rows]
+            xb, mb = x_seen[rows], None if mask is None else mask[rows]
             xin = xb
             if self.image_shape_ is None and self.INPUT_DROPOUT > 0:
                 # Hide a few cells behind the missing-value fill, so that a gap at scoring
                 # time does not throw off the reconstruction of the other columns.
                 hidden = torch.rand(batch, self._column_of.shape[0], generator=generator) < self.INPUT_DROPOUT
                 hidden = hidden.to(device)[:, self._owner_of_feature]  # each cell of a hidden column
-                xin = torch.where(hidden, self._missing, xb)
-            xin, xb = self._bent(xin), self._bent(xb)
+                xin = torch.where(hidden, missing_seen, xb)
             return self._observed_mean(self._column_errors(module(xin), xb), mb)  # (members, batch)
 
         with _small_model_threads(device, module):

@@ -30,9 +30,25 @@ def _suffix(path: Path) -> str:
     return suffix
 
 
-# numbers as written where the decimal mark is a comma (1,5; 1.234,5), and with a point (1.5; 2.5e-3)
-COMMA_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:\.\d{3})+(?:,\d+)?|\d*,\d+)")
+# numbers as written where the decimal mark is a comma (1,5; 1.234,5, with dots between
+# thousands: GROUPED_NUMBER), and with a point (1.5; 2.5e-3)
+GROUPED_NUMBER = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"
+COMMA_NUMBER = re.compile(rf"{GROUPED_NUMBER}|[+-]?\d*,\d+")
 POINT_NUMBER = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
+
+
+def sniff_dialect(header: str) -> type[csv.Dialect]:
+    """The CSV dialect of a file, sniffed from its header line: a comma, semicolon, tab or bar
+    between fields (a comma when the line does not tell), quotes inside quoted fields doubled."""
+    try:
+        dialect = csv.Sniffer().sniff(header, delimiters=",;\t|")
+    except csv.Error:
+        return csv.excel
+    # a quote inside a quoted field is doubled (RFC 4180, as Excel and pandas write it); the
+    # sniffer says so only when its sample holds a doubled quote, which a header rarely does,
+    # and read "12"" screen" as 12" screen" and could not write a field with a quote
+    dialect.doublequote = True
+    return dialect
 
 
 def csv_options(path: str | os.PathLike, lines: int = 200) -> dict:
@@ -49,10 +65,7 @@ def csv_options(path: str | os.PathLike, lines: int = 200) -> dict:
         return {}  # not readable: read_csv says so
     if not head:
         return {}
-    try:
-        delimiter = csv.Sniffer().sniff(head[0], delimiters=",;\t|").delimiter
-    except csv.Error:
-        return {}
+    delimiter = sniff_dialect(head[0]).delimiter
     if delimiter == ",":
         return {}
     cells = [cell.strip().strip('"') for line in head[1:] for cell in line.rstrip("\r\n").split(delimiter)]
