@@ -18,7 +18,6 @@ from PIL import Image
 from vaekit import AnomalyDetector, DataError
 from vaekit.clean import (
     MISSING_TEXT,
-    _comma_decimals,
     _numbers,
     _parse_chunk,
     _parse_record,
@@ -30,6 +29,7 @@ from vaekit.clean import (
     read_csv_records,
 )
 from vaekit.cli import main
+from vaekit.io import written_numbers
 
 
 def _sha(path) -> str:
@@ -383,7 +383,8 @@ def test_numbers_with_decimal_commas_are_read_as_numbers(tmp_path):
     1.234,5): its columns are numbers, not text (before: no usable column); a word in such a column
     is an error in its row; kept rows are written back as they were."""
     written = pd.Series(["1,5", "-0,25", "1.234,5", "12.345.678", "7", "1.5", "a,b", ""])
-    assert _comma_decimals(written).tolist() == ["1.5", "-0.25", "1234.5", "12345678", "7", "1.5", "a,b", ""]
+    plain = ["1.5", "-0.25", "1234.5", "12345678", "7", "1.5", "a,b", ""]
+    assert written_numbers(written, ",").tolist() == plain
     table = manifold_table(400)
     table.loc[[5, 50, 150], ["f1", "f4"]] = [9.5, -8.25]
     table["amount"] = np.random.RandomState(1).uniform(1000, 5000, len(table)).round(2)
@@ -404,6 +405,48 @@ def test_numbers_with_decimal_commas_are_read_as_numbers(tmp_path):
     batched = clean(path, tmp_path / "batched", memory_budget=8_000, verbose=0)  # read in batches
     assert batched.summary() == result.summary()
     assert (tmp_path / "batched" / "clean.csv").read_bytes() == (tmp_path / "out" / "clean.csv").read_bytes()
+
+
+def test_formatted_numbers_are_read_as_numbers(tmp_path):
+    """Amounts and shares as spreadsheets and reports write them ($1,234.50, 12.5%, (45.00) for a
+    minus; 1.234,50 € where the decimal mark is a comma): numbers, not text (before: the columns
+    were left out as free text, and an amount a thousand times too large went unseen); a word in
+    such a column is an error in its row; kept rows are written back as they were."""
+    formatted = pd.Series(
+        ["$1,234.50", "12.5%", "(45.00)", "-$3", "1 234 567", "1'234.5", "12 €", "$5$", "-(3)"]
+    )
+    plain = ["1234.50", "12.5", "-45.00", "-3", "1234567", "1234.5", "12", "$5$", "-(3)"]
+    assert written_numbers(formatted).tolist() == plain
+    assert written_numbers(pd.Series(["1.234,50 €", "(1.000,00)", "12,5 %"]), ",").tolist() == [
+        "1234.50",
+        "-1000.00",
+        "12.5",
+    ]
+    table = manifold_table(400)
+    price = np.exp(3 + table["f0"] + 0.5 * table["f1"]) * 100
+    price[[7, 70, 170]] *= 1000
+    table["price"] = [f"${v:,.2f}" for v in price]
+    table["share"] = [f"{v:.1f}%" for v in 50 + 20 * table["f3"]]
+    table.loc[90, "price"] = "call us"
+    for sep, decimal in ((",", "."), (";", ",")):
+        written = table.copy()
+        if decimal == ",":  # as written where the decimal mark is a comma
+            written["price"] = [v.replace(",", " ").replace(".", ",") for v in table["price"]]
+            written[[f"f{j}" for j in range(6)]] = written[[f"f{j}" for j in range(6)]].map(
+                lambda v: f"{v}".replace(".", ",")
+            )
+        path = tmp_path / f"formatted{sep}.csv"
+        written.to_csv(path, sep=sep, index=False)
+        lines = path.read_bytes().splitlines(keepends=True)
+        out = tmp_path / f"out{sep}"
+        result = clean(path, out, verbose=0)
+        garbage = pd.read_csv(out / "garbage.csv", sep=sep, dtype=str, keep_default_na=False)
+        rows = garbage["vaekit_row"].astype(int) - 1
+        assert {7, 70, 170, 90} <= set(rows) and len(rows) < 12, sep
+        assert "column 'price': 'call us' is not a number" in garbage.loc[rows == 90, "vaekit_reason"].item()
+        kept = (out / "clean.csv").read_bytes().splitlines(keepends=True)
+        assert kept == [line for i, line in enumerate(lines) if i - 1 not in set(rows)]
+        assert result.n_rows == len(table)
 
 
 def test_read_csv_records_sniffs_semicolons(tmp_path):

@@ -226,3 +226,47 @@ def test_cli_trains_and_scores_a_mixed_csv(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", str(path), "-o", str(tmp_path / "rda"), "--model", "rda", "--quiet"]) == 2
     assert "city" in capsys.readouterr().err  # the other detectors take numbers only, and say so
+
+
+def test_numbers_formatted_as_text_are_numbers_in_training_and_scoring(tmp_path, capsys):
+    """$1,234.50, 12.5% and 1.234,50 € as a CSV read by pandas gives them (text): numeric columns
+    read so at scoring too (before: left out as free text, and the price a thousand times too large
+    unseen); a word there is an error naming the column and the row; files without the field load."""
+    rng = np.random.RandomState(0)
+    base = rng.lognormal(3, 0.5, 400)
+    frame = pd.DataFrame(
+        {
+            "price": [f"${v:,.2f}" for v in base * 100],
+            "tax": [f"{v:.1f}%" for v in 10 + base / 10],
+            "euros": [f"{v:,.2f} €".replace(",", " ").replace(".", ",") for v in base * 90],
+            "weight": np.round(base * 2 + rng.normal(0, 0.1, 400), 3),
+        }
+    )
+    encoder = TableEncoder().fit(frame)
+    assert {c.name: (c.kind, c.written) for c in encoder.columns} == {
+        "price": ("numeric", "."),
+        "tax": ("numeric", "."),
+        "euros": ("numeric", ","),
+        "weight": ("numeric", ""),
+    }
+    numbers = encoder.numbers(frame[:3])
+    np.testing.assert_allclose(
+        numbers[:, :3], np.c_[base[:3] * 100, 10 + base[:3] / 10, base[:3] * 90], atol=0.06
+    )
+    assert TableEncoder.from_dict(json.loads(json.dumps(encoder.to_dict()))) == encoder
+    older = encoder.to_dict()
+    for column in older["columns"]:
+        del column["written"]
+    assert TableEncoder.from_dict(older).columns[3] == encoder.columns[3]
+    frame.loc[7, "price"] = f"${base[7] * 100000:,.2f}"
+    path = tmp_path / "prices.csv"
+    frame.to_csv(path, index=False)
+    assert main(["train", str(path), "-o", str(tmp_path / "det"), "--model", "auto", "--quiet"]) == 0
+    assert main(["score", str(tmp_path / "det"), str(path), "-o", str(tmp_path / "scores.csv")]) == 0
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert scores["score"].idxmax() == 7 and scores.loc[7, "top1"] == "price"
+    frame.loc[12, "price"] = "call us"
+    frame.to_csv(path, index=False)
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "det"), str(path), "-o", str(tmp_path / "scores2.csv")]) == 2
+    assert "column 'price', row 13: 'call us' is not a number" in capsys.readouterr().err

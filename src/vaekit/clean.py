@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from vaekit.errors import DataError, ParameterError
-from vaekit.io import COMMA_NUMBER, GROUPED_NUMBER, atomic_path, sniff_dialect
+from vaekit.io import atomic_path, sniff_dialect, written_numbers
 from vaekit.report import N_SHOWN, extreme_places, ranks_among
 from vaekit.streaming import _Smallest
 
@@ -298,47 +298,56 @@ MISSING_TEXT = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
 @dataclass
 class _ColumnCounts:
     """Per column of a CSV file: how many cells hold something, and how many of those are not
-    numbers, as written (a decimal point) and read with a decimal comma (:func:`_comma_decimals`;
-    counted only in a file whose delimiter is not a comma, for a column with cells that are not
-    numbers as written; otherwise the same count)."""
+    numbers: as written (a decimal point), formatted (:func:`vaekit.io.written_numbers`: $1,234.50,
+    12.5%, (45.00)) and formatted with a decimal comma (1,5; 1.234,5; 12,50 €). The formatted
+    readings are counted only for a column with cells that are not numbers as written, the decimal
+    comma only in a file whose delimiter is not a comma; otherwise they are the count as written."""
 
     present: np.ndarray
     not_numbers: np.ndarray
+    not_formatted_numbers: np.ndarray
     not_comma_numbers: np.ndarray
 
     @classmethod
     def of(cls, frame: pd.DataFrame, dialect: type[csv.Dialect]) -> _ColumnCounts:
-        present, not_numbers, not_comma_numbers = [], [], []
+        counts = []
         for column in frame.columns:
             values = frame[column]
             numbers, missing = _numbers(values)
-            bad = int((~missing & numbers.isna()).sum())
-            if bad and dialect.delimiter != ",":
-                numbers, _ = _numbers(_comma_decimals(values))
-                comma_bad = int((~missing & numbers.isna()).sum())
-            else:
-                comma_bad = bad
-            present.append(int((~missing).sum()))
-            not_numbers.append(bad)
-            not_comma_numbers.append(comma_bad)
-        return cls(*(np.array(a, dtype=np.int64) for a in (present, not_numbers, not_comma_numbers)))
+            unread = ~missing & numbers.isna()
+            bad = int(unread.sum())
+            formatted_bad = comma_bad = bad
+            if bad:  # only the cells not read as written can read otherwise
+                unread_values = values[unread]
+                formatted_bad = int(_numbers(_written(unread_values, FORMATTED))[0].isna().sum())
+                if dialect.delimiter != ",":
+                    comma_bad = int(_numbers(_written(unread_values, COMMA))[0].isna().sum())
+            counts.append((int((~missing).sum()), bad, formatted_bad, comma_bad))
+        return cls(*np.array(counts, dtype=np.int64).reshape(-1, 4).T)
 
     def __add__(self, other: _ColumnCounts) -> _ColumnCounts:
         return _ColumnCounts(
             self.present + other.present,
             self.not_numbers + other.not_numbers,
+            self.not_formatted_numbers + other.not_formatted_numbers,
             self.not_comma_numbers + other.not_comma_numbers,
         )
 
     def kinds(self, columns: list[str], label_column: str | None) -> list[str]:
         """Per column: "numbers" (every present cell a number), "mostly numbers" (a text cell
-        is an error in its row) or "text"; "numbers" and "mostly numbers" end in
-        ``COMMA`` when more cells are numbers read with a decimal comma (1,5 or 1.234,5)."""
+        is an error in its row) or "text"; "numbers" and "mostly numbers" end in ``FORMATTED``
+        or ``COMMA`` when more cells are numbers read so (as written first, then formatted, when
+        as many)."""
         kinds = []
-        for column, present, dot_bad, comma_bad in zip(
-            columns, self.present, self.not_numbers, self.not_comma_numbers, strict=True
+        for column, present, *bads in zip(
+            columns,
+            self.present,
+            self.not_numbers,
+            self.not_formatted_numbers,
+            self.not_comma_numbers,
+            strict=True,
         ):
-            bad, mark = (comma_bad, COMMA) if comma_bad < dot_bad else (dot_bad, "")
+            bad, mark = min(zip(bads, ("", FORMATTED, COMMA), strict=True), key=lambda pair: pair[0])
             if present and bad and (present - bad) / present >= NUMERIC_SHARE and column != label_column:
                 kinds.append("mostly numbers" + mark)
             elif present and not bad:
@@ -348,18 +357,18 @@ class _ColumnCounts:
         return kinds
 
 
-COMMA = " with decimal commas"  # the end of a column kind (:meth:`_ColumnCounts.kinds`)
+# the ends of a column kind (:meth:`_ColumnCounts.kinds`)
+FORMATTED = " formatted"  # $1,234.50, 12.5%, (45.00)
+COMMA = " with decimal commas"  # 1,5; 1.234,5; 12,50 €
 
 
-def _comma_decimals(values: pd.Series) -> pd.Series:
-    """Strings of numbers written with a decimal comma, as in much of Europe (1,5; -0,25;
-    1.234,5 with dots between thousands), as numbers are written with a decimal point; other
-    strings as they are."""
-    text = values.str.strip()
-    grouped = text.str.fullmatch(GROUPED_NUMBER)
-    comma = text.str.fullmatch(COMMA_NUMBER.pattern)
-    written = text.where(~grouped, text.str.replace(".", "", regex=False))
-    return values.where(~comma, written.str.replace(",", ".", regex=False))
+def _written(values: pd.Series, mark: str) -> pd.Series:
+    """The strings of a column of kind ending in ``mark`` as ``to_numeric`` reads numbers."""
+    if mark == FORMATTED:
+        return written_numbers(values, ".")
+    if mark == COMMA:
+        return written_numbers(values, ",")
+    return values
 
 
 def _fields_of(strings: pd.DataFrame, places: Iterable[int]) -> dict[int, tuple[str, ...]]:
@@ -423,7 +432,7 @@ def _typed(frame: pd.DataFrame, kinds: list[str]) -> tuple[pd.DataFrame, list[st
         if kind == "text":
             frame[column] = values.where(~_missing(values), None)
             continue
-        numbers, missing = _numbers(_comma_decimals(values) if kind.endswith(COMMA) else values)
+        numbers, missing = _numbers(_written(values, kind.removeprefix("mostly ").removeprefix("numbers")))
         if kind.startswith("mostly numbers"):
             for i in np.flatnonzero((~missing & numbers.isna()).to_numpy()):
                 reasons[i] = reasons[i] or f"column {column!r}: {values.iloc[i]!r} is not a number"

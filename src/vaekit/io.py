@@ -36,6 +36,51 @@ GROUPED_NUMBER = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"
 COMMA_NUMBER = re.compile(rf"{GROUPED_NUMBER}|[+-]?\d*,\d+")
 POINT_NUMBER = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
 
+# numbers as spreadsheets and reports format them: a currency sign before or after ($1,234.50;
+# 12,50 €), a percent sign after (12.5%), thousands grouped by commas (by points where the decimal
+# mark is a comma), spaces or apostrophes (1 234 567; 1'234.50), a minus as a sign or as
+# parentheses around the number (accounting's (45.00)); see written_numbers
+CURRENCY = "$€£¥₹₩₽₺₪฿¢"
+SEPARATORS = " \u00a0\u202f'\u2019"  # between thousands besides the comma or point: spaces, apostrophes
+
+
+def _formatted_pattern(decimal: str) -> str:
+    group = re.escape("," if decimal == "." else ".")
+    point = re.escape(decimal)
+    # thousands grouped by one separator throughout, or none
+    separators = (group, "[ \u00a0\u202f]", "['\u2019]")
+    whole = "|".join(rf"\d{{1,3}}(?:{sep}\d{{3}})+" for sep in separators) + r"|\d+"
+    exponent = r"(?:[eE][+-]?\d+)?" if decimal == "." else ""
+    body = rf"(?:{whole})(?:{point}\d+)?{exponent}|{point}\d+"
+    sign = r"[+\-\u2212]"  # a minus sign too
+    return (
+        rf"^(?P<open>\()?\s*(?P<sign>{sign})?\s*(?P<before>[{CURRENCY}])?\s*(?P<sign2>{sign})?\s*"
+        rf"(?P<body>{body})\s*(?P<after>[{CURRENCY}%])?\s*(?P<close>\))?$"
+    )
+
+
+FORMATTED = {decimal: _formatted_pattern(decimal) for decimal in ".,"}
+
+
+def written_numbers(values: pd.Series, decimal: str = ".") -> pd.Series:
+    """Strings of numbers as spreadsheets format them (see ``CURRENCY``: $1,234.50, 12.5%,
+    (45.00); with ``decimal=","`` 1.234,5 and 12,50 €) written plainly (1234.50, 12.5, -45.00,
+    1234.5, 12.50), as ``pd.to_numeric`` reads them; the other strings as they are. A percent is
+    the number before its sign (12.5% is 12.5); the sign or symbol is not kept."""
+    parts = values.astype("string").str.strip().str.extract(FORMATTED[decimal])
+    present = parts.notna()
+    signs = present["sign"].astype(int) + present["sign2"].astype(int)
+    brackets = present["open"] | present["close"]
+    valid = present["body"] & (present["open"] == present["close"]) & (signs <= 1)
+    valid &= ~(brackets & (signs > 0)) & ~(present["before"] & present["after"])
+    if not valid.any():
+        return values
+    grouping = "," if decimal == "." else "."
+    body = parts["body"].where(valid).str.replace(f"[{re.escape(SEPARATORS + grouping)}]", "", regex=True)
+    negative = brackets | parts["sign"].isin(["-", "\u2212"]) | parts["sign2"].isin(["-", "\u2212"])
+    plain = negative.map({True: "-", False: ""}) + body.str.replace(",", ".", regex=False)
+    return values.where(~valid.to_numpy(), plain.to_numpy(dtype=object))
+
 
 def sniff_dialect(header: str) -> type[csv.Dialect]:
     """The CSV dialect of a file, sniffed from its header line: a comma, semicolon, tab or bar

@@ -2,9 +2,10 @@
 
 :class:`TableEncoder` looks at each column of the training table once and decides what it is:
 
-- ``numeric``: numbers (and booleans, as 0/1), centred on the median and divided by the
-  interquartile range / 1.349 (outliers cannot set the scale; a column whose quartiles coincide
-  falls back to its standard deviation, then to 1);
+- ``numeric``: numbers (and booleans, as 0/1, and numbers as spreadsheets format them, $1,234.50,
+  12.5%, (45.00), 1.234,50 €: :func:`vaekit.io.written_numbers`), centred on the median and
+  divided by the interquartile range / 1.349 (outliers cannot set the scale; a column whose
+  quartiles coincide falls back to its standard deviation, then to 1);
 - ``datetime``: datetime64 columns and text columns that parse as dates in full, turned into the
   time in days (scaled as a number) plus the day of the week on a circle (cos, sin);
 - ``categorical``: text or category columns with few distinct values, one-hot encoded, with one
@@ -34,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from vaekit.errors import DataError, ModelFileError
-from vaekit.io import row_number
+from vaekit.io import row_number, written_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class Column:
     scale: float = 1.0
     levels: list[str] = field(default_factory=list)  # categorical: the one-hot levels, then "other"
     typical: int = 0  # categorical: the index of the most common level
+    written: str = ""  # numbers as text formatted with this decimal mark ($1,234.50: io.written_numbers)
 
     @property
     def width(self) -> int:
@@ -131,6 +133,15 @@ class TableEncoder:
         text = present.astype(str).str.strip()
         if text.str.match(NUMBER_PATTERN).mean() >= 0.99:
             return self._numeric(name, pd.to_numeric(text, errors="coerce").dropna()), ""
+        read = lambda cells, decimal: pd.to_numeric(written_numbers(cells, decimal), errors="coerce")  # noqa: E731
+        for decimal in ".,":
+            if read(text.iloc[:1000], decimal).notna().mean() < 0.99:
+                continue  # the first cells tell, without reading a long column of text twice
+            numbers = read(text, decimal)
+            if numbers.notna().mean() >= 0.99:
+                column = self._numeric(name, numbers.dropna())
+                column.written = decimal
+                return column, ""
         dates = _parse_dates(text)
         if dates.notna().mean() >= DATE_SHARE:
             return self._datetime(name, dates.dropna()), ""
@@ -250,7 +261,7 @@ class TableEncoder:
         for j, (column, where) in enumerate(zip(self.columns, self.slices(), strict=True)):
             values = frame[column.name]
             if column.kind == "numeric":
-                numbers = _numbers(values, column.name, source)
+                numbers = _numbers(values, column.name, source, column.written)
                 missing = np.isnan(numbers)
                 matrix[:, where.start] = np.where(missing, 0.0, (numbers - column.center) / column.scale)
             elif column.kind == "datetime":
@@ -299,7 +310,7 @@ class TableEncoder:
         out = np.full((len(frame), len(self.columns)), np.nan)
         for j, column in enumerate(self.columns):
             if column.kind == "numeric":
-                out[:, j] = _numbers(frame[column.name], column.name, source)
+                out[:, j] = _numbers(frame[column.name], column.name, source, column.written)
         return out
 
     def inverse(self, matrix: np.ndarray) -> pd.DataFrame:
@@ -383,11 +394,14 @@ def _as_frame(data: pd.DataFrame | np.ndarray, source: str) -> pd.DataFrame:
     return frame
 
 
-def _numbers(values: pd.Series, name: str, source: str) -> np.ndarray:
+def _numbers(values: pd.Series, name: str, source: str, written: str = "") -> np.ndarray:
+    """A numeric column's values as numbers (NaN for gaps), read as ``Column.written`` says."""
     if values.dtype.kind in "biuf":
         numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
         text = values.astype("string").str.strip()
+        if written:
+            text = written_numbers(text, written)
         numbers = pd.to_numeric(text.where(text != ""), errors="coerce").to_numpy(
             dtype=np.float64, na_value=np.nan
         )
