@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 TABLE_KINDS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 NUMERIC_SHARE = 0.9  # a text column whose non-empty cells are at least this share numbers is numeric
+PROBE = 1000  # cells read formatted first: a column of words is not read so to the end
 MAX_IMAGE_PIXELS = 64 * 64  # images are scored at most this big (aspect kept)
 SAMPLE_ROWS = 200_000  # the detector learns from a uniform sample of a file too large to hold
 
@@ -316,13 +317,12 @@ class _ColumnCounts:
             numbers, missing = _numbers(values)
             unread = ~missing & numbers.isna()
             bad = int(unread.sum())
-            formatted_bad = comma_bad = bad
-            if bad:  # only the cells not read as written can read otherwise
-                unread_values = values[unread]
-                formatted_bad = int(_numbers(_written(unread_values, FORMATTED))[0].isna().sum())
-                if dialect.delimiter != ",":
-                    comma_bad = int(_numbers(_written(unread_values, COMMA))[0].isna().sum())
-            counts.append((int((~missing).sum()), bad, formatted_bad, comma_bad))
+            still_bad = {FORMATTED: bad, COMMA: bad}
+            marks = [FORMATTED, COMMA] if dialect.delimiter != "," else [FORMATTED]
+            for mark in marks if bad else []:  # only the cells not read as written can read otherwise
+                if _numbers(_written(values[unread][:PROBE], mark))[0].notna().any():
+                    still_bad[mark] = int(_numbers(_written(values[unread], mark))[0].isna().sum())
+            counts.append((int((~missing).sum()), bad, still_bad[FORMATTED], still_bad[COMMA]))
         return cls(*np.array(counts, dtype=np.int64).reshape(-1, 4).T)
 
     def __add__(self, other: _ColumnCounts) -> _ColumnCounts:
