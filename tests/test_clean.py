@@ -6,6 +6,7 @@ import csv
 import hashlib
 import html
 import io
+import logging
 import re
 
 import numpy as np
@@ -447,6 +448,33 @@ def test_formatted_numbers_are_read_as_numbers(tmp_path):
         kept = (out / "clean.csv").read_bytes().splitlines(keepends=True)
         assert kept == [line for i, line in enumerate(lines) if i - 1 not in set(rows)]
         assert result.n_rows == len(table)
+
+
+def test_columns_without_a_name_or_with_a_repeated_one_are_named_as_pandas_does(tmp_path, caplog):
+    """A DataFrame written with its index (an empty first name), a delimiter at the end of every
+    line (an empty last name, an empty column) and a repeated name: cleaned (before: refused),
+    the columns named as pandas names them, the garbage file's header the input's."""
+    table = manifold_table(300)
+    table.loc[[5, 50, 150], ["f1", "f4"]] = [9.5, -8.25]
+    table["f5 "] = table["f5"]
+    indexed = tmp_path / "indexed.csv"
+    table.rename(columns={"f5 ": "f0"}).to_csv(indexed)  # the index, and 'f0' twice
+    trailing = tmp_path / "trailing.csv"
+    trailing.write_bytes(b"".join(line.rstrip(b"\n") + b",\n" for line in indexed.read_bytes().splitlines()))
+    for path in (indexed, trailing):
+        lines = path.read_bytes().splitlines(keepends=True)
+        with caplog.at_level(logging.WARNING, logger="vaekit"):
+            result = clean(path, tmp_path / path.stem, verbose=0)
+        assert "'Unnamed: 0' (no name), 'f0.1' (a second 'f0')" in caplog.text
+        read = pd.read_csv(path)
+        garbage = pd.read_csv(tmp_path / path.stem / "garbage.csv")
+        assert list(garbage.columns[: read.shape[1]]) == list(read.columns)
+        assert lines[0].startswith(b",f0,f1,f2,f3,f4,f5,f0")
+        rows = garbage["vaekit_row"] - 1
+        assert {5, 50, 150} <= set(rows) and len(rows) < 8 and result.n_rows == len(table)
+        kept = (tmp_path / path.stem / "clean.csv").read_bytes().splitlines(keepends=True)
+        assert kept == [line for i, line in enumerate(lines) if i - 1 not in set(rows)]
+        caplog.clear()
 
 
 def test_read_csv_records_sniffs_semicolons(tmp_path):

@@ -128,13 +128,36 @@ def _csv_header(header: bytes, path: Path) -> tuple[list[str], type[csv.Dialect]
     except UnicodeDecodeError:
         raise DataError(f"{path}: the header line is not UTF-8 text; save the file as UTF-8") from None
     dialect = sniff_dialect(header_text)
-    columns = next(csv.reader([header_text.rstrip("\r\n")], dialect))
-    if len(set(columns)) != len(columns) or any(not c.strip() for c in columns):
-        raise DataError(
-            f"{path}: the header line has empty or repeated column names ({columns}); give every "
-            "column a distinct name"
-        )
+    fields = _header_fields(header, dialect)
+    columns = _column_names(fields)
+    renamed = [
+        f"{name!r} ({'no name' if not written.strip() else f'a second {written!r}'})"
+        for written, name in zip(fields, columns, strict=True)
+        if written != name
+    ]
+    if renamed:
+        logger.warning("%s: named column(s) as pandas does: %s", path, ", ".join(renamed))
     return columns, dialect
+
+
+def _header_fields(header: bytes, dialect: type[csv.Dialect]) -> list[str]:
+    """The fields of a CSV file's header line as written (garbage files repeat them)."""
+    return next(csv.reader([header.decode("utf-8-sig").rstrip("\r\n")], dialect))
+
+
+def _column_names(fields: list[str]) -> list[str]:
+    """Distinct column names for a header's fields, as pandas' ``read_csv`` names them: a field
+    without a name "Unnamed: j" (j its place from 0; a file written from a DataFrame with its
+    index, or with a delimiter at the end of each line), the second "a" "a.1", the third "a.2"."""
+    names: list[str] = []
+    for j, written in enumerate(fields):
+        name = written if written.strip() else f"Unnamed: {j}"
+        base, k = name, 0
+        while name in names or (name != written and name in fields):
+            k += 1
+            name = f"{base}.{k}"
+        names.append(name)
+    return names
 
 
 def _parse_record(raw: bytes, n_columns: int, dialect: type[csv.Dialect]) -> tuple[list[str] | None, str]:
@@ -863,7 +886,7 @@ class _TableJob(_Job):
                     f.write(raw if raw.endswith((b"\n", b"\r")) else raw + b"\n")
         with atomic_path(outputs["garbage"]) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f, records.dialect, lineterminator="\n")
-            writer.writerow([*records.columns, *extra.columns, "vaekit_raw"])
+            writer.writerow([*_header_fields(records.header, records.dialect), *extra.columns, "vaekit_raw"])
             garbage = np.flatnonzero(self.garbage)
             fields = _fields_of(records.strings, garbage)
             for i in garbage:
@@ -1276,7 +1299,7 @@ class _StreamingCsvJob(_StreamingParquetJob):
         ):
             clean_file.write(self.header)
             writer = csv.writer(garbage_file, self.dialect, lineterminator="\n")
-            writer.writerow([*self.columns, *extra_columns, "vaekit_raw"])
+            writer.writerow([*_header_fields(self.header, self.dialect), *extra_columns, "vaekit_raw"])
             for chunk in self._chunks():
                 rows = chunk.places
                 rank = ranks_among(score[rows], ordered)
