@@ -342,7 +342,7 @@ def test_image_folder(tmp_path):
 
 @pytest.mark.parametrize(
     "content, message",
-    [(b"", "empty"), (b"a,b\n", "no rows"), (b"a,a\n1,2\n", "repeated")],
+    [(b"", "empty"), (b"a,b\n", "no rows"), (b"a,a\n1,2\n", "only 1 row")],
 )
 def test_bad_tables_are_refused_with_the_file_named(tmp_path, content, message):
     path = tmp_path / "bad.csv"
