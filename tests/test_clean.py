@@ -30,7 +30,8 @@ from vaekit.clean import (
     read_csv_records,
 )
 from vaekit.cli import main
-from vaekit.io import written_numbers
+from vaekit.errors import ParameterError
+from vaekit.io import csv_options, written_numbers
 
 
 def _sha(path) -> str:
@@ -475,6 +476,41 @@ def test_columns_without_a_name_or_with_a_repeated_one_are_named_as_pandas_does(
         kept = (tmp_path / path.stem / "clean.csv").read_bytes().splitlines(keepends=True)
         assert kept == [line for i, line in enumerate(lines) if i - 1 not in set(rows)]
         caplog.clear()
+
+
+def test_a_file_written_by_windows_programs_in_cp1252_is_read_as_such(tmp_path):
+    """Excel's "CSV (Comma delimited)" is cp1252, not UTF-8: é is one byte. Its records with such
+    letters were all "bytes that are not UTF-8" garbage; the encoding is sniffed (or given), the
+    rows clean, the garbage file written in it; a UTF-8 file with one damaged line keeps that line
+    as garbage."""
+    table = manifold_table(400)
+    table.loc[[5, 50, 150], ["f1", "f4"]] = [9.5, -8.25]
+    table.insert(0, "city", np.array(["Zürich", "Genève", "Malmö", "São Paulo", "Oslo"])[np.arange(400) % 5])
+    path = tmp_path / "windows.csv"
+    table.to_csv(path, index=False, encoding="cp1252")
+    lines = path.read_bytes().splitlines(keepends=True)
+    for budget, out in ((None, tmp_path / "out"), (8_000, tmp_path / "batched")):
+        result = clean(path, out, memory_budget=budget, verbose=0)
+        garbage = pd.read_csv(out / "garbage.csv", encoding="cp1252")
+        rows = garbage["vaekit_row"] - 1
+        assert result.n_unparseable == 0 and {5, 50, 150} <= set(rows) and len(rows) < 8
+        assert garbage["city"].tolist() == table["city"][rows].tolist()
+        kept = (out / "clean.csv").read_bytes().splitlines(keepends=True)
+        assert kept == [line for i, line in enumerate(lines) if i - 1 not in set(rows)]
+    assert (tmp_path / "batched" / "clean.csv").read_bytes() == (tmp_path / "out" / "clean.csv").read_bytes()
+    assert csv_options(path) == {"encoding": "cp1252"}  # for train and score, which read with pandas
+    damaged = tmp_path / "damaged.csv"
+    table.to_csv(damaged, index=False)
+    data = damaged.read_bytes().splitlines(keepends=True)
+    data[1 + 82] = data[1 + 82].replace("Malmö".encode(), "Malm\xf6".encode("latin-1"))
+    damaged.write_bytes(b"".join(data))
+    result = clean(damaged, tmp_path / "damaged", verbose=0)
+    assert result.n_unparseable == 1
+    given = clean(path, tmp_path / "given", encoding="latin-1", verbose=0)  # ö and é are the same bytes
+    assert (tmp_path / "given" / "clean.csv").read_bytes() == (tmp_path / "out" / "clean.csv").read_bytes()
+    assert given.n_unparseable == 0
+    with pytest.raises(ParameterError, match="unknown encoding 'klingon'"):
+        clean(path, tmp_path / "bad", encoding="klingon", verbose=0)
 
 
 def test_read_csv_records_sniffs_semicolons(tmp_path):

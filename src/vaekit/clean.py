@@ -11,6 +11,7 @@ Every file is written atomically: an interrupted run leaves no half-written file
 
 from __future__ import annotations
 
+import codecs
 import csv
 import itertools
 import logging
@@ -28,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from vaekit.errors import DataError, ParameterError
-from vaekit.io import atomic_path, sniff_dialect, written_numbers
+from vaekit.io import ENCODING_SAMPLE, atomic_path, sniff_dialect, sniff_encoding, written_numbers
 from vaekit.report import N_SHOWN, extreme_places, ranks_among
 from vaekit.streaming import _Smallest
 
@@ -121,13 +122,16 @@ def _file_lines(path: Path, block: int = 1 << 22) -> Iterator[bytes]:
         yield from carry.splitlines(keepends=True)
 
 
-def _csv_header(header: bytes, path: Path) -> tuple[list[str], type[csv.Dialect]]:
-    """The column names and the dialect (sniffed from the header line) of a CSV file."""
+def _csv_header(header: bytes, path: Path, encoding: str) -> tuple[list[str], type[csv.Dialect]]:
+    """The column names and the dialect (sniffed from the header line; its ``encoding``, the
+    file's) of a CSV file."""
     try:
-        header_text = header.decode("utf-8-sig")
+        header_text = _decoded(header, encoding)
     except UnicodeDecodeError:
-        raise DataError(f"{path}: the header line is not UTF-8 text; save the file as UTF-8") from None
-    dialect = sniff_dialect(header_text)
+        raise DataError(
+            f"{path}: the header line is not {encoding} text; save the file as UTF-8, or give its encoding"
+        ) from None
+    dialect = sniff_dialect(header_text, encoding)
     fields = _header_fields(header, dialect)
     columns = _column_names(fields)
     renamed = [
@@ -142,7 +146,25 @@ def _csv_header(header: bytes, path: Path) -> tuple[list[str], type[csv.Dialect]
 
 def _header_fields(header: bytes, dialect: type[csv.Dialect]) -> list[str]:
     """The fields of a CSV file's header line as written (garbage files repeat them)."""
-    return next(csv.reader([header.decode("utf-8-sig").rstrip("\r\n")], dialect))
+    return next(csv.reader([_decoded(header, _encoding_of(dialect)).rstrip("\r\n")], dialect))
+
+
+def _decoded(header: bytes, encoding: str) -> str:
+    """A header line as text, without the byte order mark UTF-8 files may begin with."""
+    return header.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+
+
+def file_encoding(sample: bytes, encoding: str | None, path: Path) -> str:
+    """The text encoding of a CSV file: ``encoding`` when given (checked), else sniffed from the
+    file's first bytes ``sample`` (:func:`vaekit.io.sniff_encoding`)."""
+    if encoding is None:
+        return sniff_encoding(sample)
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise ParameterError(
+            f"{path}: unknown encoding {encoding!r}; give one Python knows, such as utf-8, cp1252 or latin-1"
+        ) from None
 
 
 def _column_names(fields: list[str]) -> list[str]:
@@ -163,9 +185,9 @@ def _column_names(fields: list[str]) -> list[str]:
 def _parse_record(raw: bytes, n_columns: int, dialect: type[csv.Dialect]) -> tuple[list[str] | None, str]:
     """A record's fields, or None and why it cannot be parsed."""
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode(_encoding_of(dialect))
     except UnicodeDecodeError as exc:
-        return None, f"bytes that are not UTF-8 text at position {exc.start}"
+        return None, f"bytes that are not {_named(_encoding_of(dialect))} text at position {exc.start}"
     stripped = text.rstrip("\r\n")
     if not stripped.strip():
         return None, "an empty line"
@@ -186,7 +208,7 @@ def _parse_records(
     a row at each; a row count that differs, a record it cannot read or a bad row sends the
     records one by one through :func:`_parse_record`."""
     try:
-        texts = [raw.decode("utf-8").rstrip("\r\n") for raw in raws]
+        texts = [raw.decode(_encoding_of(dialect)).rstrip("\r\n") for raw in raws]
         rows = list(csv.reader(texts, dialect))
     except (UnicodeDecodeError, csv.Error):
         texts, rows = [], None
@@ -246,7 +268,7 @@ def _arrow_strings(raws: list[bytes], columns: list[str], dialect: type[csv.Dial
     try:
         table = pa_csv.read_csv(
             pa.py_buffer(b"".join(raws)),
-            read_options=pa_csv.ReadOptions(column_names=names),
+            read_options=pa_csv.ReadOptions(column_names=names, encoding=_encoding_of(dialect)),
             parse_options=pa_csv.ParseOptions(
                 delimiter=dialect.delimiter,
                 quote_char=_quote_char(dialect) or False,
@@ -256,19 +278,30 @@ def _arrow_strings(raws: list[bytes], columns: list[str], dialect: type[csv.Dial
                 column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
             ),
         )
-    except pa.ArrowInvalid:
+    except (pa.ArrowInvalid, UnicodeDecodeError):
         return None
     if table.num_rows != len(raws):
         return None
     return table.rename_columns(columns).to_pandas()
 
 
-def _is_utf8(raw: bytes) -> bool:
+def _decodes(raw: bytes, encoding: str) -> bool:
     try:
-        raw.decode("utf-8")
+        raw.decode(encoding)
     except UnicodeDecodeError:
         return False
     return True
+
+
+def _encoding_of(dialect: type[csv.Dialect]) -> str:
+    """The text encoding of the file a dialect was sniffed from (:func:`vaekit.io.sniff_dialect`);
+    UTF-8 for one that does not say (``csv.excel``)."""
+    return getattr(dialect, "encoding", "utf-8")
+
+
+def _named(encoding: str) -> str:
+    """An encoding's name as people write it."""
+    return {"utf-8": "UTF-8"}.get(encoding, encoding)
 
 
 def _parse_chunk(
@@ -281,10 +314,10 @@ def _parse_chunk(
     module and without building a list per record; the others by :func:`_parse_records`."""
     fast = [i for i, plain in enumerate(_plain(raws, len(columns), dialect)) if plain]
     strings = _arrow_strings([raws[i] for i in fast], columns, dialect) if fast else None
-    if strings is None and fast:  # a record that is not UTF-8 text among them: the others again
-        utf8 = [i for i in fast if _is_utf8(raws[i])]
-        if len(utf8) < len(fast):
-            fast = utf8
+    if strings is None and fast:  # a record that is not text in the encoding among them: the others again
+        text = [i for i in fast if _decodes(raws[i], _encoding_of(dialect))]
+        if len(text) < len(fast):
+            fast = text
             strings = _arrow_strings([raws[i] for i in fast], columns, dialect) if fast else None
     if strings is None:
         fast = []
@@ -304,14 +337,15 @@ def _parse_chunk(
     return strings, reasons
 
 
-def read_csv_records(path: Path) -> CsvRecords:
-    """Split a CSV file into records and parse them so that a bad record spoils only itself."""
+def read_csv_records(path: Path, encoding: str | None = None) -> CsvRecords:
+    """Split a CSV file into records and parse them so that a bad record spoils only itself;
+    ``encoding``: the file's (None: sniffed, see :func:`file_encoding`)."""
     data = path.read_bytes()
     if not data.strip():
         raise DataError(f"{path}: the file is empty; give a CSV file with a header line and rows")
     records, lines = _split_records(data)
     header_bytes, records, lines = records[0], records[1:], lines[1:]
-    columns, dialect = _csv_header(header_bytes, path)
+    columns, dialect = _csv_header(header_bytes, path, file_encoding(data[:ENCODING_SAMPLE], encoding, path))
     strings, reasons = _parse_chunk(records, columns, dialect)
     return CsvRecords(header_bytes, columns, dialect, records, lines, strings, reasons)
 
@@ -520,6 +554,7 @@ def clean(
     sharpness: bool | str = "auto",
     garbage_classifier: bool = True,
     bend_long_tails: bool = True,
+    encoding: str | None = None,
 ) -> CleanResult:
     """Find the garbage in ``input`` (a CSV or Parquet file, or a folder of images) and write
     ``clean.<ext>``, ``garbage.<ext>``, ``scores.csv``, ``model/`` and ``report.html`` into the
@@ -538,6 +573,9 @@ def clean(
     largest values of an amount spread over several powers of ten are not garbage).
     ``memory_budget`` (bytes, default 1 GiB): a CSV or Parquet file larger than this is read in
     batches, its detector trained on a sample (see ``_StreamingParquetJob`` and ``_StreamingCsvJob``).
+    ``encoding``: a CSV file's text encoding (None: UTF-8, or cp1252 when its first 4 MiB say so,
+    as Windows programs write it: :func:`vaekit.io.sniff_encoding`); the garbage file is written
+    in it too.
     """
     started = time.perf_counter()
     source = Path(input)
@@ -568,6 +606,7 @@ def clean(
             job = streamed(source, label_column, drop_duplicates, rows)
         else:
             job = _TableJob(source, kind, label_column, drop_duplicates)
+        job.encoding = encoding
     job.read()
     image_signs = dict(orientation=orientation, framing=framing, sharpness=sharpness)
     settings = dict(
@@ -594,6 +633,7 @@ class _Job:
 
     label_column: str | None
     ids: list[str]  # a name for each scored row
+    encoding: str | None = None  # a CSV file's text encoding (None: sniffed)
 
     def features(self):
         raise NotImplementedError
@@ -761,7 +801,7 @@ class _TableJob(_Job):
 
     def read(self) -> None:
         if self.kind == "csv":
-            self.records = read_csv_records(self.source)
+            self.records = read_csv_records(self.source, self.encoding)
             self.columns = self.records.columns
             frame, value_reasons = _typed_frame(self.records, self.label_column)
             parsed = self.records.strings.index.tolist()
@@ -884,7 +924,10 @@ class _TableJob(_Job):
             for raw, bad in zip(records.raw, self.garbage, strict=True):
                 if not bad:
                     f.write(raw if raw.endswith((b"\n", b"\r")) else raw + b"\n")
-        with atomic_path(outputs["garbage"]) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        with (
+            atomic_path(outputs["garbage"]) as tmp,
+            open(tmp, "w", newline="", encoding=_encoding_of(records.dialect), errors="replace") as f,
+        ):
             writer = csv.writer(f, records.dialect, lineterminator="\n")
             writer.writerow([*_header_fields(records.header, records.dialect), *extra.columns, "vaekit_raw"])
             garbage = np.flatnonzero(self.garbage)
@@ -894,7 +937,9 @@ class _TableJob(_Job):
                 raw = (
                     ""
                     if values is not None
-                    else records.raw[i].decode("utf-8", "backslashreplace").rstrip("\r\n")
+                    else records.raw[i]
+                    .decode(_encoding_of(records.dialect), "backslashreplace")
+                    .rstrip("\r\n")
                 )
                 writer.writerow([*(values or [""] * len(records.columns)), *extra.iloc[i].tolist(), raw])
 
@@ -1209,7 +1254,9 @@ class _StreamingCsvJob(_StreamingParquetJob):
             raise DataError(f"{self.source}: the file is empty; give a CSV file with a header line and rows")
         data_lines.close()
         self.header = header
-        self.columns, self.dialect = _csv_header(header, self.source)
+        with open(self.source, "rb") as f:
+            encoding = file_encoding(f.read(ENCODING_SAMPLE), self.encoding, self.source)
+        self.columns, self.dialect = _csv_header(header, self.source, encoding)
         self._check_label_column()
         counts, n, hashed = None, 0, []
         keys_rng = np.random.default_rng(0)
@@ -1294,7 +1341,9 @@ class _StreamingCsvJob(_StreamingParquetJob):
             atomic_path(outputs["garbage"]) as garbage_tmp,
             atomic_path(outputs["scores"]) as scores_tmp,
             open(clean_tmp, "wb") as clean_file,
-            open(garbage_tmp, "w", newline="", encoding="utf-8") as garbage_file,
+            open(
+                garbage_tmp, "w", newline="", encoding=_encoding_of(self.dialect), errors="replace"
+            ) as garbage_file,
             open(scores_tmp, "w", newline="", encoding="utf-8") as scores_file,
         ):
             clean_file.write(self.header)
@@ -1327,7 +1376,9 @@ class _StreamingCsvJob(_StreamingParquetJob):
                         continue
                     values = fields.get(j)
                     text = (
-                        "" if values is not None else raw.decode("utf-8", "backslashreplace").rstrip("\r\n")
+                        ""
+                        if values is not None
+                        else raw.decode(_encoding_of(self.dialect), "backslashreplace").rstrip("\r\n")
                     )
                     extra = [place + 1, float(score[place]), rank[j], reasons[j], top[j]]
                     writer.writerow([*(values or [""] * len(self.columns)), *extra, text])

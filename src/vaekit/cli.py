@@ -527,6 +527,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
         sharpness=False if args.any_sharpness else "auto",
         garbage_classifier=not args.no_garbage_classifier,
         bend_long_tails=not args.flag_long_tails,
+        encoding=args.encoding,
     )
     print(f"vaekit clean: {result.summary()}")
     if result.metrics:
@@ -817,6 +818,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a known 0/1 column (1 = garbage), used only for the report's metrics, never for training",
     )
     p.add_argument("--drop-duplicates", action="store_true", help="exact duplicate rows go to garbage")
+    p.add_argument(
+        "--encoding",
+        default=None,
+        help="a CSV file's text encoding, e.g. cp1252 or latin-1 (default: UTF-8, or cp1252 when the "
+        "file's start says so, as Windows programs write it)",
+    )
     p.add_argument("--copy", action="store_true", help="image folders: copy files into clean/ and garbage/")
     p.add_argument(
         "--any-orientation",

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
-import itertools
 import os
 import re
 import tempfile
@@ -82,17 +81,44 @@ def written_numbers(values: pd.Series, decimal: str = ".") -> pd.Series:
     return values.where(~valid.to_numpy(), plain.to_numpy(dtype=object))
 
 
-def sniff_dialect(header: str) -> type[csv.Dialect]:
+ENCODING_SAMPLE = 1 << 22  # bytes at the start of a file that tell its encoding (sniff_encoding)
+
+
+def sniff_encoding(sample: bytes) -> str:
+    """ "utf-8", or "cp1252" for text whose letters beyond ASCII are single bytes, as Windows
+    programs write it (Excel's "CSV (Comma delimited)": é is the byte E9): when at least two lines
+    of ``sample`` (a file's first bytes) are not UTF-8 and none holds a UTF-8 letter beyond ASCII.
+    One such line alone is taken for a damaged line of a UTF-8 file."""
+    try:
+        sample.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    not_utf8 = 0
+    for line in sample.splitlines()[:-1] or sample.splitlines():  # the last may be cut
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+            return "utf-8"  # a letter beyond ASCII as UTF-8 writes it
+        except UnicodeDecodeError:
+            not_utf8 += 1
+    return "cp1252" if not_utf8 >= 2 else "utf-8"
+
+
+def sniff_dialect(header: str, encoding: str = "utf-8") -> type[csv.Dialect]:
     """The CSV dialect of a file, sniffed from its header line: a comma, semicolon, tab or bar
-    between fields (a comma when the line does not tell), quotes inside quoted fields doubled."""
+    between fields (a comma when the line does not tell), quotes inside quoted fields doubled;
+    its ``encoding`` attribute is the file's text encoding (see :func:`sniff_encoding`)."""
     try:
         dialect = csv.Sniffer().sniff(header, delimiters=",;\t|")
     except csv.Error:
-        return csv.excel
+        dialect = type("excel", (csv.excel,), {})  # the shared csv.excel keeps no file's encoding
     # a quote inside a quoted field is doubled (RFC 4180, as Excel and pandas write it); the
     # sniffer says so only when its sample holds a doubled quote, which a header rarely does,
     # and read "12"" screen" as 12" screen" and could not write a field with a quote
     dialect.doublequote = True
+    dialect.encoding = encoding
     return dialect
 
 
@@ -100,23 +126,28 @@ def csv_options(path: str | os.PathLike, lines: int = 200) -> dict:
     """pandas ``read_csv`` options for a CSV file, from its first ``lines`` lines: the delimiter
     sniffed from the header line (a comma, semicolon, tab or bar), and, when it is not a comma and
     more of the cells are numbers written with a decimal comma (1,5; 1.234,5) than with a point,
-    ``decimal=","`` and ``thousands="."`` (a file as written where the decimal mark is a comma)."""
+    ``decimal=","`` and ``thousands="."`` (a file as written where the decimal mark is a comma);
+    ``encoding="cp1252"`` for a file so written (:func:`sniff_encoding`)."""
     path = Path(path)
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     try:
-        with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as f:
-            head = list(itertools.islice(f, lines))
+        with opener(path, "rb") as f:
+            sample = f.read(ENCODING_SAMPLE)
     except OSError:
         return {}  # not readable: read_csv says so
+    encoding = sniff_encoding(sample)
+    options = {} if encoding == "utf-8" else {"encoding": encoding}
+    text = sample.decode("utf-8-sig" if encoding == "utf-8" else encoding, errors="replace")
+    head = text.splitlines()[:lines]
     if not head:
-        return {}
+        return options
     delimiter = sniff_dialect(head[0]).delimiter
     if delimiter == ",":
-        return {}
-    cells = [cell.strip().strip('"') for line in head[1:] for cell in line.rstrip("\r\n").split(delimiter)]
+        return options
+    cells = [cell.strip().strip('"') for line in head[1:] for cell in line.split(delimiter)]
     comma = sum(1 for cell in cells if COMMA_NUMBER.fullmatch(cell))
     point = sum(1 for cell in cells if POINT_NUMBER.fullmatch(cell))
-    return {"sep": delimiter} | ({"decimal": ",", "thousands": "."} if comma > point else {})
+    return options | {"sep": delimiter} | ({"decimal": ",", "thousands": "."} if comma > point else {})
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
