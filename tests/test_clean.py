@@ -513,6 +513,31 @@ def test_a_file_written_by_windows_programs_in_cp1252_is_read_as_such(tmp_path):
         clean(path, tmp_path / "bad", encoding="klingon", verbose=0)
 
 
+def test_excels_line_naming_the_delimiter_is_kept_and_obeyed(tmp_path):
+    """A file that begins with "sep=;" (the line that tells Excel the delimiter): before, that
+    line was the header, of one column, and every record had too many fields (all garbage). It
+    names the delimiter, the header is the next line; clean.csv and garbage.csv begin with it too."""
+    table = manifold_table(300)
+    table.loc[[5, 50, 150], ["f1", "f4"]] = [9.5, -8.25]
+    path = tmp_path / "excel.csv"
+    path.write_bytes(
+        b"sep=;\r\n" + table.to_csv(sep=";", decimal=",", index=False, lineterminator="\r\n").encode()
+    )
+    lines = path.read_bytes().splitlines(keepends=True)
+    for budget, out in ((None, tmp_path / "out"), (8_000, tmp_path / "batched")):
+        result = clean(path, out, memory_budget=budget, verbose=0)
+        assert result.n_rows == 300 and result.n_unparseable == 0
+        garbage = pd.read_csv(out / "garbage.csv", sep=";", skiprows=1)
+        rows = garbage["vaekit_row"] - 1
+        assert {5, 50, 150} <= set(rows) and len(rows) < 8
+        assert (out / "garbage.csv").read_bytes().startswith(b"sep=;\r\nf0;f1;")
+        kept = (out / "clean.csv").read_bytes().splitlines(keepends=True)
+        assert kept == lines[:2] + [line for i, line in enumerate(lines[2:]) if i not in set(rows)]
+    assert csv_options(path) == {"sep": ";", "skiprows": 1, "decimal": ",", "thousands": "."}
+    read = pd.read_csv(path, **csv_options(path))
+    np.testing.assert_array_equal(read.to_numpy(), table.to_numpy())
+
+
 def test_read_csv_records_sniffs_semicolons(tmp_path):
     path = tmp_path / "semi.csv"
     path.write_text("a;b\n1;2\n3\n")

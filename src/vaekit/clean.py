@@ -122,9 +122,28 @@ def _file_lines(path: Path, block: int = 1 << 22) -> Iterator[bytes]:
         yield from carry.splitlines(keepends=True)
 
 
+EXCEL_HINT = re.compile(rb'"?sep=(.)"?(?:\r\n|\r|\n)')  # a first line "sep=;" tells Excel the delimiter
+
+
+def _header_records(records: Iterator[bytes]) -> bytes:
+    """The bytes before a CSV file's first data record, from its ``records``: the header line,
+    after Excel's line ``sep=;`` naming the delimiter if the file begins with one."""
+    first = next(records, b"")
+    return first + next(records, b"") if EXCEL_HINT.fullmatch(first) else first
+
+
+def _split_hint(header: bytes) -> tuple[bytes, bytes]:
+    """The :func:`_header_records` of a CSV file as Excel's line ``sep=;`` (or b"") and the header line."""
+    hint = EXCEL_HINT.match(header)
+    if hint is None or hint.end() == len(header):
+        return b"", header
+    return header[: hint.end()], header[hint.end() :]
+
+
 def _csv_header(header: bytes, path: Path, encoding: str) -> tuple[list[str], type[csv.Dialect]]:
-    """The column names and the dialect (sniffed from the header line; its ``encoding``, the
-    file's) of a CSV file."""
+    """The column names and the dialect (sniffed from the header line, or given by Excel's line
+    ``sep=;``; its ``encoding``, the file's) of a CSV file, from its :func:`_header_records`."""
+    hint, header = _split_hint(header)
     try:
         header_text = _decoded(header, encoding)
     except UnicodeDecodeError:
@@ -132,6 +151,8 @@ def _csv_header(header: bytes, path: Path, encoding: str) -> tuple[list[str], ty
             f"{path}: the header line is not {encoding} text; save the file as UTF-8, or give its encoding"
         ) from None
     dialect = sniff_dialect(header_text, encoding)
+    if hint:
+        dialect.delimiter = EXCEL_HINT.fullmatch(hint).group(1).decode(encoding)
     fields = _header_fields(header, dialect)
     columns = _column_names(fields)
     renamed = [
@@ -145,8 +166,15 @@ def _csv_header(header: bytes, path: Path, encoding: str) -> tuple[list[str], ty
 
 
 def _header_fields(header: bytes, dialect: type[csv.Dialect]) -> list[str]:
-    """The fields of a CSV file's header line as written (garbage files repeat them)."""
-    return next(csv.reader([_decoded(header, _encoding_of(dialect)).rstrip("\r\n")], dialect))
+    """The fields of a CSV file's header line as written (garbage files repeat them), from its
+    :func:`_header_records`."""
+    line = _split_hint(header)[1]
+    return next(csv.reader([_decoded(line, _encoding_of(dialect)).rstrip("\r\n")], dialect))
+
+
+def _excel_hint(header: bytes, dialect: type[csv.Dialect]) -> str:
+    """Excel's line ``sep=;`` at the start of the :func:`_header_records`, or ""."""
+    return _split_hint(header)[0].decode(_encoding_of(dialect))
 
 
 def _decoded(header: bytes, encoding: str) -> str:
@@ -344,7 +372,9 @@ def read_csv_records(path: Path, encoding: str | None = None) -> CsvRecords:
     if not data.strip():
         raise DataError(f"{path}: the file is empty; give a CSV file with a header line and rows")
     records, lines = _split_records(data)
-    header_bytes, records, lines = records[0], records[1:], lines[1:]
+    header_bytes = _header_records(iter(records))
+    skip = 2 if _split_hint(header_bytes)[0] else 1
+    records, lines = records[skip:], lines[skip:]
     columns, dialect = _csv_header(header_bytes, path, file_encoding(data[:ENCODING_SAMPLE], encoding, path))
     strings, reasons = _parse_chunk(records, columns, dialect)
     return CsvRecords(header_bytes, columns, dialect, records, lines, strings, reasons)
@@ -928,6 +958,7 @@ class _TableJob(_Job):
             atomic_path(outputs["garbage"]) as tmp,
             open(tmp, "w", newline="", encoding=_encoding_of(records.dialect), errors="replace") as f,
         ):
+            f.write(_excel_hint(records.header, records.dialect))
             writer = csv.writer(f, records.dialect, lineterminator="\n")
             writer.writerow([*_header_fields(records.header, records.dialect), *extra.columns, "vaekit_raw"])
             garbage = np.flatnonzero(self.garbage)
@@ -1222,7 +1253,7 @@ class _StreamingCsvJob(_StreamingParquetJob):
 
     def _chunks(self, typed: bool = True) -> Iterator[_CsvChunk]:
         records = _records(_file_lines(self.source))
-        next(records)  # the header
+        _header_records(raw for raw, _ in records)  # skipped
         place = 0
         while True:
             part = list(itertools.islice(records, self.rows))
@@ -1249,7 +1280,7 @@ class _StreamingCsvJob(_StreamingParquetJob):
 
     def read(self) -> None:
         data_lines = _file_lines(self.source)
-        header, _ = next(_records(data_lines), (b"", 0))
+        header = _header_records(raw for raw, _ in _records(data_lines))
         if not header.strip():
             raise DataError(f"{self.source}: the file is empty; give a CSV file with a header line and rows")
         data_lines.close()
@@ -1347,6 +1378,7 @@ class _StreamingCsvJob(_StreamingParquetJob):
             open(scores_tmp, "w", newline="", encoding="utf-8") as scores_file,
         ):
             clean_file.write(self.header)
+            garbage_file.write(_excel_hint(self.header, self.dialect))
             writer = csv.writer(garbage_file, self.dialect, lineterminator="\n")
             writer.writerow([*_header_fields(self.header, self.dialect), *extra_columns, "vaekit_raw"])
             for chunk in self._chunks():

@@ -95,7 +95,11 @@ def read_shard(path: str | os.PathLike, rank: int, world: int) -> tuple[pd.DataF
                 break
         frame = pd.concat(parts, ignore_index=True)
     elif suffix == ".csv":
-        frame = pd.read_csv(path, skiprows=range(1, start + 1), nrows=stop - start, **csv_options(path))
+        options = csv_options(path)
+        skip = range(1, start + 1)  # the rows of the ranks before this one
+        if options.pop("skiprows", 0):  # and Excel's line naming the delimiter, before the header
+            skip = [0, *range(2, start + 2)]
+        frame = pd.read_csv(path, skiprows=skip, nrows=stop - start, **options)
     elif suffix == ".npy":
         array = np.asarray(np.load(path, mmap_mode="r", allow_pickle=False)[start:stop])
         frame = pd.DataFrame(array, columns=[f"x{j}" for j in range(array.shape[1])])

@@ -127,7 +127,8 @@ def csv_options(path: str | os.PathLike, lines: int = 200) -> dict:
     sniffed from the header line (a comma, semicolon, tab or bar), and, when it is not a comma and
     more of the cells are numbers written with a decimal comma (1,5; 1.234,5) than with a point,
     ``decimal=","`` and ``thousands="."`` (a file as written where the decimal mark is a comma);
-    ``encoding="cp1252"`` for a file so written (:func:`sniff_encoding`)."""
+    ``encoding="cp1252"`` for a file so written (:func:`sniff_encoding`); the delimiter and
+    ``skiprows=1`` for a file that begins with Excel's line ``sep=;``."""
     path = Path(path)
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     try:
@@ -139,15 +140,20 @@ def csv_options(path: str | os.PathLike, lines: int = 200) -> dict:
     options = {} if encoding == "utf-8" else {"encoding": encoding}
     text = sample.decode("utf-8-sig" if encoding == "utf-8" else encoding, errors="replace")
     head = text.splitlines()[:lines]
+    hint = re.fullmatch(r'"?sep=(.)"?', head[0]) if head else None
+    if hint:  # Excel's first line naming the delimiter
+        options |= {"sep": hint.group(1), "skiprows": 1}
+        head = head[1:]
     if not head:
         return options
-    delimiter = sniff_dialect(head[0]).delimiter
+    delimiter = hint.group(1) if hint else sniff_dialect(head[0]).delimiter
     if delimiter == ",":
         return options
+    options["sep"] = delimiter
     cells = [cell.strip().strip('"') for line in head[1:] for cell in line.split(delimiter)]
     comma = sum(1 for cell in cells if COMMA_NUMBER.fullmatch(cell))
     point = sum(1 for cell in cells if POINT_NUMBER.fullmatch(cell))
-    return options | {"sep": delimiter} | ({"decimal": ",", "thousands": "."} if comma > point else {})
+    return options | ({"decimal": ",", "thousands": "."} if comma > point else {})
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
