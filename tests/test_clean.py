@@ -343,13 +343,19 @@ def test_image_folder(tmp_path):
 
 @pytest.mark.parametrize(
     "content, message",
-    [(b"", "empty"), (b"a,b\n", "no rows"), (b"a,a\n1,2\n", "only 1 row")],
+    [
+        (b"", "empty"),
+        (b"a,b\n", "no rows"),
+        (b"a,a\n1,2\n", "only 1 row"),
+        (b"Sales in 2024\na,b\n1,2\n3,4\n5,6\n", "4 of its 4 records have 2 fields, but its first line"),
+    ],
 )
 def test_bad_tables_are_refused_with_the_file_named(tmp_path, content, message):
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
-    with pytest.raises(DataError, match=message):
-        clean(path, tmp_path / "out", verbose=0)
+    for budget in (None, 1_000):  # in memory, in batches
+        with pytest.raises(DataError, match=message):
+            clean(path, tmp_path / "out", memory_budget=budget, verbose=0)
 
 
 def test_what_the_detector_says_of_the_table_names_the_file(tmp_path, caplog):

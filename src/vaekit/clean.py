@@ -12,6 +12,7 @@ Every file is written atomically: an interrupted run leaves no half-written file
 from __future__ import annotations
 
 import codecs
+import collections
 import csv
 import itertools
 import logging
@@ -226,6 +227,26 @@ def _parse_record(raw: bytes, n_columns: int, dialect: type[csv.Dialect]) -> tup
     if len(values) != n_columns:
         return None, f"{len(values)} fields, but the header has {n_columns}"
     return values, ""
+
+
+def _field_counts(reasons: Iterable[str], n_columns: int) -> collections.Counter:
+    """How many records have each wrong number of fields, from their :func:`_parse_record` reasons."""
+    end = f" fields, but the header has {n_columns}"
+    return collections.Counter(int(r[: -len(end)]) for r in reasons if r.endswith(end))
+
+
+def _check_field_counts(source: Path, wrong: collections.Counter, n_records: int, n_columns: int) -> None:
+    """Refuse a file most of whose records have one number of fields, not the header's: its first
+    line is not their header (a title or notes above it), not a file of garbage."""
+    if not wrong:
+        return
+    fields, count = wrong.most_common(1)[0]
+    if count > n_records / 2:
+        raise DataError(
+            f"{source}: {count} of its {n_records} records have {fields} fields, but its first line, read "
+            f"as the header, has {n_columns}: remove the lines above the header (a title, notes), or "
+            "make the header and the records agree"
+        )
 
 
 def _parse_records(
@@ -833,6 +854,8 @@ class _TableJob(_Job):
         if self.kind == "csv":
             self.records = read_csv_records(self.source, self.encoding)
             self.columns = self.records.columns
+            wrong = _field_counts(self.records.reasons, len(self.columns))
+            _check_field_counts(self.source, wrong, len(self.records.raw), len(self.columns))
             frame, value_reasons = _typed_frame(self.records, self.label_column)
             parsed = self.records.strings.index.tolist()
             self.n_rows = len(self.records.raw)
@@ -1289,11 +1312,12 @@ class _StreamingCsvJob(_StreamingParquetJob):
             encoding = file_encoding(f.read(ENCODING_SAMPLE), self.encoding, self.source)
         self.columns, self.dialect = _csv_header(header, self.source, encoding)
         self._check_label_column()
-        counts, n, hashed = None, 0, []
+        counts, n, hashed, wrong = None, 0, [], collections.Counter()
         keys_rng = np.random.default_rng(0)
         picked = _Smallest(SAMPLE_ROWS)  # a uniform sample of the records that parse
         for chunk in self._chunks(typed=False):
             n += len(chunk.places)
+            wrong += _field_counts(chunk.reasons, len(self.columns))
             strings = chunk.strings
             if len(strings):
                 ok = strings.index.to_numpy()
@@ -1307,6 +1331,7 @@ class _StreamingCsvJob(_StreamingParquetJob):
         self.n_rows = n
         if n == 0:
             raise DataError(f"{self.source}: has a header but no rows; give a file with rows of data")
+        _check_field_counts(self.source, wrong, n, len(self.columns))
         if counts is None:
             raise DataError(
                 f"{self.source}: none of its {n} records can be parsed as CSV with its header's fields"
