@@ -3,10 +3,18 @@
 The input is never modified. Every input row (or image file) ends up in exactly one of the two
 outputs, ``clean.<ext>`` and ``garbage.<ext>``, in the input's own format, column order and row
 order; a kept CSV row is written byte for byte as it was read. A row is garbage when it cannot be
-parsed (a wrong number of fields, bytes that are not UTF-8, text in a numeric column, an image
-that does not open), when the detector scores it above the threshold, or, with
-``drop_duplicates``, when it repeats an earlier row exactly. Each garbage row carries its reason.
-Every file is written atomically: an interrupted run leaves no half-written file under a final name.
+parsed (a wrong number of fields, bytes that are not text in the file's encoding, text in a
+numeric column, an image that does not open), when the detector scores it above the threshold,
+or, with ``drop_duplicates``, when it repeats an earlier row exactly. Each garbage row carries
+its reason. Every file is written atomically: an interrupted run leaves no half-written file under
+a final name.
+
+CSV files are read as the programs that write them write them: a comma, semicolon, tab or bar
+between fields (or as Excel's first line ``sep=;`` says), quotes doubled inside quoted fields,
+UTF-8 or cp1252 text (:func:`vaekit.io.sniff_encoding`), numbers with a decimal point or comma
+and formatted as amounts and shares ($1,234.50, 12.5%, (45.00): :func:`vaekit.io.written_numbers`),
+columns without a name or with a repeated one named as pandas names them. A file most of whose
+records disagree with the header's number of fields is refused, not called garbage.
 """
 
 from __future__ import annotations
@@ -309,7 +317,7 @@ def _quote_char(dialect: type[csv.Dialect]) -> str | None:
 
 def _arrow_strings(raws: list[bytes], columns: list[str], dialect: type[csv.Dialect]) -> pd.DataFrame | None:
     """Plain records (:func:`_plain`) as a frame of strings by Arrow's CSV reader, or None when a
-    record is not UTF-8 text."""
+    record is not text in the file's encoding."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
