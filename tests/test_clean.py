@@ -31,7 +31,7 @@ from vaekit.clean import (
 )
 from vaekit.cli import main
 from vaekit.errors import ParameterError
-from vaekit.io import csv_options, written_numbers
+from vaekit.io import csv_options, formatted_numbers
 
 
 def _sha(path) -> str:
@@ -392,7 +392,7 @@ def test_numbers_with_decimal_commas_are_read_as_numbers(tmp_path):
     is an error in its row; kept rows are written back as they were."""
     written = pd.Series(["1,5", "-0,25", "1.234,5", "12.345.678", "7", "1.5", "a,b", ""])
     plain = ["1.5", "-0.25", "1234.5", "12345678", "7", "1.5", "a,b", ""]
-    assert written_numbers(written, ",").tolist() == plain
+    assert formatted_numbers(written, ",")[0].tolist() == plain
     table = manifold_table(400)
     table.loc[[5, 50, 150], ["f1", "f4"]] = [9.5, -8.25]
     table["amount"] = np.random.RandomState(1).uniform(1000, 5000, len(table)).round(2)
@@ -416,33 +416,56 @@ def test_numbers_with_decimal_commas_are_read_as_numbers(tmp_path):
 
 
 def test_formatted_numbers_are_read_as_numbers(tmp_path):
-    """Amounts and shares as spreadsheets and reports write them ($1,234.50, 12.5%, (45.00) for a
-    minus; 1.234,50 € where the decimal mark is a comma): numbers, not text (before: the columns
-    were left out as free text, and an amount a thousand times too large went unseen); a word in
-    such a column is an error in its row; kept rows are written back as they were."""
+    """Amounts, shares and measures as spreadsheets and reports write them ($1,234.50, 12.5%,
+    (45.00) for a minus, 3.5 kg; 1.234,50 € where the decimal mark is a comma): numbers, not text
+    (before: the columns were left out as free text, and an amount a thousand times too large
+    went unseen); a word in such a column, or a number in another unit than the column's, is an
+    error in its row; kept rows are written back as they were."""
     formatted = pd.Series(
-        ["$1,234.50", "12.5%", "(45.00)", "-$3", "1 234 567", "1'234.5", "12 €", "$5$", "-(3)"]
+        [
+            "$1,234.50",
+            "12.5%",
+            "(45.00)",
+            "-$3",
+            "1 234 567",
+            "1'234.5",
+            "12 €",
+            "3.5 KG",
+            "$5$",
+            "-(3)",
+            "a b",
+        ]
     )
-    plain = ["1234.50", "12.5", "-45.00", "-3", "1234567", "1234.5", "12", "$5$", "-(3)"]
-    assert written_numbers(formatted).tolist() == plain
-    assert written_numbers(pd.Series(["1.234,50 €", "(1.000,00)", "12,5 %"]), ",").tolist() == [
+    plain, units = formatted_numbers(formatted)
+    assert plain.tolist() == [
         "1234.50",
-        "-1000.00",
         "12.5",
+        "-45.00",
+        "-3",
+        "1234567",
+        "1234.5",
+        "12",
+        "3.5",
+        "$5$",
+        "-(3)",
+        "a b",
     ]
+    assert units.tolist() == ["$", "%", "", "$", "", "", "€", "kg", None, None, None]
+    plain, units = formatted_numbers(pd.Series(["1.234,50 €", "(1.000,00)", "12,5 %", "1,5"]), ",")
+    assert plain.tolist() == ["1234.50", "-1000.00", "12.5", "1.5"] and units.tolist() == ["€", "", "%", ""]
     table = manifold_table(400)
     price = np.exp(3 + table["f0"] + 0.5 * table["f1"]) * 100
     price[[7, 70, 170]] *= 1000
     table["price"] = [f"${v:,.2f}" for v in price]
     table["share"] = [f"{v:.1f}%" for v in 50 + 20 * table["f3"]]
+    table["weight"] = [f"{v:.2f} kg" for v in 3 + table["f2"]]
     table.loc[90, "price"] = "call us"
+    table.loc[120, "weight"] = f"{(3 + table.loc[120, 'f2']) * 2.2:.2f} lb"
     for sep, decimal in ((",", "."), (";", ",")):
         written = table.copy()
         if decimal == ",":  # as written where the decimal mark is a comma
-            written["price"] = [v.replace(",", " ").replace(".", ",") for v in table["price"]]
-            written[[f"f{j}" for j in range(6)]] = written[[f"f{j}" for j in range(6)]].map(
-                lambda v: f"{v}".replace(".", ",")
-            )
+            for column in ["price", "weight", *(f"f{j}" for j in range(6))]:
+                written[column] = [f"{v}".replace(",", " ").replace(".", ",") for v in written[column]]
         path = tmp_path / f"formatted{sep}.csv"
         written.to_csv(path, sep=sep, index=False)
         lines = path.read_bytes().splitlines(keepends=True)
@@ -450,8 +473,10 @@ def test_formatted_numbers_are_read_as_numbers(tmp_path):
         result = clean(path, out, verbose=0)
         garbage = pd.read_csv(out / "garbage.csv", sep=sep, dtype=str, keep_default_na=False)
         rows = garbage["vaekit_row"].astype(int) - 1
-        assert {7, 70, 170, 90} <= set(rows) and len(rows) < 12, sep
-        assert "column 'price': 'call us' is not a number" in garbage.loc[rows == 90, "vaekit_reason"].item()
+        assert {7, 70, 170, 90, 120} <= set(rows) and len(rows) < 12, sep
+        reason = garbage.set_index(rows)["vaekit_reason"]
+        assert "column 'price': 'call us' is not a number" in reason[90]
+        assert f"column 'weight': {written.loc[120, 'weight']!r} is in lb, not the column's kg" in reason[120]
         kept = (out / "clean.csv").read_bytes().splitlines(keepends=True)
         assert kept == [line for i, line in enumerate(lines) if i - 1 not in set(rows)]
         assert result.n_rows == len(table)

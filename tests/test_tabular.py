@@ -229,9 +229,10 @@ def test_cli_trains_and_scores_a_mixed_csv(tmp_path, capsys):
 
 
 def test_numbers_formatted_as_text_are_numbers_in_training_and_scoring(tmp_path, capsys):
-    """$1,234.50, 12.5% and 1.234,50 € as a CSV read by pandas gives them (text): numeric columns
-    read so at scoring too (before: left out as free text, and the price a thousand times too large
-    unseen); a word there is an error naming the column and the row; files without the field load."""
+    """$1,234.50, 12.5%, 1.234,50 € and 3.5 kg as a CSV read by pandas gives them (text): numeric
+    columns read so at scoring too (before: left out as free text, and the price a thousand times
+    too large unseen); a word there, or a number in another unit, is an error naming the column and
+    the row; files without the fields load."""
     rng = np.random.RandomState(0)
     base = rng.lognormal(3, 0.5, 400)
     frame = pd.DataFrame(
@@ -239,15 +240,17 @@ def test_numbers_formatted_as_text_are_numbers_in_training_and_scoring(tmp_path,
             "price": [f"${v:,.2f}" for v in base * 100],
             "tax": [f"{v:.1f}%" for v in 10 + base / 10],
             "euros": [f"{v:,.2f} €".replace(",", " ").replace(".", ",") for v in base * 90],
+            "size": [f"{v:.1f} kg" for v in base / 4],
             "weight": np.round(base * 2 + rng.normal(0, 0.1, 400), 3),
         }
     )
     encoder = TableEncoder().fit(frame)
-    assert {c.name: (c.kind, c.written) for c in encoder.columns} == {
-        "price": ("numeric", "."),
-        "tax": ("numeric", "."),
-        "euros": ("numeric", ","),
-        "weight": ("numeric", ""),
+    assert {c.name: (c.kind, c.written, c.unit) for c in encoder.columns} == {
+        "price": ("numeric", ".", "$"),
+        "tax": ("numeric", ".", "%"),
+        "euros": ("numeric", ",", "€"),
+        "size": ("numeric", ".", "kg"),
+        "weight": ("numeric", "", ""),
     }
     numbers = encoder.numbers(frame[:3])
     np.testing.assert_allclose(
@@ -256,8 +259,8 @@ def test_numbers_formatted_as_text_are_numbers_in_training_and_scoring(tmp_path,
     assert TableEncoder.from_dict(json.loads(json.dumps(encoder.to_dict()))) == encoder
     older = encoder.to_dict()
     for column in older["columns"]:
-        del column["written"]
-    assert TableEncoder.from_dict(older).columns[3] == encoder.columns[3]
+        del column["written"], column["unit"]
+    assert TableEncoder.from_dict(older).columns[4] == encoder.columns[4]
     frame.loc[7, "price"] = f"${base[7] * 100000:,.2f}"
     path = tmp_path / "prices.csv"
     frame.to_csv(path, index=False)
@@ -270,3 +273,8 @@ def test_numbers_formatted_as_text_are_numbers_in_training_and_scoring(tmp_path,
     capsys.readouterr()
     assert main(["score", str(tmp_path / "det"), str(path), "-o", str(tmp_path / "scores2.csv")]) == 2
     assert "column 'price', row 13: 'call us' is not a number" in capsys.readouterr().err
+    frame.loc[12, "price"] = "$12.00"
+    frame.loc[20, "size"] = "4.4 lb"
+    frame.to_csv(path, index=False)
+    assert main(["score", str(tmp_path / "det"), str(path), "-o", str(tmp_path / "scores3.csv")]) == 2
+    assert "column 'size', row 21: '4.4 lb' is in lb, not the column's kg" in capsys.readouterr().err

@@ -12,7 +12,8 @@ a final name.
 CSV files are read as the programs that write them write them: a comma, semicolon, tab or bar
 between fields (or as Excel's first line ``sep=;`` says), quotes doubled inside quoted fields,
 UTF-8 or cp1252 text (:func:`vaekit.io.sniff_encoding`), numbers with a decimal point or comma
-and formatted as amounts and shares ($1,234.50, 12.5%, (45.00): :func:`vaekit.io.written_numbers`),
+and formatted as amounts, shares and measures ($1,234.50, 12.5%, (45.00), 3.5 kg: a number in another
+unit than its column's is garbage; :func:`vaekit.io.formatted_numbers`),
 columns without a name or with a repeated one named as pandas names them. A file most of whose
 records disagree with the header's number of fields is refused, not called garbage.
 """
@@ -38,7 +39,14 @@ import numpy as np
 import pandas as pd
 
 from vaekit.errors import DataError, ParameterError
-from vaekit.io import ENCODING_SAMPLE, atomic_path, sniff_dialect, sniff_encoding, written_numbers
+from vaekit.io import (
+    ENCODING_SAMPLE,
+    atomic_path,
+    column_unit,
+    formatted_numbers,
+    sniff_dialect,
+    sniff_encoding,
+)
 from vaekit.report import N_SHOWN, extreme_places, ranks_among
 from vaekit.streaming import _Smallest
 
@@ -414,77 +422,79 @@ MISSING_TEXT = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
 
 @dataclass
 class _ColumnCounts:
-    """Per column of a CSV file: how many cells hold something, and how many of those are not
-    numbers: as written (a decimal point), formatted (:func:`vaekit.io.written_numbers`: $1,234.50,
-    12.5%, (45.00)) and formatted with a decimal comma (1,5; 1.234,5; 12,50 €). The formatted
-    readings are counted only for a column with cells that are not numbers as written, the decimal
-    comma only in a file whose delimiter is not a comma; otherwise they are the count as written."""
+    """Per column of a CSV file: how many cells hold something, how many of those are not numbers
+    as written (a decimal point), and, per other reading (``FORMATTED``: $1,234.50, 12.5%, (45.00),
+    3.5 kg, :func:`vaekit.io.formatted_numbers`; ``COMMA``: the same with a decimal comma, 1,5;
+    1.234,5; 12,50 €), how many of those cells read so with each unit ("" none) and how many do
+    not (key None). The other readings are tried only for a column with cells that are not numbers
+    as written (and among them a number so read in the first ``PROBE``), the decimal comma only in
+    a file whose delimiter is not a comma; otherwise all those cells count as not read."""
 
     present: np.ndarray
     not_numbers: np.ndarray
-    not_formatted_numbers: np.ndarray
-    not_comma_numbers: np.ndarray
+    readings: dict[str, list[collections.Counter]]
 
     @classmethod
     def of(cls, frame: pd.DataFrame, dialect: type[csv.Dialect]) -> _ColumnCounts:
-        counts = []
+        present, not_numbers, readings = [], [], {FORMATTED: [], COMMA: []}
         for column in frame.columns:
             values = frame[column]
             numbers, missing = _numbers(values)
             unread = ~missing & numbers.isna()
             bad = int(unread.sum())
-            still_bad = {FORMATTED: bad, COMMA: bad}
-            marks = [FORMATTED, COMMA] if dialect.delimiter != "," else [FORMATTED]
-            for mark in marks if bad else []:  # only the cells not read as written can read otherwise
-                if _numbers(_written(values[unread][:PROBE], mark))[0].notna().any():
-                    still_bad[mark] = int(_numbers(_written(values[unread], mark))[0].isna().sum())
-            counts.append((int((~missing).sum()), bad, still_bad[FORMATTED], still_bad[COMMA]))
-        return cls(*np.array(counts, dtype=np.int64).reshape(-1, 4).T)
+            present.append(int((~missing).sum()))
+            not_numbers.append(bad)
+            for style in readings:
+                units = collections.Counter({None: bad}) if bad else collections.Counter()
+                tried = bad and (style == FORMATTED or dialect.delimiter != ",")
+                if tried and _read(values[unread][:PROBE], style)[0].notna().any():
+                    read, unit = _read(values[unread], style)
+                    units = collections.Counter(unit.where(read.notna(), None).tolist())
+                readings[style].append(units)
+        return cls(np.array(present, dtype=np.int64), np.array(not_numbers, dtype=np.int64), readings)
 
     def __add__(self, other: _ColumnCounts) -> _ColumnCounts:
         return _ColumnCounts(
             self.present + other.present,
             self.not_numbers + other.not_numbers,
-            self.not_formatted_numbers + other.not_formatted_numbers,
-            self.not_comma_numbers + other.not_comma_numbers,
+            {
+                style: [a + b for a, b in zip(mine, other.readings[style], strict=True)]
+                for style, mine in self.readings.items()
+            },
         )
 
-    def kinds(self, columns: list[str], label_column: str | None) -> list[str]:
-        """Per column: "numbers" (every present cell a number), "mostly numbers" (a text cell
-        is an error in its row) or "text"; "numbers" and "mostly numbers" end in ``FORMATTED``
-        or ``COMMA`` when more cells are numbers read so (as written first, then formatted, when
-        as many)."""
+    def kinds(self, columns: list[str], label_column: str | None) -> list[tuple[str, str, str]]:
+        """Per column (kind, reading, unit): kind "numbers" (every present cell a number),
+        "mostly numbers" (a text cell, or a number in another unit than the column's, is an error
+        in its row) or "text"; the reading under which the fewest cells are not numbers (as written
+        "", then ``FORMATTED``, then ``COMMA``, when as many); the unit of the column's numbers
+        (:func:`vaekit.io.column_unit`)."""
         kinds = []
-        for column, present, *bads in zip(
-            columns,
-            self.present,
-            self.not_numbers,
-            self.not_formatted_numbers,
-            self.not_comma_numbers,
-            strict=True,
-        ):
-            bad, mark = min(zip(bads, ("", FORMATTED, COMMA), strict=True), key=lambda pair: pair[0])
+        for j, (column, present) in enumerate(zip(columns, self.present, strict=True)):
+            choices = [(int(self.not_numbers[j]), "", "")]
+            for style, counts in self.readings.items():
+                unit = column_unit(collections.Counter({u: c for u, c in counts[j].items() if u is not None}))
+                choices.append((sum(c for u, c in counts[j].items() if u not in ("", unit)), style, unit))
+            bad, style, unit = min(choices, key=lambda choice: choice[0])
             if present and bad and (present - bad) / present >= NUMERIC_SHARE and column != label_column:
-                kinds.append("mostly numbers" + mark)
+                kinds.append(("mostly numbers", style, unit))
             elif present and not bad:
-                kinds.append("numbers" + mark)
+                kinds.append(("numbers", style, unit))
             else:
-                kinds.append("text")
+                kinds.append(("text", "", ""))
         return kinds
 
 
-# the ends of a column kind (:meth:`_ColumnCounts.kinds`)
-FORMATTED = " formatted"  # $1,234.50, 12.5%, (45.00)
-COMMA = " with decimal commas"  # 1,5; 1.234,5; 12,50 €
+# readings of a column's cells besides as written (:meth:`_ColumnCounts.kinds`)
+FORMATTED = "formatted"  # $1,234.50, 12.5%, (45.00), 3.5 kg
+COMMA = "decimal commas"  # 1,5; 1.234,5; 12,50 €
 
 
-def _written(values: pd.Series, mark: str) -> pd.Series:
-    """The strings of a column of kind ending in ``mark`` as ``to_numeric`` reads numbers."""
-    if mark == FORMATTED:
-        return written_numbers(values, ".")
-    if mark == COMMA:
-        return written_numbers(values, ",")
-    return values
+def _read(values: pd.Series, style: str) -> tuple[pd.Series, pd.Series]:
+    """A column's strings read in ``style`` (``FORMATTED`` or ``COMMA``): as numbers (NaN where
+    missing or not a number) and their units (:func:`vaekit.io.formatted_numbers`)."""
+    plain, unit = formatted_numbers(values, "." if style == FORMATTED else ",")
+    return _numbers(plain)[0], unit
 
 
 def _fields_of(strings: pd.DataFrame, places: Iterable[int]) -> dict[int, tuple[str, ...]]:
@@ -539,19 +549,28 @@ def _plain_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series] | None:
     return pd.Series(numbers, index=values.index, name=values.name), pd.Series(missing, index=values.index)
 
 
-def _typed(frame: pd.DataFrame, kinds: list[str]) -> tuple[pd.DataFrame, list[str]]:
-    """A frame of the records' strings typed by the file's column kinds, and per row a reason
-    when a text value sits in a column of numbers."""
+def _typed(frame: pd.DataFrame, kinds: list[tuple[str, str, str]]) -> tuple[pd.DataFrame, list[str]]:
+    """A frame of the records' strings typed by the file's column kinds (:meth:`_ColumnCounts.kinds`),
+    and per row a reason when a text value, or a number in another unit, sits in a column of numbers."""
     reasons = [""] * len(frame)
-    for column, kind in zip(list(frame.columns), kinds, strict=True):
+    for column, (kind, style, unit) in zip(list(frame.columns), kinds, strict=True):
         values = frame[column]
         if kind == "text":
             frame[column] = values.where(~_missing(values), None)
             continue
-        numbers, missing = _numbers(_written(values, kind.removeprefix("mostly ").removeprefix("numbers")))
-        if kind.startswith("mostly numbers"):
+        numbers, missing = _numbers(values)
+        if style:
+            numbers, units = _read(values, style)
+            other = units.notna() & ~units.isin(["", unit])  # a number in another unit
+            numbers = numbers.where(~other)
+        if kind == "mostly numbers":
             for i in np.flatnonzero((~missing & numbers.isna()).to_numpy()):
-                reasons[i] = reasons[i] or f"column {column!r}: {values.iloc[i]!r} is not a number"
+                what = (
+                    f"is in {units.iloc[i]}, not the column's {unit}"
+                    if style and other.iloc[i]
+                    else "is not a number"
+                )
+                reasons[i] = reasons[i] or f"column {column!r}: {values.iloc[i]!r} {what}"
         frame[column] = numbers
     return frame, reasons
 

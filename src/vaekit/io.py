@@ -5,6 +5,7 @@ Every error names the file (or the array), the column and the row, and says how 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import csv
 import gzip
@@ -36,10 +37,11 @@ COMMA_NUMBER = re.compile(rf"{GROUPED_NUMBER}|[+-]?\d*,\d+")
 POINT_NUMBER = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
 
 # numbers as spreadsheets and reports format them: a currency sign before or after ($1,234.50;
-# 12,50 €), a percent sign after (12.5%), thousands grouped by commas (by points where the decimal
-# mark is a comma), spaces or apostrophes (1 234 567; 1'234.50), a minus as a sign or as
-# parentheses around the number (accounting's (45.00)); see written_numbers
+# 12,50 €), a percent sign or a unit after (12.5%; 3.5 kg; 20 GB), thousands grouped by commas
+# (by points where the decimal mark is a comma), spaces or apostrophes (1 234 567; 1'234.50), a
+# minus as a sign or as parentheses around the number (accounting's (45.00)); see formatted_numbers
 CURRENCY = "$€£¥₹₩₽₺₪฿¢"
+UNIT = r"[A-Za-zµ°]{1,5}"  # a unit written after a number: kg, GB, ms, EUR, °C
 SEPARATORS = " \u00a0\u202f'\u2019"  # between thousands besides the comma or point: spaces, apostrophes
 
 
@@ -54,31 +56,41 @@ def _formatted_pattern(decimal: str) -> str:
     sign = r"[+\-\u2212]"  # a minus sign too
     return (
         rf"^(?P<open>\()?\s*(?P<sign>{sign})?\s*(?P<before>[{CURRENCY}])?\s*(?P<sign2>{sign})?\s*"
-        rf"(?P<body>{body})\s*(?P<after>[{CURRENCY}%])?\s*(?P<close>\))?$"
+        rf"(?P<body>{body})\s*(?P<after>[{CURRENCY}%]|{UNIT})?\s*(?P<close>\))?$"
     )
 
 
 FORMATTED = {decimal: _formatted_pattern(decimal) for decimal in ".,"}
 
 
-def written_numbers(values: pd.Series, decimal: str = ".") -> pd.Series:
-    """Strings of numbers as spreadsheets format them (see ``CURRENCY``: $1,234.50, 12.5%,
-    (45.00); with ``decimal=","`` 1.234,5 and 12,50 €) written plainly (1234.50, 12.5, -45.00,
-    1234.5, 12.50), as ``pd.to_numeric`` reads them; the other strings as they are. A percent is
-    the number before its sign (12.5% is 12.5); the sign or symbol is not kept."""
+def formatted_numbers(values: pd.Series, decimal: str = ".") -> tuple[pd.Series, pd.Series]:
+    """Strings of numbers as spreadsheets format them (see ``CURRENCY`` and ``UNIT``: $1,234.50,
+    12.5%, (45.00), 3.5 kg; with ``decimal=","`` 1.234,5 and 12,50 €) written plainly (1234.50,
+    12.5, -45.00, 3.5, 1234.5, 12.50), as ``pd.to_numeric`` reads them, the other strings as they
+    are; and each one's unit: its currency sign, percent sign or unit (lower case), "" for none,
+    None for a string that is not such a number. A percent is the number before its sign."""
     parts = values.astype("string").str.strip().str.extract(FORMATTED[decimal])
     present = parts.notna()
     signs = present["sign"].astype(int) + present["sign2"].astype(int)
     brackets = present["open"] | present["close"]
     valid = present["body"] & (present["open"] == present["close"]) & (signs <= 1)
     valid &= ~(brackets & (signs > 0)) & ~(present["before"] & present["after"])
+    unit = parts["before"].fillna(parts["after"].str.lower()).fillna("").astype(object).where(valid, None)
     if not valid.any():
-        return values
+        return values, unit
     grouping = "," if decimal == "." else "."
     body = parts["body"].where(valid).str.replace(f"[{re.escape(SEPARATORS + grouping)}]", "", regex=True)
     negative = brackets | parts["sign"].isin(["-", "\u2212"]) | parts["sign2"].isin(["-", "\u2212"])
     plain = negative.map({True: "-", False: ""}) + body.str.replace(",", ".", regex=False)
-    return values.where(~valid.to_numpy(), plain.to_numpy(dtype=object))
+    return values.where(~valid.to_numpy(), plain.to_numpy(dtype=object)), unit
+
+
+def column_unit(units: pd.Series | collections.Counter) -> str:
+    """The unit of a column of :func:`formatted_numbers` (their units, or how many of each): the
+    most common one, "" when none has one."""
+    counts = units if isinstance(units, collections.Counter) else collections.Counter(units.dropna())
+    named = collections.Counter({unit: n for unit, n in counts.items() if unit})
+    return named.most_common(1)[0][0] if named else ""
 
 
 ENCODING_SAMPLE = 1 << 22  # bytes at the start of a file that tell its encoding (sniff_encoding)

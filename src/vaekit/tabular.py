@@ -3,9 +3,10 @@
 :class:`TableEncoder` looks at each column of the training table once and decides what it is:
 
 - ``numeric``: numbers (and booleans, as 0/1, and numbers as spreadsheets format them, $1,234.50,
-  12.5%, (45.00), 1.234,50 €: :func:`vaekit.io.written_numbers`), centred on the median and
-  divided by the interquartile range / 1.349 (outliers cannot set the scale; a column whose
-  quartiles coincide falls back to its standard deviation, then to 1);
+  12.5%, (45.00), 1.234,50 €, 3.5 kg: :func:`vaekit.io.formatted_numbers`; in one unit, the
+  column's), centred on the median and divided by the interquartile range / 1.349 (outliers
+  cannot set the scale; a column whose quartiles coincide falls back to its standard deviation,
+  then to 1);
 - ``datetime``: datetime64 columns and text columns that parse as dates in full, turned into the
   time in days (scaled as a number) plus the day of the week on a circle (cos, sin);
 - ``categorical``: text or category columns with few distinct values, one-hot encoded, with one
@@ -35,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from vaekit.errors import DataError, ModelFileError
-from vaekit.io import row_number, written_numbers
+from vaekit.io import column_unit, formatted_numbers, row_number
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ class Column:
     scale: float = 1.0
     levels: list[str] = field(default_factory=list)  # categorical: the one-hot levels, then "other"
     typical: int = 0  # categorical: the index of the most common level
-    written: str = ""  # numbers as text formatted with this decimal mark ($1,234.50: io.written_numbers)
+    written: str = ""  # numbers as text formatted with this decimal mark ($1,234.50: io.formatted_numbers)
+    unit: str = ""  # and their currency, percent sign or unit: a number in another is an error
 
     @property
     def width(self) -> int:
@@ -133,14 +135,15 @@ class TableEncoder:
         text = present.astype(str).str.strip()
         if text.str.match(NUMBER_PATTERN).mean() >= 0.99:
             return self._numeric(name, pd.to_numeric(text, errors="coerce").dropna()), ""
-        read = lambda cells, decimal: pd.to_numeric(written_numbers(cells, decimal), errors="coerce")  # noqa: E731
         for decimal in ".,":
-            if read(text.iloc[:1000], decimal).notna().mean() < 0.99:
+            if _formatted(text.iloc[:1000], decimal)[0].notna().mean() < 0.99:
                 continue  # the first cells tell, without reading a long column of text twice
-            numbers = read(text, decimal)
+            numbers, units = _formatted(text, decimal)
+            unit = column_unit(units[numbers.notna()])
+            numbers = numbers.where(units.isin(["", unit]))  # a number in another unit is not the column's
             if numbers.notna().mean() >= 0.99:
                 column = self._numeric(name, numbers.dropna())
-                column.written = decimal
+                column.written, column.unit = decimal, unit
                 return column, ""
         dates = _parse_dates(text)
         if dates.notna().mean() >= DATE_SHARE:
@@ -261,7 +264,7 @@ class TableEncoder:
         for j, (column, where) in enumerate(zip(self.columns, self.slices(), strict=True)):
             values = frame[column.name]
             if column.kind == "numeric":
-                numbers = _numbers(values, column.name, source, column.written)
+                numbers = _numbers(values, column.name, source, column.written, column.unit)
                 missing = np.isnan(numbers)
                 matrix[:, where.start] = np.where(missing, 0.0, (numbers - column.center) / column.scale)
             elif column.kind == "datetime":
@@ -310,7 +313,7 @@ class TableEncoder:
         out = np.full((len(frame), len(self.columns)), np.nan)
         for j, column in enumerate(self.columns):
             if column.kind == "numeric":
-                out[:, j] = _numbers(frame[column.name], column.name, source, column.written)
+                out[:, j] = _numbers(frame[column.name], column.name, source, column.written, column.unit)
         return out
 
     def inverse(self, matrix: np.ndarray) -> pd.DataFrame:
@@ -394,14 +397,33 @@ def _as_frame(data: pd.DataFrame | np.ndarray, source: str) -> pd.DataFrame:
     return frame
 
 
-def _numbers(values: pd.Series, name: str, source: str, written: str = "") -> np.ndarray:
-    """A numeric column's values as numbers (NaN for gaps), read as ``Column.written`` says."""
+def _formatted(text: pd.Series, decimal: str) -> tuple[pd.Series, pd.Series]:
+    """:func:`vaekit.io.formatted_numbers` of a column's strings, the numbers as floats (NaN for
+    the strings that are not such numbers)."""
+    plain, units = formatted_numbers(text, decimal)
+    return pd.to_numeric(plain, errors="coerce"), units
+
+
+def _numbers(values: pd.Series, name: str, source: str, written: str = "", unit: str = "") -> np.ndarray:
+    """A numeric column's values as numbers (NaN for gaps), read as ``Column.written`` says, a
+    number in another unit than ``Column.unit`` an error."""
     if values.dtype.kind in "biuf":
         numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
         text = values.astype("string").str.strip()
         if written:
-            text = written_numbers(text, written)
+            plain, units = formatted_numbers(text, written)
+            other = (units.notna() & ~units.isin(["", unit])).to_numpy()
+            if other.any():
+                row = int(np.flatnonzero(other)[0])
+                trained = unit or "plain numbers"
+                raise DataError(
+                    f"{source}: column {name!r}, row {row_number(values.index, row) + 1}: "
+                    f"{values.iloc[row]!r} is in {units.iloc[row]}, not the column's {trained} "
+                    f"({int(other.sum())} such value(s)); the column was in {trained} in training: "
+                    "convert the values"
+                )
+            text = plain
         numbers = pd.to_numeric(text.where(text != ""), errors="coerce").to_numpy(
             dtype=np.float64, na_value=np.nan
         )
