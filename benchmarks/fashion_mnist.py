@@ -75,7 +75,10 @@ CLASSES = ["T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
 # (11.2 without the MADE): the pixels' neighbours, not z, carry most of what is learnt. A longer
 # warm-up of the KL term makes the model use z more: over 10 epochs 227.10 (0.19 +- 0.04 nats
 # better than over 3, paired; KL 10.7 nats), over 20 227.16; 10 taken. With it, 32 latent
-# dimensions 227.37 and no MADE 227.24: neither taken.
+# dimensions 227.37 and no MADE 227.24: neither taken. Trials of 2026-12-01, later (the recipe
+# 227.15 in 55 epochs, this machine's speed varying from run to run: 55-66 epochs): the tables
+# one per region of the image (4 x 4 regions 227.03, 7 x 7 227.20), or per bin of the logit they
+# adjust (8 bins 227.04, 16 bins 227.12), or both (227.19): within the runs' spread, not taken.
 VAEKIT = dict(
     latent_dim=20,
     hidden=(800,),
