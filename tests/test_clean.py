@@ -569,6 +569,32 @@ def test_excels_line_naming_the_delimiter_is_kept_and_obeyed(tmp_path):
     np.testing.assert_array_equal(read.to_numpy(), table.to_numpy())
 
 
+def test_a_parquet_files_text_columns_are_typed_as_a_csv_files(tmp_path):
+    """A Parquet file whose numbers are text (written from a CSV read as text: '3.5 kg', '1.25')
+    with a word in one such cell and a number in another unit in another: before, clean stopped
+    with an error ('oops' is not a number); now those rows are garbage with their reasons, in
+    memory and in batches, and the others are kept as they were."""
+    table = manifold_table(400)
+    table.loc[[5, 50, 150], ["f1", "f4"]] = [9.5, -8.25]
+    table["weight"] = [f"{v:.2f} kg" for v in 3 + table["f2"]]
+    table["f3"] = table["f3"].astype(str)
+    table.loc[90, "f3"] = "oops"
+    table.loc[120, "weight"] = "7.70 lb"
+    table.loc[130, "weight"] = None
+    path = tmp_path / "text.parquet"
+    table.to_parquet(path)
+    for budget, out in ((None, tmp_path / "out"), (20_000, tmp_path / "batched")):
+        result = clean(path, out, memory_budget=budget, verbose=0)
+        garbage = pd.read_parquet(out / "garbage.parquet")
+        rows = garbage["vaekit_row"] - 1
+        assert {5, 50, 150, 90, 120} <= set(rows) and len(rows) < 12 and result.n_unparseable == 2
+        reason = garbage.set_index(rows)["vaekit_reason"]
+        assert reason[90] == "column 'f3': 'oops' is not a number"
+        assert reason[120] == "column 'weight': '7.70 lb' is in lb, not the column's kg"
+        kept = pd.read_parquet(out / "clean.parquet")
+        pd.testing.assert_frame_equal(kept, table.drop(index=rows).reset_index(drop=True))
+
+
 def test_read_csv_records_sniffs_semicolons(tmp_path):
     path = tmp_path / "semi.csv"
     path.write_text("a;b\n1;2\n3\n")

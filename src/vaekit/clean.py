@@ -23,8 +23,10 @@ from __future__ import annotations
 import codecs
 import collections
 import csv
+import functools
 import itertools
 import logging
+import operator
 import os
 import re
 import shutil
@@ -427,15 +429,16 @@ class _ColumnCounts:
     3.5 kg, :func:`vaekit.io.formatted_numbers`; ``COMMA``: the same with a decimal comma, 1,5;
     1.234,5; 12,50 €), how many of those cells read so with each unit ("" none) and how many do
     not (key None). The other readings are tried only for a column with cells that are not numbers
-    as written (and among them a number so read in the first ``PROBE``), the decimal comma only in
-    a file whose delimiter is not a comma; otherwise all those cells count as not read."""
+    as written (and among them a number so read in the first ``PROBE``), the decimal comma only
+    with ``decimal_commas`` (a CSV file whose delimiter is not a comma, a Parquet file); otherwise
+    all those cells count as not read."""
 
     present: np.ndarray
     not_numbers: np.ndarray
     readings: dict[str, list[collections.Counter]]
 
     @classmethod
-    def of(cls, frame: pd.DataFrame, dialect: type[csv.Dialect]) -> _ColumnCounts:
+    def of(cls, frame: pd.DataFrame, decimal_commas: bool) -> _ColumnCounts:
         present, not_numbers, readings = [], [], {FORMATTED: [], COMMA: []}
         for column in frame.columns:
             values = frame[column]
@@ -446,7 +449,7 @@ class _ColumnCounts:
             not_numbers.append(bad)
             for style in readings:
                 units = collections.Counter({None: bad}) if bad else collections.Counter()
-                tried = bad and (style == FORMATTED or dialect.delimiter != ",")
+                tried = bad and (style == FORMATTED or decimal_commas)
                 if tried and _read(values[unread][:PROBE], style)[0].notna().any():
                     read, unit = _read(values[unread], style)
                     units = collections.Counter(unit.where(read.notna(), None).tolist())
@@ -575,10 +578,36 @@ def _typed(frame: pd.DataFrame, kinds: list[tuple[str, str, str]]) -> tuple[pd.D
     return frame, reasons
 
 
+def _text_columns(frame: pd.DataFrame) -> list:
+    """The columns of a table read from a typed file (Parquet) that hold text, and nothing else."""
+    return [
+        c
+        for c in frame.columns
+        if pd.api.types.is_string_dtype(frame[c].dtype)
+        and frame[c].map(lambda v: v is None or isinstance(v, str) or v != v).all()
+    ]
+
+
+def _typed_text(frame: pd.DataFrame, label_column: str | None) -> tuple[pd.DataFrame, list[str]]:
+    """A table read from a typed file (Parquet) with its text columns typed as a CSV file's
+    columns are (numbers as text, formatted or with decimal commas, become numbers), and per row
+    a reason when a text value, or a number in another unit, sits in a column of numbers."""
+    columns = _text_columns(frame)
+    if not columns:
+        return frame, [""] * len(frame)
+    strings = frame[columns].fillna("").astype(str)
+    typed, reasons = _typed(strings, _ColumnCounts.of(strings, True).kinds(columns, label_column))
+    frame = frame.copy()
+    for c in columns:
+        frame[c] = typed[c]
+    return frame, reasons
+
+
 def _typed_frame(records: CsvRecords, label_column: str | None) -> tuple[pd.DataFrame, list[str]]:
     """The parsed records as a DataFrame with pandas' usual types, and per record a reason when a
     text value sits in a column whose other values are numbers."""
-    kinds = _ColumnCounts.of(records.strings, records.dialect).kinds(records.columns, label_column)
+    counts = _ColumnCounts.of(records.strings, records.dialect.delimiter != ",")
+    kinds = counts.kinds(records.columns, label_column)
     return _typed(records.strings.copy(), kinds)
 
 
@@ -906,8 +935,8 @@ class _TableJob(_Job):
             parsed = list(range(len(frame)))
             self.columns = list(frame.columns)
             self.n_rows = len(frame)
-            self.reasons = [""] * self.n_rows
             self.keys = list(frame.astype(str).itertuples(index=False, name=None))
+            frame, self.reasons = _typed_text(frame, self.label_column)
             self.where = [f"row {i + 1}" for i in range(self.n_rows)]
         if self.n_rows == 0:
             raise DataError(f"{self.source}: has a header but no rows; give a file with rows of data")
@@ -1073,6 +1102,8 @@ class _StreamingParquetJob(_Job):
     contributing columns, and the report shows the most anomalous and typical rows and a sample.
     """
 
+    text: tuple[str, ...] = ()  # text columns, typed as a CSV file's are (a CSV file's batches: none)
+
     def __init__(self, source: Path, label_column: str | None, drop_duplicates: bool, rows: int):
         self.source, self.kind, self.label_column = source, "parquet", label_column
         self.drop_duplicates, self.rows = drop_duplicates, rows
@@ -1096,19 +1127,44 @@ class _StreamingParquetJob(_Job):
         if self.n_rows == 0:
             raise DataError(f"{self.source}: has a header but no rows; give a file with rows of data")
         self._check_label_column()
-        # one pass: a uniform sample, and every row's hash, kept in a temporary file (8 bytes a
-        # row on disk), for the exact duplicates
+        import pyarrow as pa
+
+        # text columns are typed as a CSV file's columns are, from all of their cells
+        self.text = [
+            f.name for f in self.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+        ]
+        counts = []
+        # one pass: a uniform sample, every row's hash, kept in a temporary file (8 bytes a row
+        # on disk), for the exact duplicates, and what the text columns hold
         with tempfile.TemporaryFile() as hashes:
 
             def hash_rows(frame: pd.DataFrame) -> None:
                 pd.util.hash_pandas_object(frame, index=False).to_numpy().tofile(hashes)
+                if self.text:
+                    counts.append(_ColumnCounts.of(frame[list(self.text)].fillna("").astype(str), True))
 
             sample = sample_table(self.source, SAMPLE_ROWS, self.rows, each=hash_rows)
             hashes.flush()
             self.repeats, self.first_of = _repeats(_from_file(hashes))  # few: two short lists
+        self.kinds = (
+            functools.reduce(operator.add, counts).kinds(self.text, self.label_column) if counts else []
+        )
+        sample, reasons = self._typed(sample)
+        sample = sample[~reasons.astype(bool)]  # rows with text among numbers are not learnt from
         if self.drop_duplicates:  # dropped rows are not scored: not learnt from either
             sample = sample[~np.isin(sample.index, self.repeats)]
         self.sample = sample
+
+    def _typed(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """A batch of rows with its text columns typed (:func:`_typed`), and each row's reason
+        ("" for none) when a text value, or a number in another unit, sits in a column of numbers."""
+        if not self.text:
+            return frame, np.full(len(frame), "", dtype=object)
+        typed, reasons = _typed(frame[list(self.text)].fillna("").astype(str), self.kinds)
+        frame = frame.copy()
+        for c in self.text:
+            frame[c] = typed[c].to_numpy()
+        return frame, np.array(reasons, dtype=object)
 
     def _features(self, frame: pd.DataFrame) -> pd.DataFrame:
         return frame.drop(columns=[self.label_column]) if self.label_column is not None else frame
@@ -1123,8 +1179,13 @@ class _StreamingParquetJob(_Job):
         # filled in place, no lists of parts to join: scores in float32 (the models' precision)
         scores = np.empty(self.n_rows, dtype=np.float32)
         known = np.empty(self.n_rows, dtype=np.float32) if self.label_column is not None else None
+        self.unreadable: dict[int, str] = {}  # rows with text among numbers, and why (few, usually)
         for frame in self._batches():
             rows = slice(frame.index[0], frame.index[0] + len(frame))
+            frame, reasons = self._typed(frame)
+            self.unreadable.update(
+                (rows.start + int(j), reasons[j]) for j in np.flatnonzero(reasons.astype(bool))
+            )
             scores[rows] = detector.decision_function(self._features(frame))
             if known is not None:
                 known[rows] = pd.to_numeric(frame[self.label_column], errors="coerce").to_numpy()
@@ -1132,7 +1193,9 @@ class _StreamingParquetJob(_Job):
         self.dropped = np.zeros(self.n_rows, dtype=bool)
         if self.drop_duplicates:
             self.dropped[self.repeats] = True
-        self.scored = np.flatnonzero(~self.dropped) if self.dropped.any() else None  # None: every row
+        unscored = self.dropped.copy()
+        unscored[list(self.unreadable)] = True
+        self.scored = np.flatnonzero(~unscored) if unscored.any() else None  # None: every row
         self.scores = scores if self.scored is None else scores[self.scored]
         self.flagged = self.scores > self.threshold
         self.known = known
@@ -1145,7 +1208,9 @@ class _StreamingParquetJob(_Job):
         return places if self.scored is None else self.scored[places]
 
     def _unparseable_listed(self) -> list[tuple[str, str]]:
-        return []  # a Parquet file's rows all parse
+        return [
+            (f"row {i + 1}", why) for i, why in sorted(self.unreadable.items())[: _StreamingCsvJob.MAX_LISTED]
+        ]
 
     def _known(self) -> np.ndarray | None:
         if self.known is None:
@@ -1170,6 +1235,7 @@ class _StreamingParquetJob(_Job):
             score[self.scored] = self.scores
         garbage = self.dropped.copy()
         garbage[self._file_rows(np.flatnonzero(self.flagged))] = True
+        garbage[list(self.unreadable)] = True
         self.garbage = garbage
         first_of = dict(zip(self.repeats.tolist(), self.first_of.tolist(), strict=True))
         outputs = {
@@ -1205,8 +1271,10 @@ class _StreamingParquetJob(_Job):
                 flagged = bad & ~self.dropped[rows]
                 for j in np.flatnonzero(self.dropped[rows]):
                     reasons[j] = f"an exact duplicate of row {first_of[int(rows[j])] + 1}"
+                for j in np.flatnonzero(np.isin(rows, list(self.unreadable))):
+                    reasons[j], flagged[j] = self.unreadable[int(rows[j])], False
                 if flagged.any():
-                    features = self._features(frame[flagged])
+                    features = self._features(self._typed(frame[flagged])[0])
                     reasons[flagged] = _flag_reasons(detector, features, score[rows[flagged]], self.threshold)
                     names, shares = detector.top_features(features, n=3)
                     top[flagged] = [
@@ -1250,7 +1318,7 @@ class _StreamingParquetJob(_Job):
     def report(self, path: Path, detector, result: CleanResult, seconds: float) -> None:
 
         table = self.shown_table.loc[self.shown]
-        X = self._features(table)
+        X = self._features(self._typed(table)[0])
         shown = self.shown if self.scored is None else np.searchsorted(self.scored, self.shown)
         duplicates = [
             (f"row {i + 1}", f"same as row {j + 1}")
@@ -1348,7 +1416,7 @@ class _StreamingCsvJob(_StreamingParquetJob):
             strings = chunk.strings
             if len(strings):
                 ok = strings.index.to_numpy()
-                part = _ColumnCounts.of(strings, self.dialect)
+                part = _ColumnCounts.of(strings, self.dialect.delimiter != ",")
                 counts = part if counts is None else counts + part
                 hashed.append((chunk.places[ok], pd.util.hash_pandas_object(strings, index=False).to_numpy()))
                 keys = keys_rng.random(len(ok))
