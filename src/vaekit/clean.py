@@ -583,8 +583,11 @@ def _text_columns(frame: pd.DataFrame) -> list:
     return [
         c
         for c in frame.columns
-        if pd.api.types.is_string_dtype(frame[c].dtype)
-        and frame[c].map(lambda v: v is None or isinstance(v, str) or v != v).all()
+        if isinstance(frame[c].dtype, pd.StringDtype)
+        or (
+            frame[c].dtype == object
+            and frame[c].map(lambda v: v is None or isinstance(v, str) or v != v).all()
+        )
     ]
 
 
@@ -1130,9 +1133,9 @@ class _StreamingParquetJob(_Job):
         import pyarrow as pa
 
         # text columns are typed as a CSV file's columns are, from all of their cells
-        self.text = [
+        self.text = tuple(
             f.name for f in self.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
-        ]
+        )
         counts = []
         # one pass: a uniform sample, every row's hash, kept in a temporary file (8 bytes a row
         # on disk), for the exact duplicates, and what the text columns hold
