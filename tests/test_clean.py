@@ -509,7 +509,7 @@ def test_columns_without_a_name_or_with_a_repeated_one_are_named_as_pandas_does(
         caplog.clear()
 
 
-def test_a_file_written_by_windows_programs_in_cp1252_is_read_as_such(tmp_path):
+def test_a_file_written_by_windows_programs_in_cp1252_is_read_as_such(tmp_path, caplog):
     """Excel's "CSV (Comma delimited)" is cp1252, not UTF-8: é is one byte. Its records with such
     letters were all "bytes that are not UTF-8" garbage; the encoding is sniffed (or given), the
     rows clean, the garbage file written in it; a UTF-8 file with one damaged line keeps that line
@@ -535,8 +535,10 @@ def test_a_file_written_by_windows_programs_in_cp1252_is_read_as_such(tmp_path):
     data = damaged.read_bytes().splitlines(keepends=True)
     data[1 + 82] = data[1 + 82].replace("Malmö".encode(), "Malm\xf6".encode("latin-1"))
     damaged.write_bytes(b"".join(data))
-    result = clean(damaged, tmp_path / "damaged", verbose=0)
+    with caplog.at_level(logging.WARNING, logger="vaekit"):
+        result = clean(damaged, tmp_path / "damaged", verbose=0)
     assert result.n_unparseable == 1
+    assert "1 record(s) are not UTF-8 text" in caplog.text and "--encoding" in caplog.text
     given = clean(path, tmp_path / "given", encoding="latin-1", verbose=0)  # ö and é are the same bytes
     assert (tmp_path / "given" / "clean.csv").read_bytes() == (tmp_path / "out" / "clean.csv").read_bytes()
     assert given.n_unparseable == 0

@@ -253,6 +253,24 @@ def _field_counts(reasons: Iterable[str], n_columns: int) -> collections.Counter
     return collections.Counter(int(r[: -len(end)]) for r in reasons if r.endswith(end))
 
 
+def _undecodable(reasons: Iterable[str]) -> int:
+    """How many records are not text in their file's encoding, from their :func:`_parse_record` reasons."""
+    return sum(1 for r in reasons if r.startswith("bytes that are not "))
+
+
+def _tell_of_undecodable(source: Path, n: int, dialect: type[csv.Dialect]) -> None:
+    """Say once, beside each such record's reason, that records not in the file's encoding may
+    mean that the file is in another one."""
+    if n:
+        logger.warning(
+            "%s: %d record(s) are not %s text (garbage, each with its reason); if the file is in "
+            "another encoding, give it (vaekit clean --encoding, e.g. cp1252 or latin-1)",
+            source,
+            n,
+            _named(_encoding_of(dialect)),
+        )
+
+
 def _check_field_counts(source: Path, wrong: collections.Counter, n_records: int, n_columns: int) -> None:
     """Refuse a file most of whose records have one number of fields, not the header's: its first
     line is not their header (a title or notes above it), not a file of garbage."""
@@ -915,6 +933,7 @@ class _TableJob(_Job):
             self.columns = self.records.columns
             wrong = _field_counts(self.records.reasons, len(self.columns))
             _check_field_counts(self.source, wrong, len(self.records.raw), len(self.columns))
+            _tell_of_undecodable(self.source, _undecodable(self.records.reasons), self.records.dialect)
             frame, value_reasons = _typed_frame(self.records, self.label_column)
             parsed = self.records.strings.index.tolist()
             self.n_rows = len(self.records.raw)
@@ -1410,12 +1429,13 @@ class _StreamingCsvJob(_StreamingParquetJob):
             encoding = file_encoding(f.read(ENCODING_SAMPLE), self.encoding, self.source)
         self.columns, self.dialect = _csv_header(header, self.source, encoding)
         self._check_label_column()
-        counts, n, hashed, wrong = None, 0, [], collections.Counter()
+        counts, n, hashed, wrong, undecodable = None, 0, [], collections.Counter(), 0
         keys_rng = np.random.default_rng(0)
         picked = _Smallest(SAMPLE_ROWS)  # a uniform sample of the records that parse
         for chunk in self._chunks(typed=False):
             n += len(chunk.places)
             wrong += _field_counts(chunk.reasons, len(self.columns))
+            undecodable += _undecodable(chunk.reasons)
             strings = chunk.strings
             if len(strings):
                 ok = strings.index.to_numpy()
@@ -1430,6 +1450,7 @@ class _StreamingCsvJob(_StreamingParquetJob):
         if n == 0:
             raise DataError(f"{self.source}: has a header but no rows; give a file with rows of data")
         _check_field_counts(self.source, wrong, n, len(self.columns))
+        _tell_of_undecodable(self.source, undecodable, self.dialect)
         if counts is None:
             raise DataError(
                 f"{self.source}: none of its {n} records can be parsed as CSV with its header's fields"
