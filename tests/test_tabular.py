@@ -214,14 +214,20 @@ def test_mixed_detector_saves_and_loads(fitted, tmp_path):
     assert list(rebuilt.columns) == loaded.feature_names and set(rebuilt["city"]) <= {"Lyon", "Oslo", "Porto"}
 
 
+def trained_and_scored(frame: pd.DataFrame, path) -> pd.DataFrame:
+    """The scores of ``frame``, written as the CSV file ``path``, by ``vaekit train --model auto``
+    (into ``det`` beside it) and ``vaekit score``."""
+    frame.to_csv(path, index=False)
+    assert main(["train", str(path), "-o", str(path.parent / "det"), "--model", "auto", "--quiet"]) == 0
+    assert main(["score", str(path.parent / "det"), str(path), "-o", str(path.parent / "scores.csv")]) == 0
+    return pd.read_csv(path.parent / "scores.csv")
+
+
 def test_cli_trains_and_scores_a_mixed_csv(tmp_path, capsys):
     frame = mixed_table(400)
     frame.loc[7, "humidity"] = 400.0
     path = tmp_path / "mixed.csv"
-    frame.to_csv(path, index=False)
-    assert main(["train", str(path), "-o", str(tmp_path / "det"), "--model", "auto", "--quiet"]) == 0
-    assert main(["score", str(tmp_path / "det"), str(path), "-o", str(tmp_path / "scores.csv")]) == 0
-    scores = pd.read_csv(tmp_path / "scores.csv")
+    scores = trained_and_scored(frame, path)
     assert scores["score"].idxmax() == 7 and scores.loc[7, "top1"] == "humidity"
     capsys.readouterr()
     assert main(["train", str(path), "-o", str(tmp_path / "rda"), "--model", "rda", "--quiet"]) == 2
@@ -263,10 +269,7 @@ def test_numbers_formatted_as_text_are_numbers_in_training_and_scoring(tmp_path,
     assert TableEncoder.from_dict(older).columns[4] == encoder.columns[4]
     frame.loc[7, "price"] = f"${base[7] * 100000:,.2f}"
     path = tmp_path / "prices.csv"
-    frame.to_csv(path, index=False)
-    assert main(["train", str(path), "-o", str(tmp_path / "det"), "--model", "auto", "--quiet"]) == 0
-    assert main(["score", str(tmp_path / "det"), str(path), "-o", str(tmp_path / "scores.csv")]) == 0
-    scores = pd.read_csv(tmp_path / "scores.csv")
+    scores = trained_and_scored(frame, path)
     assert scores["score"].idxmax() == 7 and scores.loc[7, "top1"] == "price"
     frame.loc[12, "price"] = "call us"
     frame.to_csv(path, index=False)
