@@ -480,6 +480,10 @@ def test_formatted_numbers_are_read_as_numbers(tmp_path):
         kept = (out / "clean.csv").read_bytes().splitlines(keepends=True)
         assert kept == [line for i, line in enumerate(lines) if i - 1 not in set(rows)]
         assert result.n_rows == len(table)
+        assert written.loc[7, "price"] in (out / "report.html").read_text()  # the fields as written
+    batched = clean(path, tmp_path / "batched", memory_budget=20_000, verbose=0)
+    assert batched.summary() == result.summary()
+    assert written.loc[7, "price"] in (tmp_path / "batched" / "report.html").read_text()
 
 
 def test_columns_without_a_name_or_with_a_repeated_one_are_named_as_pandas_does(tmp_path, caplog):

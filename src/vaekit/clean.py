@@ -1092,7 +1092,7 @@ class _TableJob(_Job):
     def report(self, path: Path, detector, result: CleanResult, seconds: float) -> None:
 
         X = self.features()
-        table = self.frame.loc[self.scored].reset_index(drop=True)
+        table = self._as_written(self.scored)
         scored = set(self.scored.tolist())
         unparseable = [
             (self.where[i], self.reasons[i])
@@ -1112,6 +1112,15 @@ class _TableJob(_Job):
             unparseable=unparseable,
             duplicates=duplicates,
         )
+
+    def _as_written(self, rows: np.ndarray) -> pd.DataFrame:
+        """The ``rows`` (places in the file) as the file holds them, for the report to show: a
+        CSV file's fields as written ($1,234.50, not 1234.5), a Parquet file's values."""
+        if self.kind == "csv":
+            return self.records.strings.loc[rows].reset_index(drop=True)
+        import pyarrow as pa
+
+        return self.arrow.take(pa.array(rows, type=pa.int64())).to_pandas()
 
 
 class _StreamingParquetJob(_Job):
@@ -1323,7 +1332,7 @@ class _StreamingParquetJob(_Job):
                 wanted = np.isin(rows, self.shown)
                 if wanted.any():
                     shown_frames.append(frame[wanted])
-        self.shown_table = pd.concat(shown_frames)
+        self.shown_table = self.shown_written = pd.concat(shown_frames)
         return self._result(garbage, outputs, int(self.dropped.sum()), self.n_duplicates)
 
     def _shown(self) -> np.ndarray:
@@ -1339,8 +1348,8 @@ class _StreamingParquetJob(_Job):
 
     def report(self, path: Path, detector, result: CleanResult, seconds: float) -> None:
 
-        table = self.shown_table.loc[self.shown]
-        X = self._features(self._typed(table)[0])
+        table = self.shown_written.loc[self.shown]  # as the file holds them
+        X = self._features(self._typed(self.shown_table.loc[self.shown])[0])
         shown = self.shown if self.scored is None else np.searchsorted(self.scored, self.shown)
         duplicates = [
             (f"row {i + 1}", f"same as row {j + 1}")
@@ -1509,7 +1518,7 @@ class _StreamingCsvJob(_StreamingParquetJob):
         outputs = {"clean": out / "clean.csv", "garbage": out / "garbage.csv", "scores": out / "scores.csv"}
         self.shown = self._shown()
         self.listed: list[tuple[str, str]] = []
-        shown_frames = []
+        shown_frames, shown_written = [], []
         extra_columns = ["vaekit_row", "vaekit_score", "vaekit_rank", "vaekit_reason", "vaekit_top_columns"]
         with (
             atomic_path(outputs["clean"]) as clean_tmp,
@@ -1575,7 +1584,9 @@ class _StreamingCsvJob(_StreamingParquetJob):
                 wanted = np.isin(chunk.frame.index, self.shown)
                 if wanted.any():
                     shown_frames.append(chunk.frame[wanted])
-        self.shown_table = pd.concat(shown_frames)
+                    written = chunk.strings.set_axis(chunk.places[chunk.strings.index])
+                    shown_written.append(written.loc[chunk.frame.index[wanted]])
+        self.shown_table, self.shown_written = pd.concat(shown_frames), pd.concat(shown_written)
         return self._result(garbage, outputs, int(self.dropped.sum()), self.n_duplicates)
 
     def _file_rows(self, places: np.ndarray) -> np.ndarray:
