@@ -601,6 +601,30 @@ def test_a_parquet_files_text_columns_are_typed_as_a_csv_files(tmp_path):
         pd.testing.assert_frame_equal(kept, table.drop(index=rows).reset_index(drop=True))
 
 
+def test_tab_separated_files_named_tsv_or_txt_are_read_and_written_as_such(tmp_path):
+    """A .tsv (or .txt) file of tab-separated values: before, clean and train refused its name.
+    clean writes clean.tsv and garbage.tsv with tabs, in memory and in batches; train and score
+    read it, and score writes a .tsv output with tabs."""
+    table = manifold_table(300)
+    table.loc[[5, 50, 150], ["f1", "f4"]] = [9.5, -8.25]
+    path = tmp_path / "table.tsv"
+    table.to_csv(path, sep="\t", index=False)
+    lines = path.read_bytes().splitlines(keepends=True)
+    for budget, out in ((None, tmp_path / "out"), (8_000, tmp_path / "batched")):
+        clean(path, out, memory_budget=budget, verbose=0)
+        garbage = pd.read_csv(out / "garbage.tsv", sep="\t")
+        rows = garbage["vaekit_row"] - 1
+        assert {5, 50, 150} <= set(rows) and len(rows) < 8
+        kept = (out / "clean.tsv").read_bytes().splitlines(keepends=True)
+        assert kept == [line for i, line in enumerate(lines) if i - 1 not in set(rows)]
+    txt = tmp_path / "table.txt"
+    txt.write_bytes(path.read_bytes())
+    assert main(["train", str(txt), "-o", str(tmp_path / "det"), "--model", "auto", "--quiet"]) == 0
+    assert main(["score", str(tmp_path / "det"), str(path), "-o", str(tmp_path / "scores.tsv")]) == 0
+    scores = pd.read_csv(tmp_path / "scores.tsv", sep="\t")
+    assert len(scores) == 300 and set(scores.nlargest(3, "score").index) == {5, 50, 150}
+
+
 def test_read_csv_records_sniffs_semicolons(tmp_path):
     path = tmp_path / "semi.csv"
     path.write_text("a;b\n1;2\n3\n")

@@ -54,7 +54,7 @@ from vaekit.streaming import _Smallest
 
 logger = logging.getLogger(__name__)
 
-TABLE_KINDS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+TABLE_KINDS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 NUMERIC_SHARE = 0.9  # a text column whose non-empty cells are at least this share numbers is numeric
 PROBE = 1000  # cells read formatted first: a column of words is not read so to the end
 MAX_IMAGE_PIXELS = 64 * 64  # images are scored at most this big (aspect kept)
@@ -1021,7 +1021,7 @@ class _TableJob(_Job):
                 garbage[i] = True
                 self.reasons[i] = next(why)
         self.garbage = garbage
-        ext = "csv" if self.kind == "csv" else "parquet"
+        ext = self.source.suffix.lower().removeprefix(".") if self.kind == "csv" else "parquet"  # .tsv too
         outputs = {
             "clean": out / f"clean.{ext}",
             "garbage": out / f"garbage.{ext}",
@@ -1515,7 +1515,12 @@ class _StreamingCsvJob(_StreamingParquetJob):
         self.garbage = garbage
         first_of = dict(zip(self.repeats.tolist(), self.first_of.tolist(), strict=True))
         firsts, line_of = np.unique(self.first_of), {}
-        outputs = {"clean": out / "clean.csv", "garbage": out / "garbage.csv", "scores": out / "scores.csv"}
+        ext = self.source.suffix.lower()  # .csv, .tsv or .txt: the input's own
+        outputs = {
+            "clean": out / f"clean{ext}",
+            "garbage": out / f"garbage{ext}",
+            "scores": out / "scores.csv",
+        }
         self.shown = self._shown()
         self.listed: list[tuple[str, str]] = []
         shown_frames, shown_written = [], []

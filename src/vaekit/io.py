@@ -20,14 +20,21 @@ import pandas as pd
 
 from vaekit.errors import DataError
 
-TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".npy", ".npz")
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".npy", ".npz")
+DELIMITED = (".csv", ".tsv", ".txt")  # text tables, read as CSV (the delimiter sniffed), gzipped or not
+OUTPUT_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".npy", ".npz")  # a .txt name says too little
 
 
 def _suffix(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix == ".gz" and path.stem.lower().endswith(".csv"):
+    """A file's type by its name: ".csv" for every :data:`DELIMITED` name (gzipped too)."""
+    if path.name.lower().removesuffix(".gz").endswith(DELIMITED):
         return ".csv"
-    return suffix
+    return path.suffix.lower()
+
+
+def csv_separator(path: str | os.PathLike) -> str:
+    """The delimiter vaekit writes in a text table named ``path``: a tab in a .tsv file, else a comma."""
+    return "\t" if Path(path).name.lower().removesuffix(".gz").endswith(".tsv") else ","
 
 
 # numbers as written where the decimal mark is a comma (1,5; 1.234,5, with dots between
@@ -247,7 +254,7 @@ def _array_frame(array: np.ndarray, path: Path) -> pd.DataFrame:
 
 def _row_place(row: int, source: str) -> str:
     place = f"row {row + 1}"
-    if source.lower().endswith((".csv", ".csv.gz")):
+    if _suffix(Path(source)) == ".csv":
         place += f" (line {row + 2} of the file)"
     return place
 
@@ -374,8 +381,10 @@ def check_output_path(path: str | os.PathLike) -> str:
     if path.is_dir():
         raise DataError(f"{path}: is a folder; give an output file name, e.g. {path / 'out.csv'}")
     suffix = _suffix(path)
-    if suffix not in TABLE_SUFFIXES:
-        raise DataError(f"{path}: unknown output type {suffix!r}; use one of " + ", ".join(TABLE_SUFFIXES))
+    named = path.name.lower().removesuffix(".gz")
+    if suffix not in OUTPUT_SUFFIXES or named.endswith(".txt"):
+        shown = ".txt" if named.endswith(".txt") else suffix
+        raise DataError(f"{path}: unknown output type {shown!r}; use one of " + ", ".join(OUTPUT_SUFFIXES))
     return suffix
 
 
@@ -389,7 +398,7 @@ def write_table(data: pd.DataFrame | np.ndarray, path: str | os.PathLike) -> Pat
         if suffix == ".csv":
             # the compression is chosen here: pandas would infer it from the temporary name
             compression = "gzip" if path.name.lower().endswith(".gz") else None
-            frame.to_csv(tmp, index=False, compression=compression)
+            frame.to_csv(tmp, index=False, compression=compression, sep=csv_separator(path))
         elif suffix in (".parquet", ".pq"):
             frame.to_parquet(tmp, index=False)
         elif suffix == ".npy":

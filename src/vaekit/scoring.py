@@ -19,7 +19,15 @@ import numpy as np
 import pandas as pd
 
 from vaekit.errors import DataError, ParameterError
-from vaekit.io import _suffix, atomic_path, check_output_path, csv_options, errors_naming, read_table
+from vaekit.io import (
+    _suffix,
+    atomic_path,
+    check_output_path,
+    csv_options,
+    csv_separator,
+    errors_naming,
+    read_table,
+)
 
 DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes: 1 GiB
 STREAMED_SUFFIXES = (".csv", ".parquet", ".pq", ".npy")  # read in batches; other files whole
@@ -140,7 +148,7 @@ class TableWriter:
     under its name only when :meth:`close` completes."""
 
     def __init__(self, tmp: Path, path: Path):
-        self.tmp, self.suffix = tmp, check_output_path(path)
+        self.tmp, self.suffix, self.sep = tmp, check_output_path(path), csv_separator(path)
         self._parquet = None
         self._csv = None
         self.rows = 0
@@ -149,7 +157,7 @@ class TableWriter:
         if self.suffix == ".csv":
             if self._csv is None:
                 self._csv = open(self.tmp, "w", newline="")  # noqa: SIM115 - closed in close()
-            frame.to_csv(self._csv, header=self.rows == 0, index=False)
+            frame.to_csv(self._csv, header=self.rows == 0, index=False, sep=self.sep)
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq
