@@ -229,12 +229,20 @@ def _column_names(fields: list[str]) -> list[str]:
     return names
 
 
+NOT_TEXT = "bytes that are not "  # the start of the reason of a record not in the file's encoding
+
+
+def _field_count_end(n_columns: int) -> str:
+    """The end of the reason of a record with another number of fields than the header's."""
+    return f" fields, but the header has {n_columns}"
+
+
 def _parse_record(raw: bytes, n_columns: int, dialect: type[csv.Dialect]) -> tuple[list[str] | None, str]:
     """A record's fields, or None and why it cannot be parsed."""
     try:
         text = raw.decode(_encoding_of(dialect))
     except UnicodeDecodeError as exc:
-        return None, f"bytes that are not {_named(_encoding_of(dialect))} text at position {exc.start}"
+        return None, f"{NOT_TEXT}{_named(_encoding_of(dialect))} text at position {exc.start}"
     stripped = text.rstrip("\r\n")
     if not stripped.strip():
         return None, "an empty line"
@@ -243,19 +251,19 @@ def _parse_record(raw: bytes, n_columns: int, dialect: type[csv.Dialect]) -> tup
     except csv.Error as exc:
         return None, f"not valid CSV ({exc})"
     if len(values) != n_columns:
-        return None, f"{len(values)} fields, but the header has {n_columns}"
+        return None, f"{len(values)}{_field_count_end(n_columns)}"
     return values, ""
 
 
 def _field_counts(reasons: Iterable[str], n_columns: int) -> collections.Counter:
     """How many records have each wrong number of fields, from their :func:`_parse_record` reasons."""
-    end = f" fields, but the header has {n_columns}"
+    end = _field_count_end(n_columns)
     return collections.Counter(int(r[: -len(end)]) for r in reasons if r.endswith(end))
 
 
 def _undecodable(reasons: Iterable[str]) -> int:
     """How many records are not text in their file's encoding, from their :func:`_parse_record` reasons."""
-    return sum(1 for r in reasons if r.startswith("bytes that are not "))
+    return sum(1 for r in reasons if r.startswith(NOT_TEXT))
 
 
 def _tell_of_undecodable(source: Path, n: int, dialect: type[csv.Dialect]) -> None:
@@ -494,7 +502,7 @@ class _ColumnCounts:
         for j, (column, present) in enumerate(zip(columns, self.present, strict=True)):
             choices = [(int(self.not_numbers[j]), "", "")]
             for style, counts in self.readings.items():
-                unit = column_unit(collections.Counter({u: c for u, c in counts[j].items() if u is not None}))
+                unit = column_unit(counts[j])  # None (not read so) and "" (no unit) are no unit
                 choices.append((sum(c for u, c in counts[j].items() if u not in ("", unit)), style, unit))
             bad, style, unit = min(choices, key=lambda choice: choice[0])
             if present and bad and (present - bad) / present >= NUMERIC_SHARE and column != label_column:
@@ -579,11 +587,12 @@ def _typed(frame: pd.DataFrame, kinds: list[tuple[str, str, str]]) -> tuple[pd.D
         if kind == "text":
             frame[column] = values.where(~_missing(values), None)
             continue
-        numbers, missing = _numbers(values)
         if style:
             numbers, units = _read(values, style)
             other = units.notna() & ~units.isin(["", unit])  # a number in another unit
-            numbers = numbers.where(~other)
+            numbers, missing = numbers.where(~other), _missing(values)
+        else:
+            numbers, missing = _numbers(values)
         if kind == "mostly numbers":
             for i in np.flatnonzero((~missing & numbers.isna()).to_numpy()):
                 what = (
@@ -609,18 +618,30 @@ def _text_columns(frame: pd.DataFrame) -> list:
     ]
 
 
-def _typed_text(frame: pd.DataFrame, label_column: str | None) -> tuple[pd.DataFrame, list[str]]:
-    """A table read from a typed file (Parquet) with its text columns typed as a CSV file's
-    columns are (numbers as text, formatted or with decimal commas, become numbers), and per row
-    a reason when a text value, or a number in another unit, sits in a column of numbers."""
-    columns = _text_columns(frame)
-    if not columns:
+def _text_strings(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    """The text ``columns`` of a table read from a typed file (Parquet) as strings, "" for a gap."""
+    return frame[list(columns)].fillna("").astype(str)
+
+
+def _typed_text(
+    frame: pd.DataFrame,
+    columns,
+    kinds: list[tuple[str, str, str]] | None = None,
+    label_column: str | None = None,
+) -> tuple[pd.DataFrame, list[str]]:
+    """A table read from a typed file (Parquet) with its text ``columns`` typed as a CSV file's
+    columns are (numbers as text, formatted or with decimal commas, become numbers) by their
+    ``kinds`` (:meth:`_ColumnCounts.kinds`; None: from these rows), and per row a reason when a
+    text value, or a number in another unit, sits in a column of numbers."""
+    if not len(columns):
         return frame, [""] * len(frame)
-    strings = frame[columns].fillna("").astype(str)
-    typed, reasons = _typed(strings, _ColumnCounts.of(strings, True).kinds(columns, label_column))
+    strings = _text_strings(frame, columns)
+    if kinds is None:
+        kinds = _ColumnCounts.of(strings, True).kinds(list(columns), label_column)
+    typed, reasons = _typed(strings, kinds)
     frame = frame.copy()
     for c in columns:
-        frame[c] = typed[c]
+        frame[c] = typed[c].to_numpy()
     return frame, reasons
 
 
@@ -958,7 +979,7 @@ class _TableJob(_Job):
             self.columns = list(frame.columns)
             self.n_rows = len(frame)
             self.keys = list(frame.astype(str).itertuples(index=False, name=None))
-            frame, self.reasons = _typed_text(frame, self.label_column)
+            frame, self.reasons = _typed_text(frame, _text_columns(frame), label_column=self.label_column)
             self.where = [f"row {i + 1}" for i in range(self.n_rows)]
         if self.n_rows == 0:
             raise DataError(f"{self.source}: has a header but no rows; give a file with rows of data")
@@ -1172,7 +1193,7 @@ class _StreamingParquetJob(_Job):
             def hash_rows(frame: pd.DataFrame) -> None:
                 pd.util.hash_pandas_object(frame, index=False).to_numpy().tofile(hashes)
                 if self.text:
-                    counts.append(_ColumnCounts.of(frame[list(self.text)].fillna("").astype(str), True))
+                    counts.append(_ColumnCounts.of(_text_strings(frame, self.text), True))
 
             sample = sample_table(self.source, SAMPLE_ROWS, self.rows, each=hash_rows)
             hashes.flush()
@@ -1189,12 +1210,7 @@ class _StreamingParquetJob(_Job):
     def _typed(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         """A batch of rows with its text columns typed (:func:`_typed`), and each row's reason
         ("" for none) when a text value, or a number in another unit, sits in a column of numbers."""
-        if not self.text:
-            return frame, np.full(len(frame), "", dtype=object)
-        typed, reasons = _typed(frame[list(self.text)].fillna("").astype(str), self.kinds)
-        frame = frame.copy()
-        for c in self.text:
-            frame[c] = typed[c].to_numpy()
+        frame, reasons = _typed_text(frame, self.text, self.kinds)
         return frame, np.array(reasons, dtype=object)
 
     def _features(self, frame: pd.DataFrame) -> pd.DataFrame:

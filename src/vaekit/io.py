@@ -96,7 +96,7 @@ def column_unit(units: pd.Series | collections.Counter) -> str:
     """The unit of a column of :func:`formatted_numbers` (their units, or how many of each): the
     most common one, "" when none has one."""
     counts = units if isinstance(units, collections.Counter) else collections.Counter(units.dropna())
-    named = collections.Counter({unit: n for unit, n in counts.items() if unit})
+    named = collections.Counter({unit: n for unit, n in counts.items() if unit})  # not None nor ""
     return named.most_common(1)[0][0] if named else ""
 
 
@@ -113,8 +113,8 @@ def sniff_encoding(sample: bytes) -> str:
         return "utf-8"
     except UnicodeDecodeError:
         pass
-    not_utf8 = 0
-    for line in sample.splitlines()[:-1] or sample.splitlines():  # the last may be cut
+    not_utf8, lines = 0, sample.splitlines()
+    for line in lines[:-1] or lines:  # the last may be cut
         if line.isascii():
             continue
         try:
