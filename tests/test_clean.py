@@ -625,6 +625,87 @@ def test_tab_separated_files_named_tsv_or_txt_are_read_and_written_as_such(tmp_p
     assert len(scores) == 300 and set(scores.nlargest(3, "score").index) == {5, 50, 150}
 
 
+def test_a_gzipped_csv_file_is_cleaned_into_gzipped_outputs(dirty_csv, tmp_path):
+    """data.csv.gz: before, clean refused its name (train and score read it). Its outputs are
+    clean.csv.gz and garbage.csv.gz, which hold what the uncompressed file's would, in memory
+    and in batches; the input is not touched."""
+    import gzip
+
+    path, _, _ = dirty_csv
+    packed = tmp_path / "data.csv.gz"
+    packed.write_bytes(gzip.compress(path.read_bytes()))
+    before = _sha(packed)
+    for budget in (None, 41 * 512 * 7):
+        plain, zipped = tmp_path / f"plain{budget}", tmp_path / f"zipped{budget}"
+        expected = clean(path, plain, memory_budget=budget, verbose=0)
+        result = clean(packed, zipped, memory_budget=budget, verbose=0)
+        assert result.summary() == expected.summary()
+        assert not (zipped / "clean.csv").exists() and not (zipped / "garbage.csv").exists()
+        for name in ("clean", "garbage"):
+            inside = gzip.decompress((zipped / f"{name}.csv.gz").read_bytes())
+            assert inside == (plain / f"{name}.csv").read_bytes(), name
+        a, b = (pd.read_csv(d / "scores.csv", keep_default_na=False) for d in (plain, zipped))
+        assert a[["row", "line", "garbage", "reason"]].equals(b[["row", "line", "garbage", "reason"]])
+    assert _sha(packed) == before
+    # the same rows give the same bytes: no time nor temporary name in the gzip header
+    again = clean(packed, tmp_path / "again", verbose=0)
+    assert again.summary() == result.summary()
+    first, second = (tmp_path / d / "clean.csv.gz" for d in ("zippedNone", "again"))
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_a_damaged_gzip_file_or_a_gzipped_parquet_file_is_refused_with_its_name(dirty_csv, tmp_path):
+    import gzip
+
+    path, _, _ = dirty_csv
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(gzip.compress(path.read_bytes())[:-300])
+    for budget in (None, 8_000):
+        with pytest.raises(DataError, match=r"cut\.csv\.gz: is a damaged or truncated gzip file"):
+            clean(cut, tmp_path / "out", memory_budget=budget, verbose=0)
+    assert not (tmp_path / "out" / "clean.csv.gz").exists()
+    parquet = tmp_path / "table.parquet.gz"
+    parquet.write_bytes(b"whatever")
+    with pytest.raises(DataError, match=r"Parquet files and folders of images, not \.parquet\.gz"):
+        clean(parquet, tmp_path / "out", verbose=0)
+
+
+def test_data_lines_ending_with_a_delimiter_the_header_lacks_are_read_as_the_headers_fields(tmp_path, caplog):
+    """Some programs end every data line with a delimiter and not the header: before, clean
+    refused the file (every record "7 fields, but the header has 6") and pandas took the first
+    column for the index, shifting every name onto the wrong column in train and score."""
+    from vaekit.io import read_table
+
+    table = manifold_table(300)
+    table.loc[[5, 50, 150], ["f1", "f4"]] = [9.5, -8.25]
+    lines = table.to_csv(index=False).encode().splitlines(keepends=True)
+    lines = lines[:1] + [line.replace(b"\n", b",\n") for line in lines[1:]]
+    lines[101] = b"0.1,0.2,\n"  # a short record: two fields and the delimiter
+    lines[201] = lines[201].replace(b",\n", b"\n")  # one without the delimiter: read as it is
+    path = tmp_path / "trailing.csv"
+    path.write_bytes(b"".join(lines))
+    for budget, out in ((None, tmp_path / "out"), (8_000, tmp_path / "batched")):
+        with caplog.at_level(logging.WARNING, logger="vaekit"):
+            result = clean(path, out, memory_budget=budget, verbose=0)
+        assert "end with a delimiter that its header line does not" in caplog.text
+        assert result.n_unparseable == 1
+        garbage = pd.read_csv(out / "garbage.csv", keep_default_na=False)
+        rows = set(garbage["vaekit_row"] - 1)
+        assert {5, 50, 150, 100} <= rows and len(rows) < 9
+        why = garbage.set_index("vaekit_row").loc[101, "vaekit_reason"]
+        assert why == "2 fields, but the header has 6", why
+        flagged = garbage[garbage["vaekit_row"] == 6]
+        assert list(flagged.columns[:6]) == list(table.columns) and flagged["f4"].item() == "-8.25"
+        kept = (out / "clean.csv").read_bytes().splitlines(keepends=True)
+        assert kept == [line for i, line in enumerate(lines) if i - 1 not in rows]
+    good = lines[:101] + lines[102:]
+    (tmp_path / "good.csv").write_bytes(b"".join(good))
+    assert csv_options(tmp_path / "good.csv")["index_col"] is False
+    frame = read_table(tmp_path / "good.csv")
+    pd.testing.assert_frame_equal(frame, table.drop(index=100).reset_index(drop=True))
+    assert "index_col" not in csv_options(tmp_path / "out" / "scores.csv")
+
+
 def test_read_csv_records_sniffs_semicolons(tmp_path):
     path = tmp_path / "semi.csv"
     path.write_text("a;b\n1;2\n3\n")

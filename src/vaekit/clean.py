@@ -14,8 +14,10 @@ between fields (or as Excel's first line ``sep=;`` says), quotes doubled inside 
 UTF-8 or cp1252 text (:func:`vaekit.io.sniff_encoding`), numbers with a decimal point or comma
 and formatted as amounts, shares and measures ($1,234.50, 12.5%, (45.00), 3.5 kg: a number in another
 unit than its column's is garbage; :func:`vaekit.io.formatted_numbers`),
-columns without a name or with a repeated one named as pandas names them. A file most of whose
-records disagree with the header's number of fields is refused, not called garbage.
+columns without a name or with a repeated one named as pandas names them, a delimiter at the end
+of every data line and not of the header left out, gzipped files (``data.csv.gz``: the outputs are
+gzipped too). A file most of whose records disagree with the header's number of fields is
+refused, not called garbage.
 """
 
 from __future__ import annotations
@@ -46,8 +48,12 @@ from vaekit.io import (
     atomic_path,
     column_unit,
     formatted_numbers,
+    gzipped,
+    open_bytes,
+    open_output,
     sniff_dialect,
     sniff_encoding,
+    trailing_delimiter,
 )
 from vaekit.report import N_SHOWN, extreme_places, ranks_among
 from vaekit.streaming import _Smallest
@@ -105,6 +111,14 @@ class CsvRecords:
     reasons: list[str]  # why a record cannot be parsed ("" when it can)
 
 
+def _table_suffix(source: Path, whole: bool = False) -> str:
+    """A table file's type by its name, lower case: ".csv" for ``data.csv`` and ``data.csv.gz``
+    (``whole``: ".csv.gz", the suffix its outputs take)."""
+    name = source.name.lower()
+    inner = Path(name.removesuffix(".gz")).suffix
+    return inner + ".gz" if whole and gzipped(source) and inner else inner or Path(name).suffix
+
+
 def _records(lines: Iterable[bytes]) -> Iterator[tuple[bytes, int]]:
     """Physical lines joined into records, each with the line it starts on (1-based): a quoted
     field may hold line breaks."""
@@ -132,7 +146,7 @@ def _file_lines(path: Path, block: int = 1 << 22) -> Iterator[bytes]:
     the whole file (the last line of a block waits for the next: it may be cut, or be the
     ``\\r`` of a ``\\r\\n``)."""
     carry = b""
-    with open(path, "rb") as f:
+    with open_bytes(path) as f:
         while chunk := f.read(block):
             lines = (carry + chunk).splitlines(keepends=True)
             carry = lines.pop()
@@ -182,6 +196,38 @@ def _csv_header(header: bytes, path: Path, encoding: str) -> tuple[list[str], ty
     if renamed:
         logger.warning("%s: named column(s) as pandas does: %s", path, ", ".join(renamed))
     return columns, dialect
+
+
+TRAILING_PROBE = 200  # records that tell whether a file's data lines end with a delimiter
+
+
+def _note_trailing_delimiter(
+    source: Path, raws: list[bytes], columns: list[str], dialect: type[csv.Dialect]
+) -> None:
+    """Mark ``dialect`` (``trailing_delimiter``) when most of a CSV file's first records ``raws``
+    end with a delimiter that its header does not (:func:`vaekit.io.trailing_delimiter`): their
+    last, empty, field is not read, and a record without it is read as it is."""
+    texts = [raw.decode(_encoding_of(dialect), "replace").rstrip("\r\n") for raw in raws[:TRAILING_PROBE]]
+    try:
+        dialect.trailing_delimiter = trailing_delimiter(columns, texts, dialect)
+    except csv.Error:
+        dialect.trailing_delimiter = False
+    if dialect.trailing_delimiter:
+        logger.warning(
+            "%s: its data lines end with a delimiter that its header line does not: each is read as "
+            "the header's %d fields, the empty one after that delimiter left out",
+            source,
+            len(columns),
+        )
+
+
+def _without_trailing_delimiter(raws: list[bytes], dialect: type[csv.Dialect]) -> list[bytes]:
+    """The records of a file marked by :func:`_note_trailing_delimiter` with the delimiter at
+    their end taken off (one, before the line break), for parsing; others as they are."""
+    if not getattr(dialect, "trailing_delimiter", False):
+        return raws
+    end = re.compile(rb"%s(\r\n|\r|\n)?\Z" % re.escape(dialect.delimiter.encode(_encoding_of(dialect))))
+    return [end.sub(rb"\1", raw, count=1) for raw in raws]
 
 
 def _header_fields(header: bytes, dialect: type[csv.Dialect]) -> list[str]:
@@ -405,6 +451,7 @@ def _parse_chunk(
     :func:`_parse_record` gives each record alone. The plain records (:func:`_plain`, most
     records of most files) are read by Arrow in one call, several times faster than the csv
     module and without building a list per record; the others by :func:`_parse_records`."""
+    raws = _without_trailing_delimiter(raws, dialect)
     fast = [i for i, plain in enumerate(_plain(raws, len(columns), dialect)) if plain]
     strings = _arrow_strings([raws[i] for i in fast], columns, dialect) if fast else None
     if strings is None and fast:  # a record that is not text in the encoding among them: the others again
@@ -433,7 +480,8 @@ def _parse_chunk(
 def read_csv_records(path: Path, encoding: str | None = None) -> CsvRecords:
     """Split a CSV file into records and parse them so that a bad record spoils only itself;
     ``encoding``: the file's (None: sniffed, see :func:`file_encoding`)."""
-    data = path.read_bytes()
+    with open_bytes(path) as f:
+        data = f.read()
     if not data.strip():
         raise DataError(f"{path}: the file is empty; give a CSV file with a header line and rows")
     records, lines = _split_records(data)
@@ -441,6 +489,7 @@ def read_csv_records(path: Path, encoding: str | None = None) -> CsvRecords:
     skip = 2 if _split_hint(header_bytes)[0] else 1
     records, lines = records[skip:], lines[skip:]
     columns, dialect = _csv_header(header_bytes, path, file_encoding(data[:ENCODING_SAMPLE], encoding, path))
+    _note_trailing_delimiter(path, records, _header_fields(header_bytes, dialect), dialect)
     strings, reasons = _parse_chunk(records, columns, dialect)
     return CsvRecords(header_bytes, columns, dialect, records, lines, strings, reasons)
 
@@ -738,11 +787,11 @@ def clean(
     if source.is_dir():
         job = _ImageJob(source, label_column)
     else:
-        kind = TABLE_KINDS.get(source.suffix.lower())
-        if kind is None:
+        kind = TABLE_KINDS.get(_table_suffix(source))
+        if kind is None or (gzipped(source) and kind != "csv"):
             raise DataError(
-                f"{source}: vaekit clean reads CSV files, Parquet files and folders of images, not "
-                f"{source.suffix or 'files without an extension'}"
+                f"{source}: vaekit clean reads CSV files (gzipped too: .csv.gz), Parquet files and "
+                f"folders of images, not {_table_suffix(source, True) or 'files without an extension'}"
             )
         from vaekit.scoring import DEFAULT_MEMORY_BUDGET, batch_rows
 
@@ -1042,10 +1091,11 @@ class _TableJob(_Job):
                 garbage[i] = True
                 self.reasons[i] = next(why)
         self.garbage = garbage
-        ext = self.source.suffix.lower().removeprefix(".") if self.kind == "csv" else "parquet"  # .tsv too
+        # the input's own: .csv, .tsv, .csv.gz; .parquet for .pq too
+        ext = _table_suffix(self.source, whole=True) if self.kind == "csv" else ".parquet"
         outputs = {
-            "clean": out / f"clean.{ext}",
-            "garbage": out / f"garbage.{ext}",
+            "clean": out / f"clean{ext}",
+            "garbage": out / f"garbage{ext}",
             "scores": out / "scores.csv",
         }
         extra = pd.DataFrame(
@@ -1071,14 +1121,15 @@ class _TableJob(_Job):
 
     def _write_csv(self, outputs: dict[str, Path], extra: pd.DataFrame) -> None:
         records = self.records
-        with atomic_path(outputs["clean"]) as tmp, open(tmp, "wb") as f:
+        compress = gzipped(self.source)
+        with atomic_path(outputs["clean"]) as tmp, open_output(tmp, compress) as f:
             f.write(records.header)
             for raw, bad in zip(records.raw, self.garbage, strict=True):
                 if not bad:
                     f.write(raw if raw.endswith((b"\n", b"\r")) else raw + b"\n")
         with (
             atomic_path(outputs["garbage"]) as tmp,
-            open(tmp, "w", newline="", encoding=_encoding_of(records.dialect), errors="replace") as f,
+            open_output(tmp, compress, _encoding_of(records.dialect)) as f,
         ):
             f.write(_excel_hint(records.header, records.dialect))
             writer = csv.writer(f, records.dialect, lineterminator="\n")
@@ -1445,14 +1496,17 @@ class _StreamingCsvJob(_StreamingParquetJob):
 
     def read(self) -> None:
         data_lines = _file_lines(self.source)
-        header = _header_records(raw for raw, _ in _records(data_lines))
+        records = (raw for raw, _ in _records(data_lines))
+        header = _header_records(records)
         if not header.strip():
             raise DataError(f"{self.source}: the file is empty; give a CSV file with a header line and rows")
+        first = list(itertools.islice(records, TRAILING_PROBE))
         data_lines.close()
         self.header = header
-        with open(self.source, "rb") as f:
+        with open_bytes(self.source) as f:
             encoding = file_encoding(f.read(ENCODING_SAMPLE), self.encoding, self.source)
         self.columns, self.dialect = _csv_header(header, self.source, encoding)
+        _note_trailing_delimiter(self.source, first, _header_fields(header, self.dialect), self.dialect)
         self._check_label_column()
         counts, n, hashed, wrong, undecodable = None, 0, [], collections.Counter(), 0
         keys_rng = np.random.default_rng(0)
@@ -1531,7 +1585,7 @@ class _StreamingCsvJob(_StreamingParquetJob):
         self.garbage = garbage
         first_of = dict(zip(self.repeats.tolist(), self.first_of.tolist(), strict=True))
         firsts, line_of = np.unique(self.first_of), {}
-        ext = self.source.suffix.lower()  # .csv, .tsv or .txt: the input's own
+        ext = _table_suffix(self.source, whole=True)  # .csv, .tsv, .txt, .csv.gz: the input's own
         outputs = {
             "clean": out / f"clean{ext}",
             "garbage": out / f"garbage{ext}",
@@ -1545,10 +1599,8 @@ class _StreamingCsvJob(_StreamingParquetJob):
             atomic_path(outputs["clean"]) as clean_tmp,
             atomic_path(outputs["garbage"]) as garbage_tmp,
             atomic_path(outputs["scores"]) as scores_tmp,
-            open(clean_tmp, "wb") as clean_file,
-            open(
-                garbage_tmp, "w", newline="", encoding=_encoding_of(self.dialect), errors="replace"
-            ) as garbage_file,
+            open_output(clean_tmp, gzipped(self.source)) as clean_file,
+            open_output(garbage_tmp, gzipped(self.source), _encoding_of(self.dialect)) as garbage_file,
             open(scores_tmp, "w", newline="", encoding="utf-8") as scores_file,
         ):
             clean_file.write(self.header)

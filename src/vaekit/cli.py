@@ -795,14 +795,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "clean",
         help="split a data set into clean rows and garbage, with a report",
-        description="Find the garbage in INPUT (a CSV file, a Parquet file or a folder of images): train "
+        description="Find the garbage in INPUT (a CSV file, gzipped or not, a Parquet file or a folder of "
+        "images): train "
         "the recommended detector on it (or use --model), score every row, and write OUTDIR/clean.<ext> and "
         "OUTDIR/garbage.<ext> in the input's format, column order and row order (kept rows unchanged; "
         "garbage rows with their score, rank, reason and top columns), OUTDIR/scores.csv, OUTDIR/model/ "
         "and OUTDIR/report.html. Rows that cannot be parsed are garbage, with the reason. The input is "
         "never modified.",
     )
-    p.add_argument("input", metavar="INPUT", help="a CSV file, a Parquet file or a folder of images")
+    p.add_argument(
+        "input",
+        metavar="INPUT",
+        help="a CSV file (.csv, .tsv, .csv.gz), a Parquet file or a folder of images",
+    )
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the outputs")
     p.add_argument("--model", metavar="MODEL_DIR", default=None, help="a detector from 'vaekit train'")
     p.add_argument(

@@ -12,8 +12,11 @@ import gzip
 import os
 import re
 import tempfile
+import zlib
 from collections.abc import Iterator
+from io import TextIOWrapper
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -30,6 +33,55 @@ def _suffix(path: Path) -> str:
     if path.name.lower().removesuffix(".gz").endswith(DELIMITED):
         return ".csv"
     return path.suffix.lower()
+
+
+def gzipped(path: str | os.PathLike) -> bool:
+    """Whether a file is named as gzipped (``data.csv.gz``): read and written through gzip."""
+    return Path(path).name.lower().endswith(".gz")
+
+
+@contextlib.contextmanager
+def open_bytes(path: str | os.PathLike) -> Iterator[IO[bytes]]:
+    """``path`` opened to read its bytes, decompressed when it is named ``.gz``; a damaged or
+    truncated gzip file is a DataError naming it."""
+    try:
+        with (gzip.open if gzipped(path) else open)(path, "rb") as f:
+            yield f
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise DataError(
+            f"{path}: is a damaged or truncated gzip file ({type(exc).__name__}: {exc}); "
+            "copy or download it again, or give it uncompressed"
+        ) from None
+
+
+@contextlib.contextmanager
+def open_output(path: Path, compress: bool, encoding: str | None = None) -> Iterator[IO]:
+    """A (temporary) output file opened to write bytes, or text in ``encoding`` (lines as
+    given), through gzip when ``compress``: without a name or a time in the gzip header, so
+    that the same content gives the same file."""
+    with open(path, "wb") as raw, contextlib.ExitStack() as stack:
+        f: IO = raw
+        if compress:  # level 6, as the gzip program: 9 is much slower for little
+            gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0)
+            f = stack.enter_context(gz)
+        if encoding is not None:
+            f = stack.enter_context(TextIOWrapper(f, encoding=encoding, errors="replace", newline=""))
+        yield f
+
+
+def uncompressed_size(path: str | os.PathLike, sample: int = 1 << 20) -> int:
+    """A file's size once decompressed: its size on disk, times the ratio of its first ``sample``
+    bytes for a gzipped one (gzip's own record of the size wraps at 4 GiB)."""
+    size = os.path.getsize(path)
+    if not gzipped(path):
+        return size
+    with open(path, "rb") as f:
+        head = f.read(sample)
+    try:
+        inflated = len(zlib.decompressobj(wbits=31).decompress(head))
+    except zlib.error:
+        return size  # not gzip after all: its reader says so
+    return int(size * max(inflated / max(len(head), 1), 1.0))
 
 
 def csv_separator(path: str | os.PathLike) -> str:
@@ -141,19 +193,32 @@ def sniff_dialect(header: str, encoding: str = "utf-8") -> type[csv.Dialect]:
     return dialect
 
 
+def trailing_delimiter(header: list[str], records: list[str], dialect: type[csv.Dialect]) -> bool:
+    """Whether a CSV file's data lines end with a delimiter that its header line does not: most
+    of its first ``records`` (text, after the header's ``fields``) have one field more than the
+    header, the last one empty, as some programs write every data line. pandas reads such a
+    file with ``index_col=False``; otherwise it takes the first column for the index and shifts
+    the names onto the wrong columns."""
+    counted = extra = 0
+    for row in csv.reader((r for r in records if r.strip()), dialect):
+        counted += 1
+        extra += len(row) == len(header) + 1 and row[-1] == ""
+    return counted > 0 and extra > counted / 2
+
+
 def csv_options(path: str | os.PathLike, lines: int = 200) -> dict:
     """pandas ``read_csv`` options for a CSV file, from its first ``lines`` lines: the delimiter
     sniffed from the header line (a comma, semicolon, tab or bar), and, when it is not a comma and
     more of the cells are numbers written with a decimal comma (1,5; 1.234,5) than with a point,
     ``decimal=","`` and ``thousands="."`` (a file as written where the decimal mark is a comma);
     ``encoding="cp1252"`` for a file so written (:func:`sniff_encoding`); the delimiter and
-    ``skiprows=1`` for a file that begins with Excel's line ``sep=;``."""
+    ``skiprows=1`` for a file that begins with Excel's line ``sep=;``; ``index_col=False`` for a
+    file whose data lines end with a delimiter (:func:`trailing_delimiter`)."""
     path = Path(path)
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
     try:
-        with opener(path, "rb") as f:
+        with open_bytes(path) as f:
             sample = f.read(ENCODING_SAMPLE)
-    except OSError:
+    except (OSError, DataError):
         return {}  # not readable: read_csv says so
     encoding = sniff_encoding(sample)
     options = {} if encoding == "utf-8" else {"encoding": encoding}
@@ -165,7 +230,13 @@ def csv_options(path: str | os.PathLike, lines: int = 200) -> dict:
         head = head[1:]
     if not head:
         return options
-    delimiter = hint.group(1) if hint else sniff_dialect(head[0]).delimiter
+    dialect = sniff_dialect(head[0])
+    if hint:
+        dialect.delimiter = hint.group(1)
+    delimiter = dialect.delimiter
+    with contextlib.suppress(csv.Error):  # a file csv cannot read: read_csv says what is wrong
+        if trailing_delimiter(next(csv.reader(head[:1], dialect)), head[1:-1] or head[1:], dialect):
+            options["index_col"] = False
     if delimiter == ",":
         return options
     options["sep"] = delimiter

@@ -27,6 +27,7 @@ from vaekit.io import (
     csv_separator,
     errors_naming,
     read_table,
+    uncompressed_size,
 )
 
 DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes: 1 GiB
@@ -70,8 +71,8 @@ def batch_rows(path: str | os.PathLike, memory_budget: int = DEFAULT_MEMORY_BUDG
     path = Path(path)
     rows, columns = _shape(path)
     per_row = BYTES_PER_VALUE * max(columns, 1)
-    if rows is None:  # CSV: its size on disk, a value's text about as long as its float copy
-        rows = max(path.stat().st_size // (8 * max(columns, 1)), 1)
+    if rows is None:  # CSV: its size (decompressed), a value's text about as long as its float copy
+        rows = max(uncompressed_size(path) // (8 * max(columns, 1)), 1)
     if rows * per_row <= memory_budget:
         return None
     return max(memory_budget // per_row, 1)
