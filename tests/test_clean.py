@@ -32,6 +32,13 @@ from vaekit.clean import (
 from vaekit.cli import main
 from vaekit.errors import ParameterError
 from vaekit.io import csv_options, formatted_numbers
+from vaekit.scoring import BYTES_PER_VALUE
+
+
+def batches_of(rows: int, columns: int) -> int:
+    """A memory budget under which clean reads a file of ``columns`` columns ``rows`` records at a
+    time (a budget of a few rows a batch makes thousands of batches: minutes, not more checks)."""
+    return rows * BYTES_PER_VALUE * columns
 
 
 def _sha(path) -> str:
@@ -410,7 +417,7 @@ def test_numbers_with_decimal_commas_are_read_as_numbers(tmp_path):
     kept = (tmp_path / "out" / "clean.csv").read_bytes().splitlines(keepends=True)
     assert kept == [line for i, line in enumerate(lines) if i - 1 not in set(rows)]
     assert result.n_rows == len(table)
-    batched = clean(path, tmp_path / "batched", memory_budget=8_000, verbose=0)  # read in batches
+    batched = clean(path, tmp_path / "batched", memory_budget=batches_of(40, 7), verbose=0)  # read in batches
     assert batched.summary() == result.summary()
     assert (tmp_path / "batched" / "clean.csv").read_bytes() == (tmp_path / "out" / "clean.csv").read_bytes()
 
@@ -481,7 +488,7 @@ def test_formatted_numbers_are_read_as_numbers(tmp_path):
         assert kept == [line for i, line in enumerate(lines) if i - 1 not in set(rows)]
         assert result.n_rows == len(table)
         assert written.loc[7, "price"] in (out / "report.html").read_text()  # the fields as written
-    batched = clean(path, tmp_path / "batched", memory_budget=20_000, verbose=0)
+    batched = clean(path, tmp_path / "batched", memory_budget=batches_of(40, 9), verbose=0)
     assert batched.summary() == result.summary()
     assert written.loc[7, "price"] in (tmp_path / "batched" / "report.html").read_text()
 
@@ -524,7 +531,7 @@ def test_a_file_written_by_windows_programs_in_cp1252_is_read_as_such(tmp_path, 
     path = tmp_path / "windows.csv"
     table.to_csv(path, index=False, encoding="cp1252")
     lines = path.read_bytes().splitlines(keepends=True)
-    for budget, out in ((None, tmp_path / "out"), (8_000, tmp_path / "batched")):
+    for budget, out in ((None, tmp_path / "out"), (batches_of(40, 7), tmp_path / "batched")):
         result = clean(path, out, memory_budget=budget, verbose=0)
         garbage = pd.read_csv(out / "garbage.csv", encoding="cp1252")
         rows = garbage["vaekit_row"] - 1
@@ -561,7 +568,7 @@ def test_excels_line_naming_the_delimiter_is_kept_and_obeyed(tmp_path):
         b"sep=;\r\n" + table.to_csv(sep=";", decimal=",", index=False, lineterminator="\r\n").encode()
     )
     lines = path.read_bytes().splitlines(keepends=True)
-    for budget, out in ((None, tmp_path / "out"), (8_000, tmp_path / "batched")):
+    for budget, out in ((None, tmp_path / "out"), (batches_of(40, 6), tmp_path / "batched")):
         result = clean(path, out, memory_budget=budget, verbose=0)
         assert result.n_rows == 300 and result.n_unparseable == 0
         garbage = pd.read_csv(out / "garbage.csv", sep=";", skiprows=1)
@@ -589,7 +596,7 @@ def test_a_parquet_files_text_columns_are_typed_as_a_csv_files(tmp_path):
     table.loc[130, "weight"] = None
     path = tmp_path / "text.parquet"
     table.to_parquet(path)
-    for budget, out in ((None, tmp_path / "out"), (20_000, tmp_path / "batched")):
+    for budget, out in ((None, tmp_path / "out"), (batches_of(40, 7), tmp_path / "batched")):
         result = clean(path, out, memory_budget=budget, verbose=0)
         garbage = pd.read_parquet(out / "garbage.parquet")
         rows = garbage["vaekit_row"] - 1
@@ -610,7 +617,7 @@ def test_tab_separated_files_named_tsv_or_txt_are_read_and_written_as_such(tmp_p
     path = tmp_path / "table.tsv"
     table.to_csv(path, sep="\t", index=False)
     lines = path.read_bytes().splitlines(keepends=True)
-    for budget, out in ((None, tmp_path / "out"), (8_000, tmp_path / "batched")):
+    for budget, out in ((None, tmp_path / "out"), (batches_of(40, 6), tmp_path / "batched")):
         clean(path, out, memory_budget=budget, verbose=0)
         garbage = pd.read_csv(out / "garbage.tsv", sep="\t")
         rows = garbage["vaekit_row"] - 1
@@ -635,7 +642,7 @@ def test_a_gzipped_csv_file_is_cleaned_into_gzipped_outputs(dirty_csv, tmp_path)
     packed = tmp_path / "data.csv.gz"
     packed.write_bytes(gzip.compress(path.read_bytes()))
     before = _sha(packed)
-    for budget in (None, 41 * 512 * 7):
+    for budget in (None, batches_of(41, 7)):
         plain, zipped = tmp_path / f"plain{budget}", tmp_path / f"zipped{budget}"
         expected = clean(path, plain, memory_budget=budget, verbose=0)
         result = clean(packed, zipped, memory_budget=budget, verbose=0)
@@ -684,7 +691,7 @@ def test_data_lines_ending_with_a_delimiter_the_header_lacks_are_read_as_the_hea
     lines[201] = lines[201].replace(b",\n", b"\n")  # one without the delimiter: read as it is
     path = tmp_path / "trailing.csv"
     path.write_bytes(b"".join(lines))
-    for budget, out in ((None, tmp_path / "out"), (8_000, tmp_path / "batched")):
+    for budget, out in ((None, tmp_path / "out"), (batches_of(40, 6), tmp_path / "batched")):
         with caplog.at_level(logging.WARNING, logger="vaekit"):
             result = clean(path, out, memory_budget=budget, verbose=0)
         assert "end with a delimiter that its header line does not" in caplog.text
@@ -825,7 +832,9 @@ def test_a_csv_file_over_the_memory_budget_is_cleaned_in_batches_with_the_same_r
     monkeypatch.setattr(
         vaekit.clean._StreamingCsvJob, "_chunks", lambda job, **kw: (chunks.append(1), original(job, **kw))[1]
     )
-    batched = clean(path, tmp_path / "batched", verbose=0, drop_duplicates=True, memory_budget=41 * 512 * 7)
+    batched = clean(
+        path, tmp_path / "batched", verbose=0, drop_duplicates=True, memory_budget=batches_of(41, 7)
+    )
     assert len(chunks) == 3  # read, score, write
     assert _sha(path) == before
     assert batched.summary() == whole.summary()
