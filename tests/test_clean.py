@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+import vaekit
 from vaekit import AnomalyDetector, DataError
 from vaekit.clean import (
     MISSING_TEXT,
@@ -711,6 +712,32 @@ def test_data_lines_ending_with_a_delimiter_the_header_lacks_are_read_as_the_hea
     frame = read_table(tmp_path / "good.csv")
     pd.testing.assert_frame_equal(frame, table.drop(index=100).reset_index(drop=True))
     assert "index_col" not in csv_options(tmp_path / "out" / "scores.csv")
+
+
+def test_a_value_that_is_not_a_date_in_a_column_of_dates_is_garbage_with_its_reason(tmp_path):
+    """Before, '45/13/2024' or 'unknown' among dates was a gap, the row kept (or flagged for
+    another reason); now it is garbage with the reason, in memory and in batches, as text among
+    numbers is; the column's dates, written day first, read so in every batch."""
+    table = manifold_table(400)
+    table["when"] = pd.date_range("2024-01-01", periods=400, freq="6h").strftime("%d/%m/%Y %H:%M")
+    table.loc[40, "when"] = "45/13/2024 00:00"
+    table.loc[41, "when"] = "unknown"
+    table.loc[42, "when"] = ""  # a gap is a gap
+    path = tmp_path / "dated.csv"
+    table.to_csv(path, index=False)
+    summaries = []
+    for budget, out in ((None, tmp_path / "out"), (batches_of(40, 7), tmp_path / "batched")):
+        result = clean(path, out, memory_budget=budget, verbose=0)
+        summaries.append(result.summary())
+        assert result.n_unparseable == 2
+        garbage = pd.read_csv(out / "garbage.csv", keep_default_na=False).set_index("vaekit_row")
+        assert garbage.loc[41, "vaekit_reason"] == "column 'when': '45/13/2024 00:00' is not a date"
+        assert garbage.loc[42, "vaekit_reason"] == "column 'when': 'unknown' is not a date"
+        assert 43 not in garbage.index or "date" not in garbage.loc[43, "vaekit_reason"]
+    assert summaries[0] == summaries[1]
+    model = vaekit.load(tmp_path / "out" / "model")
+    when = next(c for c in model.encoder_.columns if c.name == "when")
+    assert when.kind == "datetime" and when.written == "day first"
 
 
 def test_read_csv_records_sniffs_semicolons(tmp_path):

@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 import vaekit
 from vaekit import AnomalyDetector, DataError
 from vaekit.cli import main
-from vaekit.tabular import TableEncoder
+from vaekit.tabular import DAY_FIRST, TableEncoder, day_first, parse_dates
 
 
 def mixed_table(n: int = 600, seed: int = 0) -> pd.DataFrame:
@@ -58,6 +58,34 @@ def test_columns_are_typed_and_the_unusable_ones_named(caplog):
     assert city.levels == ["Lyon", "Oslo", "Porto"]
     np.testing.assert_allclose(matrix[:, encoder.slices()[0]].sum(axis=1), 1.0)
     assert TableEncoder.from_dict(json.loads(json.dumps(encoder.to_dict()))) == encoder
+
+
+def test_dates_written_day_first_are_read_day_first_in_every_batch():
+    """31/12/2024 and 01/02/2024 in one column: before, each cell was read alone (dateutil), the
+    second as the 2nd of January, the first as the 31st of December; the order is now the
+    column's, learnt in fit and kept in the model, so a batch of only 01/02-like dates is read
+    as the whole column is. Month-first and ISO dates as before."""
+    stamps = pd.date_range("2024-01-01", periods=400, freq="D")
+    frame = pd.DataFrame({"when": stamps.strftime("%d/%m/%Y"), "x": np.arange(400.0)})
+    assert day_first(frame["when"]) and not day_first(pd.Series(stamps.strftime("%m/%d/%Y")))
+    read = parse_dates(frame["when"], dayfirst=True)
+    assert (read == stamps).all()
+    assert parse_dates(pd.Series(["01/02/2024", "13/02/2024"]), dayfirst=True).tolist() == [
+        pd.Timestamp("2024-02-01"),
+        pd.Timestamp("2024-02-13"),
+    ]
+    assert parse_dates(pd.Series(["01/02/2024", "2024-02-13T10:00+01:00", "x"])).tolist()[:2] == [
+        pd.Timestamp("2024-01-02"),
+        pd.Timestamp("2024-02-13 09:00"),
+    ]
+    encoder = TableEncoder().fit(frame)
+    column = encoder.columns[0]
+    assert column.kind == "datetime" and column.written == DAY_FIRST
+    assert TableEncoder.from_dict(json.loads(json.dumps(encoder.to_dict()))) == encoder
+    whole, _ = encoder.transform(frame)
+    ambiguous = frame.iloc[31:43]  # 01/02/2024 to 12/02/2024: month first, 2nd of January to 2nd of December
+    part, _ = encoder.transform(ambiguous.reset_index(drop=True))
+    np.testing.assert_allclose(part, whole[31:43], atol=1e-6)
 
 
 def test_the_categorical_error_is_the_cross_entropy():

@@ -13,7 +13,9 @@ CSV files are read as the programs that write them write them: a comma, semicolo
 between fields (or as Excel's first line ``sep=;`` says), quotes doubled inside quoted fields,
 UTF-8 or cp1252 text (:func:`vaekit.io.sniff_encoding`), numbers with a decimal point or comma
 and formatted as amounts, shares and measures ($1,234.50, 12.5%, (45.00), 3.5 kg: a number in another
-unit than its column's is garbage; :func:`vaekit.io.formatted_numbers`),
+unit than its column's is garbage; :func:`vaekit.io.formatted_numbers`), dates (a value that
+is not a date in a column of dates is garbage; 31/12/2024 day first when the column is written so:
+:func:`vaekit.tabular.parse_dates`),
 columns without a name or with a repeated one named as pandas names them, a delimiter at the end
 of every data line and not of the header left out, gzipped files (``data.csv.gz``: the outputs are
 gzipped too). A file most of whose records disagree with the header's number of fields is
@@ -57,6 +59,7 @@ from vaekit.io import (
 )
 from vaekit.report import N_SHOWN, extreme_places, ranks_among
 from vaekit.streaming import _Smallest
+from vaekit.tabular import DATE_SHARE, DAY_FIRST, parse_dates
 
 logger = logging.getLogger(__name__)
 
@@ -506,15 +509,19 @@ class _ColumnCounts:
     not (key None). The other readings are tried only for a column with cells that are not numbers
     as written (and among them a number so read in the first ``PROBE``), the decimal comma only
     with ``decimal_commas`` (a CSV file whose delimiter is not a comma, a Parquet file); otherwise
-    all those cells count as not read."""
+    all those cells count as not read. And how many cells are dates or times in one format
+    (2024-03-01, 01/03/2024 14:30: :func:`vaekit.tabular.parse_dates`), read month first and
+    day first, counted in a column of cells that are not numbers when most of its first ``PROBE``
+    such cells are."""
 
     present: np.ndarray
     not_numbers: np.ndarray
     readings: dict[str, list[collections.Counter]]
+    dates: np.ndarray
 
     @classmethod
     def of(cls, frame: pd.DataFrame, decimal_commas: bool) -> _ColumnCounts:
-        present, not_numbers, readings = [], [], {FORMATTED: [], COMMA: []}
+        present, not_numbers, readings, dates = [], [], {FORMATTED: [], COMMA: []}, []
         for column in frame.columns:
             values = frame[column]
             numbers, missing = _numbers(values)
@@ -522,6 +529,14 @@ class _ColumnCounts:
             bad = int(unread.sum())
             present.append(int((~missing).sum()))
             not_numbers.append(bad)
+            text = values[unread].str.strip()
+            probed = bad and parse_dates(text[:PROBE]).notna().mean() > 0.5
+            dates.append(
+                [
+                    int(parse_dates(text, order, one_by_one=False).notna().sum()) if probed else 0
+                    for order in (False, True)
+                ]
+            )
             for style in readings:
                 units = collections.Counter({None: bad}) if bad else collections.Counter()
                 tried = bad and (style == FORMATTED or decimal_commas)
@@ -529,7 +544,8 @@ class _ColumnCounts:
                     read, unit = _read(values[unread], style)
                     units = collections.Counter(unit.where(read.notna(), None).tolist())
                 readings[style].append(units)
-        return cls(np.array(present, dtype=np.int64), np.array(not_numbers, dtype=np.int64), readings)
+        as_array = functools.partial(np.array, dtype=np.int64)
+        return cls(as_array(present), as_array(not_numbers), readings, as_array(dates))
 
     def __add__(self, other: _ColumnCounts) -> _ColumnCounts:
         return _ColumnCounts(
@@ -539,13 +555,17 @@ class _ColumnCounts:
                 style: [a + b for a, b in zip(mine, other.readings[style], strict=True)]
                 for style, mine in self.readings.items()
             },
+            self.dates + other.dates,
         )
 
     def kinds(self, columns: list[str], label_column: str | None) -> list[tuple[str, str, str]]:
         """Per column (kind, reading, unit): kind "numbers" (every present cell a number),
         "mostly numbers" (a text cell, or a number in another unit than the column's, is an error
-        in its row) or "text"; the reading under which the fewest cells are not numbers (as written
-        "", then ``FORMATTED``, then ``COMMA``, when as many); the unit of the column's numbers
+        in its row), "dates" (at least ``DATE_SHARE`` of the present cells dates or times, as the
+        detector's :class:`vaekit.tabular.TableEncoder` takes a column for dates: a cell that is
+        not one is an error in its row; reading ``DAY_FIRST`` when more so) or "text"; the
+        reading under which the fewest cells are not numbers (as written "", then ``FORMATTED``,
+        then ``COMMA``, when as many); the unit of the column's numbers
         (:func:`vaekit.io.column_unit`)."""
         kinds = []
         for j, (column, present) in enumerate(zip(columns, self.present, strict=True)):
@@ -558,6 +578,8 @@ class _ColumnCounts:
                 kinds.append(("mostly numbers", style, unit))
             elif present and not bad:
                 kinds.append(("numbers", style, unit))
+            elif present and self.dates[j].max() >= DATE_SHARE * present and column != label_column:
+                kinds.append(("dates", DAY_FIRST if self.dates[j, 1] > self.dates[j, 0] else "", ""))
             else:
                 kinds.append(("text", "", ""))
         return kinds
@@ -629,12 +651,22 @@ def _plain_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series] | None:
 
 def _typed(frame: pd.DataFrame, kinds: list[tuple[str, str, str]]) -> tuple[pd.DataFrame, list[str]]:
     """A frame of the records' strings typed by the file's column kinds (:meth:`_ColumnCounts.kinds`),
-    and per row a reason when a text value, or a number in another unit, sits in a column of numbers."""
+    and per row a reason when a text value, or a number in another unit, sits in a column of
+    numbers, or a value that is not a date in a column of dates."""
     reasons = [""] * len(frame)
     for column, (kind, style, unit) in zip(list(frame.columns), kinds, strict=True):
         values = frame[column]
         if kind == "text":
             frame[column] = values.where(~_missing(values), None)
+            continue
+        if kind == "dates":
+            missing = _missing(values)
+            stamps = parse_dates(values.where(~missing).str.strip(), style == DAY_FIRST)
+            for i in np.flatnonzero((~missing & stamps.isna()).to_numpy()):
+                reasons[i] = reasons[i] or f"column {column!r}: {values.iloc[i]!r} is not a date"
+            # as text: the detector reads the dates itself (TableEncoder), and keeps how they are
+            # written for scoring this file, or another like it, later
+            frame[column] = values.where(~missing, None)
             continue
         if style:
             numbers, units = _read(values, style)

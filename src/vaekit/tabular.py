@@ -58,7 +58,8 @@ class Column:
     scale: float = 1.0
     levels: list[str] = field(default_factory=list)  # categorical: the one-hot levels, then "other"
     typical: int = 0  # categorical: the index of the most common level
-    written: str = ""  # numbers as text formatted with this decimal mark ($1,234.50: io.formatted_numbers)
+    written: str = ""  # numbers as text formatted with this decimal mark ($1,234.50: io.formatted_numbers);
+    # dates written DAY_FIRST (31/12/2024)
     unit: str = ""  # and their currency, percent sign or unit: a number in another is an error
 
     @property
@@ -145,9 +146,12 @@ class TableEncoder:
                 column = self._numeric(name, numbers.dropna())
                 column.written, column.unit = decimal, unit
                 return column, ""
-        dates = _parse_dates(text)
+        dayfirst = day_first(text)
+        dates = parse_dates(text, dayfirst)
         if dates.notna().mean() >= DATE_SHARE:
-            return self._datetime(name, dates.dropna()), ""
+            column = self._datetime(name, dates.dropna())
+            column.written = DAY_FIRST if dayfirst else ""
+            return column, ""
         if distinct == len(present) and len(present) > MAX_LEVELS // 2:
             return None, "an identifier (every value distinct)"
         if distinct > MAX_LEVELS:
@@ -269,7 +273,9 @@ class TableEncoder:
                 matrix[:, where.start] = np.where(missing, 0.0, (numbers - column.center) / column.scale)
             elif column.kind == "datetime":
                 parsed = (
-                    values if values.dtype.kind == "M" else _parse_dates(values.astype("string").str.strip())
+                    values
+                    if values.dtype.kind == "M"
+                    else parse_dates(values.astype("string").str.strip(), column.written == DAY_FIRST)
                 )
                 days = _days(parsed)
                 missing = np.isnan(days)
@@ -441,11 +447,61 @@ def _numbers(values: pd.Series, name: str, source: str, written: str = "", unit:
     return numbers
 
 
-def _parse_dates(text: pd.Series) -> pd.Series:
+DAY_FIRST = "day first"  # Column.written of dates written day first (31/12/2024)
+
+
+def day_first(text: pd.Series) -> bool:
+    """Whether strings of dates read as dates more often day first (31/12/2024, 01/02/2024 the
+    1st of February) than month first (12/31/2024), the month first when as often."""
+    counts = [parse_dates(text, order, one_by_one=False).notna().sum() for order in (True, False)]
+    return bool(counts[0] > counts[1])
+
+
+def _date_format(example: str, dayfirst: bool) -> str | None:
+    """The format of dates written as ``example`` is, day or month first as ``dayfirst`` says
+    when the year is not first (pandas' guess follows the example: 13/01/2024 is day first)."""
+    from pandas.tseries.api import guess_datetime_format
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "parsing dates day first when dayfirst=False": the example says so
+        written = guess_datetime_format(example, dayfirst=dayfirst)
+    ambiguous = written and written.startswith(("%d", "%m")) and "%d" in written and "%m" in written
+    if ambiguous and (written.index("%d") < written.index("%m")) != dayfirst:
+        written = written.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+    return written
+
+
+def parse_dates(text: pd.Series, dayfirst: bool = False, one_by_one: bool = True) -> pd.Series:
+    """Strings of dates or times (2024-03-01, 01/03/2024 14:30, with a time zone) as naive
+    timestamps in UTC, NaT for a string that is not one. Only strings with a digit, a separator
+    and a digit (or a year and a dash) are tried; ISO 8601 first, then in one format for all,
+    guessed from the first that has one (``dayfirst``: 01/02 is the 1st of February; see
+    :func:`day_first`),
+    and, with ``one_by_one``, the strings still not read one by one (slow: dateutil)."""
     looks_like_date = text.str.contains(r"\d[-/.:]\d|\d{4}-\d", regex=True, na=False)
     if not looks_like_date.any():
         return pd.Series(pd.NaT, index=text.index)
-    parsed = pd.to_datetime(text.where(looks_like_date), errors="coerce", format="mixed")
+    candidates = text.where(looks_like_date)
+    parsed = None
+    tries = [{"format": "ISO8601"}, {"format": None}]
+    for options in tries + ([{"dayfirst": dayfirst, "format": "mixed"}] if one_by_one else []):
+        rest = looks_like_date if parsed is None else looks_like_date & parsed.isna()
+        if not rest.any():
+            break
+        if options["format"] is None:  # the format of the first of the strings left that has one
+            examples = candidates[rest].iloc[:20]
+            written = (_date_format(example, dayfirst) for example in examples)
+            options = {"format": next((w for w in written if w), None)}
+            if options["format"] is None:
+                continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "could not infer format": then it reads them one by one
+            try:
+                more = pd.to_datetime(candidates.where(rest), errors="coerce", utc=True, **options)
+            except (ValueError, TypeError, OverflowError):
+                continue
+        parsed = more if parsed is None else parsed.fillna(more)
+    parsed = parsed if parsed is not None else pd.Series(pd.NaT, index=text.index)
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert(None)
     return parsed
