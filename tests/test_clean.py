@@ -740,6 +740,24 @@ def test_a_value_that_is_not_a_date_in_a_column_of_dates_is_garbage_with_its_rea
     assert when.kind == "datetime" and when.written == "day first"
 
 
+def test_what_pandas_reads_as_missing_is_missing_and_a_formula_error_garbage(tmp_path):
+    """Excel writes #N/A for a value not available and #DIV/0! for a formula that failed: before,
+    both rows were garbage ("'#N/A' is not a number") though train and score (pandas) read #N/A
+    as a gap; now what pandas reads as missing is missing in clean too."""
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    assert set(MISSING_TEXT) == set(STR_NA_VALUES)
+    table = manifold_table(300)
+    table["f2"] = table["f2"].astype(object)
+    table.loc[10, "f2"], table.loc[11, "f2"], table.loc[12, "f2"] = "#N/A", "n/a", "#DIV/0!"
+    path = tmp_path / "excel.csv"
+    table.to_csv(path, index=False, na_rep="")
+    result = clean(path, tmp_path / "out", verbose=0)
+    garbage = pd.read_csv(tmp_path / "out" / "garbage.csv", keep_default_na=False).set_index("vaekit_row")
+    assert result.n_unparseable == 1 and 11 not in garbage.index and 12 not in garbage.index
+    assert garbage.loc[13, "vaekit_reason"] == "column 'f2': '#DIV/0!' is not a number"
+
+
 def test_read_csv_records_sniffs_semicolons(tmp_path):
     path = tmp_path / "semi.csv"
     path.write_text("a;b\n1;2\n3\n")

@@ -497,7 +497,12 @@ def read_csv_records(path: Path, encoding: str | None = None) -> CsvRecords:
     return CsvRecords(header_bytes, columns, dialect, records, lines, strings, reasons)
 
 
-MISSING_TEXT = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
+# what stands for a missing value in a cell: pandas read_csv's default na_values (as train and
+# score read a file), among them Excel's #N/A
+MISSING_TEXT = (
+    *("", "NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "null", "NULL", "None", "<NA>"),
+    *("#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "1.#IND", "1.#QNAN"),
+)
 
 
 @dataclass
