@@ -368,16 +368,20 @@ def test_bad_tables_are_refused_with_the_file_named(tmp_path, content, message):
 
 def test_what_the_detector_says_of_the_table_names_the_file(tmp_path, caplog):
     """A column left out, a table with no usable column, a column missing for a saved model: the
-    detector calls its table X (its argument); clean tells of the file instead."""
+    detector calls its table X (its argument); clean tells of the file instead, and once (a rare
+    level was told of three times: the detector reads its table to learn, to score, to explain)."""
     import logging
 
     table = manifold_table(300)
     table["comment"] = [f"note {i}" for i in range(len(table))]
+    table["kind"] = np.where(np.arange(len(table)) % 2, "a", "b")
+    table.loc[7, "kind"] = "zz"
     path = tmp_path / "notes.csv"
     table.to_csv(path, index=False)
     with caplog.at_level(logging.WARNING, logger="vaekit"):
         clean(path, tmp_path / "out", verbose=0)
     assert f"{path}: left out 1 column(s): 'comment'" in caplog.text and "X:" not in caplog.text
+    assert caplog.text.count("value(s) seen fewer than 2 times in training ('zz')") == 1
     words = tmp_path / "words.csv"
     table[["comment"]].to_csv(words, index=False)
     with pytest.raises(DataError, match=rf"^{re.escape(str(words))}: no column is usable"):

@@ -743,16 +743,22 @@ def _typed_frame(records: CsvRecords, label_column: str | None) -> tuple[pd.Data
 
 
 class _Renamed(logging.Filter):
-    """Log records about the table ``X`` told of the file ``source`` instead (see :func:`_told_of`)."""
+    """Log records about the table ``X`` told of the file ``source`` instead (see :func:`_told_of`),
+    each once: the detector reads the table several times (to learn, to score, to explain)."""
 
     def __init__(self, source: Path):
         super().__init__()
         self.source = source
+        self.told: set[str] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if message.startswith("X: "):
-            record.msg, record.args = f"{self.source}: {message.removeprefix('X: ')}", None
+            message = f"{self.source}: {message.removeprefix('X: ')}"
+            record.msg, record.args = message, None
+        if message in self.told:
+            return False
+        self.told.add(message)
         return True
 
 
