@@ -352,3 +352,30 @@ def test_two_fields_holding_one_rare_value_are_found_as_a_copy():
     seen[:3, 1] = 0
     rarity = cells.copy_rarity(x[:6], units, judged, common, copies, seen)
     assert (rarity[:3] == 0).all() and (rarity[3:] > 0).all()
+
+
+def test_a_category_is_as_rare_as_the_share_of_rows_holding_a_level_at_most_as_common():
+    """Levels held by 600, 300, 99 and 1 of 1,000 rows (the last one-hot slot, the column's
+    "other" level, by none): the tail shares 1, 0.4, 0.1, 0.001 and half a row's; a row's rarity is
+    -log of its rarest field's share, less log m for m category fields (a gap holds none)."""
+    counts = [600, 300, 99, 1, 0]
+    x = torch.zeros(1000, 7, dtype=torch.float64)  # a number column, then a category of 5 slots, a number
+    x[:, 0] = torch.arange(1000.0)
+    level = torch.repeat_interleave(torch.arange(5), torch.tensor(counts))
+    x[torch.arange(1000), 1 + level] = 1.0
+    shares = cells.fit_categories(x, [(1, 6)])
+    assert torch.isnan(shares[0, [0, 6]]).all()
+    torch.testing.assert_close(
+        shares[0, 1:6], torch.tensor([1.0, 0.4, 0.1, 0.001, 0.0005], dtype=torch.float64)
+    )
+    rarity = cells.category_rarity(x, shares, [(1, 6)])
+    torch.testing.assert_close(
+        rarity[[0, 700, 950, 999]], -torch.log(torch.tensor([1.0, 0.4, 0.1, 0.001])).double()
+    )
+    # two category columns: the rarest field, the row twice as likely to have one
+    y = torch.cat([x, x[:, 1:6]], dim=1)
+    both = cells.category_rarity(y, cells.fit_categories(y, [(1, 6), (7, 12)]), [(1, 6), (7, 12)])
+    torch.testing.assert_close(both[999], torch.tensor(-np.log(0.001) - np.log(2), dtype=torch.float64))
+    y[999, 7:12] = 0.0  # a gap in the second: one field held
+    both = cells.category_rarity(y, cells.fit_categories(y, [(1, 6), (7, 12)]), [(1, 6), (7, 12)])
+    torch.testing.assert_close(both[999], torch.tensor(-np.log(0.001), dtype=torch.float64))

@@ -453,6 +453,41 @@ def off_level_rarities(
     return out
 
 
+def fit_categories(x: torch.Tensor, groups: list[tuple[int, int]]) -> torch.Tensor:
+    """(1, features) float64: for each one-hot feature of a category column (``groups``: the
+    columns' features, start and stop) of the encoded rows ``x`` (float64), the share of the rows
+    whose level in that column is held by at most as many rows as this feature's level is: its
+    tail (of 3,000 rows, a level held by one, the only one so rare, 1/3,000; a level held by no
+    row, as the column's "other" level may be, half a row's share); NaN for the other features."""
+    shares = torch.full((1, x.shape[1]), float("nan"), dtype=torch.float64)
+    for start, stop in groups:
+        counts = (x[:, start:stop] > 0.5).sum(dim=0).to(torch.float64)
+        tail = (counts.unsqueeze(0) * (counts.unsqueeze(0) <= counts.unsqueeze(1))).sum(dim=1)
+        shares[0, start:stop] = tail.clamp_min(0.5) / max(len(x), 1)
+    return shares
+
+
+def category_rarity(x: torch.Tensor, categories: torch.Tensor, groups: list[tuple[int, int]]) -> torch.Tensor:
+    """(rows,): how rare a row's rarest category is, as -log of the share of rows expected to
+    have one as rare (:func:`fit_categories`), a row of m category fields m times as likely to
+    have one; 0 for a row without one (a gap is no level)."""
+    return _rarest(*off_category_rarities(x, categories, groups))
+
+
+def off_category_rarities(
+    x: torch.Tensor, categories: torch.Tensor, groups: list[tuple[int, int]]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, category columns) each: -log of the tail share (:func:`fit_categories`) of each
+    row's level in each category column (0 for a gap), and whether the field holds a level."""
+    rarity = torch.zeros(len(x), len(groups), dtype=torch.float64)
+    held = torch.zeros(len(x), len(groups), dtype=torch.float64)
+    for k, (start, stop) in enumerate(groups):
+        on = x[:, start:stop].to(torch.float64) > 0.5
+        rarity[:, k] = (on * -torch.log(categories[0, start:stop])).sum(dim=1)
+        held[:, k] = on.any(dim=1).to(torch.float64)
+    return rarity, held
+
+
 def fit_copies(
     x: torch.Tensor, units: torch.Tensor, judged: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:

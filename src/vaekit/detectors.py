@@ -33,10 +33,12 @@ from torch import nn
 from vaekit.cells import (
     COMMON,
     LEVELS,
+    category_rarity,
     cell_deviations,
     copy_rarities,
     copy_rarity,
     edge_rarity,
+    fit_categories,
     fit_cells,
     fit_copies,
     fit_edges,
@@ -47,6 +49,7 @@ from vaekit.cells import (
     grid_rarity,
     largest_deviation,
     level_rarity,
+    off_category_rarities,
     off_grid_rarities,
     off_level_rarities,
     predicted_values,
@@ -70,11 +73,12 @@ from vaekit.thresholds import (
 )
 
 EPS = 1e-12
-# the edge, grid, level and copy signs are rarities already (:func:`vaekit.cells.edge_rarity`,
-# :func:`vaekit.cells.grid_rarity`, :func:`vaekit.cells.level_rarity`,
-# :func:`vaekit.cells.copy_rarity`); their fence is that of a normal sample's "auto" fence, -log of
-# the share of rows beyond Z standard deviations
-RARITIES = ("edge", "grid", "level", "copy")
+# the edge, grid, level, copy and category signs are rarities already
+# (:func:`vaekit.cells.edge_rarity`, :func:`vaekit.cells.grid_rarity`,
+# :func:`vaekit.cells.level_rarity`, :func:`vaekit.cells.copy_rarity`,
+# :func:`vaekit.cells.category_rarity`); their fence is that of a normal sample's "auto" fence,
+# -log of the share of rows beyond Z standard deviations
+RARITIES = ("edge", "grid", "level", "copy", "category")
 RARITY_FENCE = -math.log(NormalDist().cdf(-Z))
 EDGE_ROWS = 1000  # rows without gaps a detector needs for the edge sign
 TABLE_SIGNS = ("cells", "garbage")  # the signs of the cell model that are not rarities
@@ -688,7 +692,10 @@ class AnomalyDetector(BaseDetector):
     by under 1% of a column's rows), how rare it is for a row to have two fields agreeing so
     (:func:`vaekit.cells.copy_rarity`: -log of the share of the training rows with an agreement at
     least as rare, a pair of columns that never agree so taken as agreeing in one row): a value
-    copied into the next field, which may lie well within its range. The other signs' tails differ
+    copied into the next field, which may lie well within its range. And a ninth, when the table
+    has category columns, how rare a row's rarest category is (:func:`vaekit.cells.category_rarity`:
+    -log of the share of the rows whose level in that column is held by at most as many rows): a
+    misspelt or foreign value that the other fields say nothing of. The other signs' tails differ
     from table to table (a column whose good values have a long tail makes the errors' tail long),
     so on tables each sign is put on the scale of its rarity among the training rows under every
     sign's "auto" fence, -log of the share of them with a sign at least as large (beyond the top
@@ -1010,6 +1017,7 @@ class AnomalyDetector(BaseDetector):
         self._numeric = torch.tensor(numeric, dtype=torch.long, device=device)
         self._owner = torch.tensor(owner, dtype=torch.long, device=device)
         self._groups = groups
+        self._category_slots = [(start, stop) for _, start, stop in groups]
         self._typical = torch.from_numpy(self.encoder_.typical_row()).to(device)
         self._missing = torch.from_numpy(self.encoder_.missing_row()).to(device)
         column_of = torch.zeros(len(self.encoder_.columns), self.encoder_.width, dtype=torch.bool)
@@ -1271,11 +1279,12 @@ class AnomalyDetector(BaseDetector):
             return {}, {}
         edges, grids = getattr(self, "cell_edges_", None), getattr(self, "cell_grids_", None)
         levels, copies = getattr(self, "cell_levels_", None), getattr(self, "cell_copies_", None)
+        categories = getattr(self, "cell_categories_", None)
         garbage = getattr(self, "garbage_", None)
         table = {name: [] for name in TABLE_SIGNS if name == "cells" or garbage is not None}
         parts = {
             name: []
-            for name, t in zip(RARITIES, (edges, grids, levels, copies), strict=True)
+            for name, t in zip(RARITIES, (edges, grids, levels, copies, categories), strict=True)
             if t is not None
         }
         for i in range(0, len(x), chunk):
@@ -1297,6 +1306,8 @@ class AnomalyDetector(BaseDetector):
                 parts["level"].append(level_rarity(encoded, levels, self._number_targets, seen))
             if copies is not None:
                 parts["copy"].append(copy_rarity(encoded, *self._copy_model(), seen))
+            if categories is not None:
+                parts["category"].append(category_rarity(encoded, categories, self._category_slots))
         joined = lambda p: torch.cat(p).numpy() if p else np.zeros(0)  # noqa: E731
         return {name: joined(p) for name, p in table.items()}, {name: joined(p) for name, p in parts.items()}
 
@@ -1515,6 +1526,7 @@ class AnomalyDetector(BaseDetector):
         "level": "a field none of the few values its column's values come from (a number from elsewhere)",
         "copy": "two fields holding the same value, one their columns seldom hold (a value copied into "
         "another field?)",
+        "category": "a category its column seldom holds (misspelt, or from elsewhere?)",
         "garbage": "like the copies of the training rows spoilt the ways pipelines spoil data (a field in "
         "another unit, shifted, swapped, copied, a sentinel or noise) more than like the rows themselves",
         "view": "not the way up the training images are: turned, or from elsewhere?",
@@ -1554,6 +1566,7 @@ class AnomalyDetector(BaseDetector):
             ("grid", self._grid_notes),
             ("level", self._level_notes),
             ("copy", self._copy_notes),
+            ("category", self._category_notes),
         ):
             if name in signs:
                 # the garbage classifier reads the deviations too: its rows get the cells note
@@ -1653,6 +1666,36 @@ class AnomalyDetector(BaseDetector):
             return f"({column.name} = {value:.6g} is none of {column.name}'s values: {shown})"
 
         return self._rarest_field_notes(x, mask, rows, numbers, levels, off_level_rarities, said)
+
+    def _category_notes(
+        self, x: torch.Tensor, mask: torch.Tensor | None, rows: np.ndarray, numbers: np.ndarray
+    ) -> list[str]:
+        """For each of the ``rows`` (a boolean mask), its rarest category and how many training
+        rows hold one as rare: "(country: a value that fewer than 2 training rows hold)" for the
+        column's "other" level, "(size = 'XXL': among its rarest 0.10% of the training rows)" for
+        a level; "" for the other rows."""
+        notes = [""] * len(x)
+        chosen = np.flatnonzero(rows)
+        categories = getattr(self, "cell_categories_", None)
+        if not len(chosen) or categories is None:
+            return notes
+        encoded = x[torch.from_numpy(chosen).to(x.device)].to(*CPU64)
+        from vaekit.tabular import MIN_LEVEL_COUNT
+
+        rarity, held = off_category_rarities(encoded, categories, self._category_slots)
+        for n, (i, k) in enumerate(zip(chosen.tolist(), rarity.argmax(dim=1).tolist(), strict=True)):
+            j, start, stop = self._groups[k]
+            if not held[n, k]:
+                continue
+            column = self.encoder_.columns[j]
+            slot = int(encoded[n, start:stop].argmax())
+            if slot == len(column.levels):  # the "other" level: values too rare to have their own
+                notes[i] = f"({column.name}: a value that fewer than {MIN_LEVEL_COUNT} training rows hold)"
+            else:
+                share = float(categories[0, start + slot])
+                level = column.levels[slot]
+                notes[i] = f"({column.name} = {level!r}: among its rarest {share:.2%} of the training rows)"
+        return notes
 
     def _copy_model(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The arguments of :func:`vaekit.cells.copy_rarity` after the rows: units, judged, common, copies."""
@@ -1775,6 +1818,7 @@ class AnomalyDetector(BaseDetector):
         self.auto_cut_ = self.sign_tails_ = self.input_reference_ = None
         self.cell_mean_ = self.cell_precision_ = self.cell_bend_ = self.cell_edges_ = self.cell_grids_ = None
         self.cell_levels_ = self.cell_common_ = self.cell_copies_ = self.garbage_ = None
+        self.cell_categories_ = None
         self.profile_references_, self.profile_maps_ = {}, {}
         if not self.scores_are_logs:
             # Tables: the signs' tails differ (a column whose good values have a long tail makes
@@ -1808,6 +1852,9 @@ class AnomalyDetector(BaseDetector):
                     self.cell_common_, self.cell_copies_ = fit_copies(
                         pool64, self._number_units, self._number_targets
                     )
+                # a level that its column seldom holds: a misspelt or foreign category
+                if self._category_slots:
+                    self.cell_categories_ = fit_categories(pool64, self._category_slots)
                 if pool is x:
                     raw["cells"] = largest.numpy()
                     if self.cell_edges_ is not None:
@@ -1818,6 +1865,10 @@ class AnomalyDetector(BaseDetector):
                         raw["level"] = level_rarity(pool64, self.cell_levels_, self._number_targets).numpy()
                     if self.cell_copies_ is not None:
                         raw["copy"] = copy_rarity(pool64, *self._copy_model()).numpy()
+                    if self.cell_categories_ is not None:
+                        raw["category"] = category_rarity(
+                            pool64, self.cell_categories_, self._category_slots
+                        ).numpy()
                 else:
                     table, rarities = self._cells(x, mask)
                     raw |= table | rarities
@@ -2123,7 +2174,7 @@ class AnomalyDetector(BaseDetector):
         if getattr(self, "cell_precision_", None) is not None:
             tensors["cell_mean"], tensors["cell_precision"] = self.cell_mean_, self.cell_precision_
             # absent from the detectors of older versions
-            for name in ("bend", "edges", "grids", "levels", "common", "copies"):
+            for name in ("bend", "edges", "grids", "levels", "common", "copies", "categories"):
                 if getattr(self, f"cell_{name}_", None) is not None:
                     tensors[f"cell_{name}"] = getattr(self, f"cell_{name}_")
         if getattr(self, "garbage_", None) is not None:
@@ -2217,9 +2268,9 @@ class AnomalyDetector(BaseDetector):
         # absent from older files
         cell_model = [tensors.pop(f"cell_{name}", None) for name in ("mean", "precision")]
         # absent from the files of older versions
-        cell_bend, cell_edges, cell_grids, cell_levels, cell_common, cell_copies = (
+        cell_bend, cell_edges, cell_grids, cell_levels, cell_common, cell_copies, cell_categories = (
             tensors.pop(f"cell_{name}", None)
-            for name in ("bend", "edges", "grids", "levels", "common", "copies")
+            for name in ("bend", "edges", "grids", "levels", "common", "copies", "categories")
         )
         has_cells = "cells" in (state.get("sign_tails") or {})
         if (
@@ -2230,7 +2281,13 @@ class AnomalyDetector(BaseDetector):
             )
             or any(
                 t is not None and (not has_cells or tuple(t.shape) != (rows, dims[0]))
-                for t, rows in ((cell_bend, 5), (cell_edges, 6), (cell_grids, 3), (cell_levels, 1 + LEVELS))
+                for t, rows in (
+                    (cell_bend, 5),
+                    (cell_edges, 6),
+                    (cell_grids, 3),
+                    (cell_levels, 1 + LEVELS),
+                    (cell_categories, 1),
+                )
             )
             or (cell_edges is not None and cell_bend is None)  # the edges are on the bent scale
             or (cell_common is None) != (cell_copies is None)
@@ -2316,9 +2373,18 @@ class AnomalyDetector(BaseDetector):
             self.cell_levels_,
             self.cell_common_,
             self.cell_copies_,
+            self.cell_categories_,
         ) = (
             None if t is None else t.to(*CPU64)
-            for t in (cell_bend, cell_edges, cell_grids, cell_levels, cell_common, cell_copies)
+            for t in (
+                cell_bend,
+                cell_edges,
+                cell_grids,
+                cell_levels,
+                cell_common,
+                cell_copies,
+                cell_categories,
+            )
         )
         self.profile_references_ = profile_references  # on the CPU, as the profiles
         self.dropped_columns_ = dict(self.encoder_.dropped)
