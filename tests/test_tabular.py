@@ -60,7 +60,7 @@ def test_columns_are_typed_and_the_unusable_ones_named(caplog):
     assert TableEncoder.from_dict(json.loads(json.dumps(encoder.to_dict()))) == encoder
 
 
-def test_dates_written_day_first_are_read_day_first_in_every_batch():
+def test_dates_written_day_first_are_read_day_first_in_every_batch(caplog):
     """31/12/2024 and 01/02/2024 in one column: before, each cell was read alone (dateutil), the
     second as the 2nd of January, the first as the 31st of December; the order is now the
     column's, learnt in fit and kept in the model, so a batch of only 01/02-like dates is read
@@ -86,6 +86,12 @@ def test_dates_written_day_first_are_read_day_first_in_every_batch():
     ambiguous = frame.iloc[31:43]  # 01/02/2024 to 12/02/2024: month first, 2nd of January to 2nd of December
     part, _ = encoder.transform(ambiguous.reset_index(drop=True))
     np.testing.assert_allclose(part, whole[31:43], atol=1e-6)
+    # a value that is not a date is scored as a gap, and said so
+    wrong = frame.iloc[:3].assign(when=["01/02/2024", "45/13/2024", ""])
+    with caplog.at_level(logging.WARNING, logger="vaekit"):
+        _, mask = encoder.transform(wrong, "new.csv")
+    assert mask[:, 0].tolist() == [1, 0, 0]
+    assert "new.csv: column 'when' has value(s) that are not dates ('45/13/2024')" in caplog.text
 
 
 def test_a_misspelt_category_is_flagged_and_named():

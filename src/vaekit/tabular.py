@@ -279,6 +279,11 @@ class TableEncoder:
                 )
                 days = _days(parsed)
                 missing = np.isnan(days)
+                if warn and values.dtype.kind != "M":
+                    text = values.astype("string").str.strip()
+                    wrong = missing & (text.notna() & (text != "")).to_numpy()
+                    if wrong.any():
+                        self._warn_not_dates(column, sorted(set(text[wrong].astype(str))), source)
                 angle = 2 * np.pi * np.nan_to_num(_weekday(parsed)) / 7
                 matrix[:, where.start] = np.where(missing, 0.0, (days - column.center) / column.scale)
                 matrix[:, where.start + 1] = np.where(missing, 1.0, np.cos(angle))
@@ -296,6 +301,18 @@ class TableEncoder:
                 matrix[rows, where.start + codes[rows]] = 1.0
             mask[:, j] = ~missing
         return matrix, (None if mask.all() else mask)
+
+    def _warn_not_dates(self, column: Column, wrong: list[str], source: str) -> None:
+        shown = ", ".join(repr(v) for v in wrong[:5]) + (
+            f" and {len(wrong) - 5} more" if len(wrong) > 5 else ""
+        )
+        logger.warning(
+            "%s: column %r has value(s) that are not dates (%s); they are scored as gaps "
+            "(vaekit clean puts such rows in the garbage)",
+            source,
+            column.name,
+            shown,
+        )
 
     def _warn_new(self, column: Column, new: list[str], source: str) -> None:
         shown = ", ".join(repr(v) for v in new[:5]) + (f" and {len(new) - 5} more" if len(new) > 5 else "")
