@@ -1674,14 +1674,14 @@ class AnomalyDetector(BaseDetector):
         rows hold one as rare: "(country: a value that fewer than 2 training rows hold)" for the
         column's "other" level, "(size = 'XXL': among its rarest 0.10% of the training rows)" for
         a level; "" for the other rows."""
+        from vaekit.tabular import MIN_LEVEL_COUNT
+
         notes = [""] * len(x)
         chosen = np.flatnonzero(rows)
         categories = getattr(self, "cell_categories_", None)
         if not len(chosen) or categories is None:
             return notes
         encoded = x[torch.from_numpy(chosen).to(x.device)].to(*CPU64)
-        from vaekit.tabular import MIN_LEVEL_COUNT
-
         rarity, held = off_category_rarities(encoded, categories, self._category_slots)
         for n, (i, k) in enumerate(zip(chosen.tolist(), rarity.argmax(dim=1).tolist(), strict=True)):
             j, start, stop = self._groups[k]

@@ -493,8 +493,8 @@ def parse_dates(text: pd.Series, dayfirst: bool = False, one_by_one: bool = True
     timestamps in UTC, NaT for a string that is not one. Only strings with a digit, a separator
     and a digit (or a year and a dash) are tried; ISO 8601 first, then in one format for all,
     guessed from the first that has one (``dayfirst``: 01/02 is the 1st of February; see
-    :func:`day_first`),
-    and, with ``one_by_one``, the strings still not read one by one (slow: dateutil)."""
+    :func:`day_first`), and, with ``one_by_one``, the strings still not read one by one (slow:
+    dateutil)."""
     looks_like_date = text.str.contains(r"\d[-/.:]\d|\d{4}-\d", regex=True, na=False)
     if not looks_like_date.any():
         return pd.Series(pd.NaT, index=text.index)
