@@ -535,13 +535,12 @@ class _ColumnCounts:
             present.append(int((~missing).sum()))
             not_numbers.append(bad)
             text = values[unread].str.strip()
-            probed = bad and parse_dates(text[:PROBE]).notna().mean() > 0.5
-            dates.append(
-                [
-                    int(parse_dates(text, order, one_by_one=False).notna().sum()) if probed else 0
-                    for order in (False, True)
-                ]
-            )
+            month_first = day_first = 0
+            if bad and parse_dates(text[:PROBE]).notna().mean() > 0.5:
+                month_first = day_first = int(parse_dates(text, False, one_by_one=False).notna().sum())
+                if month_first < bad:  # some not read month first (ISO 8601 is): day first?
+                    day_first = int(parse_dates(text, True, one_by_one=False).notna().sum())
+            dates.append([month_first, day_first])
             for style in readings:
                 units = collections.Counter({None: bad}) if bad else collections.Counter()
                 tried = bad and (style == FORMATTED or decimal_commas)

@@ -470,8 +470,10 @@ DAY_FIRST = "day first"  # Column.written of dates written day first (31/12/2024
 def day_first(text: pd.Series) -> bool:
     """Whether strings of dates read as dates more often day first (31/12/2024, 01/02/2024 the
     1st of February) than month first (12/31/2024), the month first when as often."""
-    counts = [parse_dates(text, order, one_by_one=False).notna().sum() for order in (True, False)]
-    return bool(counts[0] > counts[1])
+    month_first = int(parse_dates(text, False, one_by_one=False).notna().sum())
+    if month_first == int(text.notna().sum()):  # every one read so (ISO 8601 among them): none more
+        return False
+    return int(parse_dates(text, True, one_by_one=False).notna().sum()) > month_first
 
 
 def _date_format(example: str, dayfirst: bool) -> str | None:
