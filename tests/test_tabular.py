@@ -115,6 +115,22 @@ def test_a_misspelt_category_is_flagged_and_named():
         "(country: a value that fewer than 2 training rows hold)"
     ), why
     assert detector.top_features(frame.iloc[[77]])[0][0, 0] == "country"
+    # a table of categories alone has the sign too (the cell model needs numbers)
+    words = frame[["country"]].assign(plan=rng.choice(["basic", "plus", "pro"], 3000))
+    alone = AnomalyDetector(random_state=0).fit(words)
+    assert alone.signs(words)["category"].idxmax() == 77 and alone.labels_[77] == 1
+
+
+def test_the_category_sign_is_saved_and_loaded(tmp_path):
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(size=600), "kind": rng.choice(["a", "b", "c"], 600)})
+    frame.loc[5, "kind"] = "q"
+    detector = AnomalyDetector(random_state=0).fit(frame)
+    detector.save(tmp_path / "det")
+    loaded = vaekit.load(tmp_path / "det")
+    torch.testing.assert_close(loaded.category_shares_, detector.category_shares_, equal_nan=True)
+    pd.testing.assert_frame_equal(loaded.signs(frame), detector.signs(frame))
+    assert "category" in loaded.signs(frame)
 
 
 def test_the_categorical_error_is_the_cross_entropy():

@@ -78,7 +78,8 @@ EPS = 1e-12
 # :func:`vaekit.cells.level_rarity`, :func:`vaekit.cells.copy_rarity`,
 # :func:`vaekit.cells.category_rarity`); their fence is that of a normal sample's "auto" fence,
 # -log of the share of rows beyond Z standard deviations
-RARITIES = ("edge", "grid", "level", "copy", "category")
+CELL_RARITIES = ("edge", "grid", "level", "copy")  # those of the cell model
+RARITIES = (*CELL_RARITIES, "category")
 RARITY_FENCE = -math.log(NormalDist().cdf(-Z))
 EDGE_ROWS = 1000  # rows without gaps a detector needs for the edge sign
 TABLE_SIGNS = ("cells", "garbage")  # the signs of the cell model that are not rarities
@@ -1176,6 +1177,7 @@ class AnomalyDetector(BaseDetector):
             # the zoom classifier's judgement of the upright views is part of the framing profiles
             view_odds = self._view_odds(xb, profiles.get("framing"))
             table, rarities = self._cells(xb, mb)
+            rarities |= self._categories(xb)
             yield self._signs(*parts, view_odds, near, self._profile_distances(profiles), table, rarities)
 
     @property
@@ -1279,12 +1281,11 @@ class AnomalyDetector(BaseDetector):
             return {}, {}
         edges, grids = getattr(self, "cell_edges_", None), getattr(self, "cell_grids_", None)
         levels, copies = getattr(self, "cell_levels_", None), getattr(self, "cell_copies_", None)
-        categories = getattr(self, "cell_categories_", None)
         garbage = getattr(self, "garbage_", None)
         table = {name: [] for name in TABLE_SIGNS if name == "cells" or garbage is not None}
         parts = {
             name: []
-            for name, t in zip(RARITIES, (edges, grids, levels, copies, categories), strict=True)
+            for name, t in zip(CELL_RARITIES, (edges, grids, levels, copies), strict=True)
             if t is not None
         }
         for i in range(0, len(x), chunk):
@@ -1306,10 +1307,21 @@ class AnomalyDetector(BaseDetector):
                 parts["level"].append(level_rarity(encoded, levels, self._number_targets, seen))
             if copies is not None:
                 parts["copy"].append(copy_rarity(encoded, *self._copy_model(), seen))
-            if categories is not None:
-                parts["category"].append(category_rarity(encoded, categories, self._category_slots))
         joined = lambda p: torch.cat(p).numpy() if p else np.zeros(0)  # noqa: E731
         return {name: joined(p) for name, p in table.items()}, {name: joined(p) for name, p in parts.items()}
+
+    def _categories(self, x: torch.Tensor, chunk: int = 65_536) -> dict[str, np.ndarray]:
+        """For tables with category columns, the category sign (a rarity already): how rare each
+        row's rarest category is (:func:`vaekit.cells.category_rarity`); {} otherwise (a detector
+        saved before it, or a table without categories)."""
+        shares = getattr(self, "category_shares_", None)
+        if shares is None:
+            return {}
+        parts = [
+            category_rarity(x[i : i + chunk].to(*CPU64), shares, self._category_slots)
+            for i in range(0, len(x), chunk)
+        ]
+        return {"category": torch.cat(parts).numpy() if parts else np.zeros(0)}
 
     def _garbage_inputs(self, encoded: torch.Tensor, seen: torch.Tensor | None) -> torch.Tensor:
         """:func:`vaekit.corruption.garbage_inputs` of encoded rows (float64, on the CPU)."""
@@ -1678,7 +1690,7 @@ class AnomalyDetector(BaseDetector):
 
         notes = [""] * len(x)
         chosen = np.flatnonzero(rows)
-        categories = getattr(self, "cell_categories_", None)
+        categories = getattr(self, "category_shares_", None)
         if not len(chosen) or categories is None:
             return notes
         encoded = x[torch.from_numpy(chosen).to(x.device)].to(*CPU64)
@@ -1818,7 +1830,7 @@ class AnomalyDetector(BaseDetector):
         self.auto_cut_ = self.sign_tails_ = self.input_reference_ = None
         self.cell_mean_ = self.cell_precision_ = self.cell_bend_ = self.cell_edges_ = self.cell_grids_ = None
         self.cell_levels_ = self.cell_common_ = self.cell_copies_ = self.garbage_ = None
-        self.cell_categories_ = None
+        self.category_shares_ = None
         self.profile_references_, self.profile_maps_ = {}, {}
         if not self.scores_are_logs:
             # Tables: the signs' tails differ (a column whose good values have a long tail makes
@@ -1852,9 +1864,6 @@ class AnomalyDetector(BaseDetector):
                     self.cell_common_, self.cell_copies_ = fit_copies(
                         pool64, self._number_units, self._number_targets
                     )
-                # a level that its column seldom holds: a misspelt or foreign category
-                if self._category_slots:
-                    self.cell_categories_ = fit_categories(pool64, self._category_slots)
                 if pool is x:
                     raw["cells"] = largest.numpy()
                     if self.cell_edges_ is not None:
@@ -1865,10 +1874,6 @@ class AnomalyDetector(BaseDetector):
                         raw["level"] = level_rarity(pool64, self.cell_levels_, self._number_targets).numpy()
                     if self.cell_copies_ is not None:
                         raw["copy"] = copy_rarity(pool64, *self._copy_model()).numpy()
-                    if self.cell_categories_ is not None:
-                        raw["category"] = category_rarity(
-                            pool64, self.cell_categories_, self._category_slots
-                        ).numpy()
                 else:
                     table, rarities = self._cells(x, mask)
                     raw |= table | rarities
@@ -1883,6 +1888,10 @@ class AnomalyDetector(BaseDetector):
                     and not wide
                 ):
                     self.garbage_, raw["garbage"] = self._fit_garbage(x, mask)
+            # a level that its column seldom holds: a misspelt or foreign category
+            if self._category_slots:
+                self.category_shares_ = fit_categories(pool.to(*CPU64), self._category_slots)
+                raw |= self._categories(x)
             rarities = {name: raw.pop(name) for name in RARITIES if name in raw}
             fences = {name: auto_fence(values) for name, values in raw.items()}
             good = np.logical_and.reduce([raw[name] <= fence for name, fence in fences.items()])
@@ -2174,9 +2183,11 @@ class AnomalyDetector(BaseDetector):
         if getattr(self, "cell_precision_", None) is not None:
             tensors["cell_mean"], tensors["cell_precision"] = self.cell_mean_, self.cell_precision_
             # absent from the detectors of older versions
-            for name in ("bend", "edges", "grids", "levels", "common", "copies", "categories"):
+            for name in ("bend", "edges", "grids", "levels", "common", "copies"):
                 if getattr(self, f"cell_{name}_", None) is not None:
                     tensors[f"cell_{name}"] = getattr(self, f"cell_{name}_")
+        if getattr(self, "category_shares_", None) is not None:  # absent from older versions' files
+            tensors["category_shares"] = self.category_shares_
         if getattr(self, "garbage_", None) is not None:
             for k, v in self.garbage_.state_dict().items():
                 tensors[f"garbage.{k}"] = v.detach().cpu().contiguous()
@@ -2268,10 +2279,15 @@ class AnomalyDetector(BaseDetector):
         # absent from older files
         cell_model = [tensors.pop(f"cell_{name}", None) for name in ("mean", "precision")]
         # absent from the files of older versions
-        cell_bend, cell_edges, cell_grids, cell_levels, cell_common, cell_copies, cell_categories = (
+        cell_bend, cell_edges, cell_grids, cell_levels, cell_common, cell_copies = (
             tensors.pop(f"cell_{name}", None)
-            for name in ("bend", "edges", "grids", "levels", "common", "copies", "categories")
+            for name in ("bend", "edges", "grids", "levels", "common", "copies")
         )
+        category_shares = tensors.pop("category_shares", None)  # absent from older versions' files
+        if category_shares is not None and tuple(category_shares.shape) != (1, dims[0]):
+            raise ModelFileError(
+                f"{path}: the category sign's shares do not fit the column encoding; retrain the detector"
+            )
         has_cells = "cells" in (state.get("sign_tails") or {})
         if (
             any((t is None) == has_cells for t in cell_model)
@@ -2281,13 +2297,7 @@ class AnomalyDetector(BaseDetector):
             )
             or any(
                 t is not None and (not has_cells or tuple(t.shape) != (rows, dims[0]))
-                for t, rows in (
-                    (cell_bend, 5),
-                    (cell_edges, 6),
-                    (cell_grids, 3),
-                    (cell_levels, 1 + LEVELS),
-                    (cell_categories, 1),
-                )
+                for t, rows in ((cell_bend, 5), (cell_edges, 6), (cell_grids, 3), (cell_levels, 1 + LEVELS))
             )
             or (cell_edges is not None and cell_bend is None)  # the edges are on the bent scale
             or (cell_common is None) != (cell_copies is None)
@@ -2373,19 +2383,11 @@ class AnomalyDetector(BaseDetector):
             self.cell_levels_,
             self.cell_common_,
             self.cell_copies_,
-            self.cell_categories_,
         ) = (
             None if t is None else t.to(*CPU64)
-            for t in (
-                cell_bend,
-                cell_edges,
-                cell_grids,
-                cell_levels,
-                cell_common,
-                cell_copies,
-                cell_categories,
-            )
+            for t in (cell_bend, cell_edges, cell_grids, cell_levels, cell_common, cell_copies)
         )
+        self.category_shares_ = None if category_shares is None else category_shares.to(*CPU64)
         self.profile_references_ = profile_references  # on the CPU, as the profiles
         self.dropped_columns_ = dict(self.encoder_.dropped)
         self._layout(device)
