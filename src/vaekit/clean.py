@@ -47,6 +47,7 @@ import pandas as pd
 from vaekit.errors import DataError, ParameterError
 from vaekit.io import (
     ENCODING_SAMPLE,
+    _suffix,
     atomic_path,
     column_unit,
     formatted_numbers,
@@ -59,11 +60,12 @@ from vaekit.io import (
 )
 from vaekit.report import N_SHOWN, extreme_places, ranks_among
 from vaekit.streaming import _Smallest
-from vaekit.tabular import DATE_SHARE, DAY_FIRST, parse_dates
+from vaekit.tabular import DATE_SHARE, DAY_FIRST, date_counts, parse_dates
 
 logger = logging.getLogger(__name__)
 
-TABLE_KINDS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
+# by vaekit.io._suffix: every delimited name (.csv, .tsv, .txt, gzipped too) is ".csv"
+TABLE_KINDS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 NUMERIC_SHARE = 0.9  # a text column whose non-empty cells are at least this share numbers is numeric
 PROBE = 1000  # cells read formatted first: a column of words is not read so to the end
 MAX_IMAGE_PIXELS = 64 * 64  # images are scored at most this big (aspect kept)
@@ -114,12 +116,11 @@ class CsvRecords:
     reasons: list[str]  # why a record cannot be parsed ("" when it can)
 
 
-def _table_suffix(source: Path, whole: bool = False) -> str:
-    """A table file's type by its name, lower case: ".csv" for ``data.csv`` and ``data.csv.gz``
-    (``whole``: ".csv.gz", the suffix its outputs take)."""
-    name = source.name.lower()
-    inner = Path(name.removesuffix(".gz")).suffix
-    return inner + ".gz" if whole and gzipped(source) and inner else inner or Path(name).suffix
+def _own_suffix(source: Path) -> str:
+    """A file's suffix as written, lower case, with the one before ".gz": ".csv", ".tsv",
+    ".csv.gz" (the suffix clean's outputs take), ".parquet.gz"."""
+    name = Path(source.name.lower())
+    return "".join(name.suffixes[-2:]) if gzipped(source) else name.suffix
 
 
 def _records(lines: Iterable[bytes]) -> Iterator[tuple[bytes, int]]:
@@ -535,12 +536,8 @@ class _ColumnCounts:
             present.append(int((~missing).sum()))
             not_numbers.append(bad)
             text = values[unread].str.strip()
-            month_first = day_first = 0
-            if bad and parse_dates(text[:PROBE]).notna().mean() > 0.5:
-                month_first = day_first = int(parse_dates(text, False, one_by_one=False).notna().sum())
-                if month_first < bad:  # some not read month first (ISO 8601 is): day first?
-                    day_first = int(parse_dates(text, True, one_by_one=False).notna().sum())
-            dates.append([month_first, day_first])
+            probed = bad and parse_dates(text[:PROBE]).notna().mean() > 0.5
+            dates.append(date_counts(text) if probed else (0, 0))
             for style in readings:
                 units = collections.Counter({None: bad}) if bad else collections.Counter()
                 tried = bad and (style == FORMATTED or decimal_commas)
@@ -829,11 +826,11 @@ def clean(
     if source.is_dir():
         job = _ImageJob(source, label_column)
     else:
-        kind = TABLE_KINDS.get(_table_suffix(source))
-        if kind is None or (gzipped(source) and kind != "csv"):
+        kind = TABLE_KINDS.get(_suffix(source))
+        if kind is None:
             raise DataError(
                 f"{source}: vaekit clean reads CSV files (gzipped too: .csv.gz), Parquet files and "
-                f"folders of images, not {_table_suffix(source, True) or 'files without an extension'}"
+                f"folders of images, not {_own_suffix(source) or 'files without an extension'}"
             )
         from vaekit.scoring import DEFAULT_MEMORY_BUDGET, batch_rows
 
@@ -1134,7 +1131,7 @@ class _TableJob(_Job):
                 self.reasons[i] = next(why)
         self.garbage = garbage
         # the input's own: .csv, .tsv, .csv.gz; .parquet for .pq too
-        ext = _table_suffix(self.source, whole=True) if self.kind == "csv" else ".parquet"
+        ext = _own_suffix(self.source) if self.kind == "csv" else ".parquet"
         outputs = {
             "clean": out / f"clean{ext}",
             "garbage": out / f"garbage{ext}",
@@ -1627,7 +1624,7 @@ class _StreamingCsvJob(_StreamingParquetJob):
         self.garbage = garbage
         first_of = dict(zip(self.repeats.tolist(), self.first_of.tolist(), strict=True))
         firsts, line_of = np.unique(self.first_of), {}
-        ext = _table_suffix(self.source, whole=True)  # .csv, .tsv, .txt, .csv.gz: the input's own
+        ext = _own_suffix(self.source)  # .csv, .tsv, .txt, .csv.gz: the input's own
         outputs = {
             "clean": out / f"clean{ext}",
             "garbage": out / f"garbage{ext}",

@@ -467,13 +467,21 @@ def _numbers(values: pd.Series, name: str, source: str, written: str = "", unit:
 DAY_FIRST = "day first"  # Column.written of dates written day first (31/12/2024)
 
 
+def date_counts(text: pd.Series) -> tuple[int, int]:
+    """How many strings read as dates in one format (:func:`parse_dates` without dateutil)
+    month first (12/31/2024) and day first (31/12/2024); day first only tried when some are not
+    read month first (ISO 8601 dates are)."""
+    month_first = int(parse_dates(text, False, one_by_one=False).notna().sum())
+    if month_first == int(text.notna().sum()):  # every one read so: none more
+        return month_first, month_first
+    return month_first, int(parse_dates(text, True, one_by_one=False).notna().sum())
+
+
 def day_first(text: pd.Series) -> bool:
     """Whether strings of dates read as dates more often day first (31/12/2024, 01/02/2024 the
     1st of February) than month first (12/31/2024), the month first when as often."""
-    month_first = int(parse_dates(text, False, one_by_one=False).notna().sum())
-    if month_first == int(text.notna().sum()):  # every one read so (ISO 8601 among them): none more
-        return False
-    return int(parse_dates(text, True, one_by_one=False).notna().sum()) > month_first
+    month_first, day_first = date_counts(text)
+    return day_first > month_first
 
 
 def _date_format(example: str, dayfirst: bool) -> str | None:
