@@ -94,6 +94,21 @@ def test_dates_written_day_first_are_read_day_first_in_every_batch(caplog):
     assert "new.csv: column 'when' has value(s) that are not dates ('45/13/2024')" in caplog.text
 
 
+def test_dates_with_month_names_are_dates():
+    """3 Mar 2024, Mar 3, 2024, March 3 2024, 3-Mar-2024: before, none was tried as a date (a
+    column of them left out as free text); now they are, a column of them is dates, and a word
+    that begins like a month (Marathon 5, Mayor 3) or an impossible date (31 Feb 2024) is not."""
+    stamps = pd.date_range("2023-01-01", periods=300, freq="D")
+    for written in ("%d %b %Y", "%b %d, %Y", "%B %d %Y", "%d-%b-%Y", "%a, %d %b %Y %H:%M"):
+        text = pd.Series(stamps.strftime(written))
+        assert (parse_dates(text) == stamps).all(), written
+        encoder = TableEncoder().fit(pd.DataFrame({"when": text, "x": np.arange(300.0)}))
+        assert encoder.columns[0].kind == "datetime", written
+    odd = parse_dates(pd.Series(["31 Feb 2024", "Marathon 5", "Mayor 3", "12 Main St", "Sept. 5, 2023"]))
+    assert odd.isna().tolist() == [True, True, True, True, False]
+    assert odd.iloc[4] == pd.Timestamp("2023-09-05")
+
+
 def test_a_misspelt_category_is_flagged_and_named():
     """'Deutschland' once among 3,000 rows of DE, FR, US and UK, a column the numbers say nothing
     of: before, the row was not flagged (its score the highest here, but under the threshold; the

@@ -465,6 +465,12 @@ def _numbers(values: pd.Series, name: str, source: str, written: str = "", unit:
 
 
 DAY_FIRST = "day first"  # Column.written of dates written day first (31/12/2024)
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b\.?"
+)
+# what parse_dates tries: 2024-03-01, 01/03/2024, 14:30; 3 Mar 2024, Mar 3, 2024, March 2024
+LOOKS_LIKE_DATE = rf"\d[-/.:]\d|\d{{4}}-\d|(?i:\d[-\s]*\b{_MONTH}|\b{_MONTH},?[-\s]*\d)"
 
 
 def date_counts(text: pd.Series) -> tuple[int, int]:
@@ -500,12 +506,13 @@ def _date_format(example: str, dayfirst: bool) -> str | None:
 
 def parse_dates(text: pd.Series, dayfirst: bool = False, one_by_one: bool = True) -> pd.Series:
     """Strings of dates or times (2024-03-01, 01/03/2024 14:30, with a time zone) as naive
-    timestamps in UTC, NaT for a string that is not one. Only strings with a digit, a separator
-    and a digit (or a year and a dash) are tried; ISO 8601 first, then in one format for all,
-    guessed from the first that has one (``dayfirst``: 01/02 is the 1st of February; see
-    :func:`day_first`), and, with ``one_by_one``, the strings still not read one by one (slow:
-    dateutil)."""
-    looks_like_date = text.str.contains(r"\d[-/.:]\d|\d{4}-\d", regex=True, na=False)
+    timestamps in UTC, NaT for a string that is not one; months also by their English names or
+    abbreviations (3 Mar 2024, March 3, 2024). Only strings with a digit, a separator and a
+    digit (or a year and a dash), or a month's name beside a number, are tried
+    (``LOOKS_LIKE_DATE``); ISO 8601 first, then in one format for all, guessed from the first
+    that has one (``dayfirst``: 01/02 is the 1st of February; see :func:`day_first`), and, with
+    ``one_by_one``, the strings still not read one by one (slow: dateutil)."""
+    looks_like_date = text.str.contains(LOOKS_LIKE_DATE, regex=True, na=False)
     if not looks_like_date.any():
         return pd.Series(pd.NaT, index=text.index)
     candidates = text.where(looks_like_date)
