@@ -62,6 +62,13 @@ COPY_SHARE = 0.01  # at least, the share of a column's rows holding a value for 
 COMMON = 100  # at most, the common values of a column (each held by COPY_SHARE of the rows)
 CHANCE = 4.0  # how much more often than chance two columns must agree for their agreements to be copies
 FLOAT32 = 2.0**-24  # the relative rounding of the encoded (float32) values
+JOINT_FEATURES = 256  # at most, the encoded features of a table whose columns' bend is refined jointly
+JOINT_ROWS = 20_000  # at most, the rows that refinement looks at
+ONE_SIGN = 0.99  # at least, the share of a column's values of one sign for it to be bent logarithmically
+JOINT_LEVELS = 5  # at least, the distinct values of a number column that may be bent for its relations
+RELATED = 4.0  # how much less variance the others must leave unexplained for a column's bend to change
+START = 4.0  # see _inside
+JOINT_RIDGE = 1e-6  # the covariance's ridge when judging how well columns predict each other
 COPY_TOLERANCE = 8 * FLOAT32  # two fields agree within it, relative, for float32's rounding of the encoding
 
 
@@ -124,10 +131,127 @@ def fit_warp(x: torch.Tensor, scale: torch.Tensor, center: torch.Tensor) -> torc
     spread = np.where(q3 - q1 > 1e-12, (q3 - q1) / 1.349, bent.std(axis=0))
     spread = np.where(spread > 1e-12, spread, 1.0)
     curved = number & (normal_gap((bent - middle) / spread) < normal_gap(x) - NEARER)
-    rows = [gain, offset, middle, spread]
-    identity = [1.0, 0.0, 0.0, 1.0]
-    bend = [np.where(curved, row, plain) for row, plain in zip(rows, identity, strict=True)]
-    return torch.from_numpy(np.stack([*bend, curved]).astype(np.float64))
+    rows = [gain, offset, middle, spread, np.ones_like(gain)]
+    identity = [1.0, 0.0, 0.0, 1.0, 0.0]
+    bend = np.stack([np.where(curved, row, plain) for row, plain in zip(rows, identity, strict=True)])
+    if x.shape[1] <= JOINT_FEATURES:
+        bend = _related_bend(x, number, scale, center, bend)
+    return torch.from_numpy(bend)
+
+
+def _log_bends(x: np.ndarray, scale: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """(5, columns) about logarithmic bends of number columns' encoded values x (rows, columns;
+    v = x * scale + center, mostly of one sign): asinh(v / a), a a tenth of the 2nd percentile of
+    the sizes |v|, standardised by the median and interquartile range of the bent values."""
+    v = x * scale + center
+    size = np.quantile(np.abs(v), 0.02, axis=0)
+    a = np.where(size > 0, size, 1.0) / 10
+    bent = np.arcsinh(v / a)
+    q1, middle, q3 = np.percentile(bent, [25, 50, 75], axis=0)
+    spread = np.where(q3 - q1 > 1e-12, (q3 - q1) / 1.349, np.maximum(bent.std(axis=0), 1e-12))
+    return np.stack([scale / a, center / a, middle, spread, np.ones_like(a)])
+
+
+def _bent_column(x: np.ndarray, column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One encoded column x bent as ``column`` (a column of a bend), and the log of the bend's
+    derivative at each value (for the likelihood of the bent values: a change of variables)."""
+    gain, offset, center, spread, curved = column
+    if not curved:
+        return x, np.zeros_like(x)
+    w = x * gain + offset
+    return (np.arcsinh(w) - center) / spread, np.log(gain / spread) - 0.5 * np.log1p(w * w)
+
+
+def _inside(u: np.ndarray) -> np.ndarray:
+    """The rows of ``u`` (columns standardised by their median and interquartile range) within
+    the "auto" fence of their Mahalanobis distances under a normal model of them, refitted on the
+    rows within until they settle (garbage left out); first fitted on the rows with no value beyond
+    ``START`` of those units (unless that leaves fewer than half), for a few fields far out, a
+    value in another unit, hide a relation of the columns from a model fitted on all rows."""
+    keep = (np.abs(u) <= START).all(axis=1)
+    if 2 * keep.sum() < len(u):
+        keep[:] = True
+    for _ in range(MAX_ROUNDS):
+        mean = u[keep].mean(axis=0)
+        precision = np.linalg.inv(np.cov(u[keep], rowvar=False) + JOINT_RIDGE * np.eye(u.shape[1]))
+        centred = u - mean
+        distance = np.sqrt(np.maximum(((centred @ precision) * centred).sum(axis=1), 0))
+        inside = distance <= auto_fence(distance)
+        if inside.sum() < 2 or np.array_equal(inside, keep):
+            break
+        keep = inside
+    return keep
+
+
+def _related_bend(
+    x: np.ndarray, number: np.ndarray, scale: np.ndarray, center: np.ndarray, bend: np.ndarray
+) -> np.ndarray:
+    """``bend`` (5, features) refined for how the columns go together: number columns bent about
+    logarithmically where that makes each of them much better predicted linearly by the others
+    (its variance left unexplained by them at most ``1 / RELATED`` times as large as under its
+    own bend) and the rows, taken as jointly normal, more likely. A total = quantity x price is
+    linear in the logarithms of all three, and the cell model is linear: otherwise the rows of a
+    quantity of 1 and a high price lie far off its fit. (A choice of the columns' transforms for
+    joint normality, as the multivariate Box-Cox of Andrews, Gnanadesikan and Warner 1971,
+    between two: as bent for itself, or logarithmic; all such columns logarithmic first, then
+    those that gain too little put back one at a time.) Judged on the rows that both ways of
+    bending them find within their fences, so that garbage, which breaks such relations, does not
+    hide them."""
+    x = x[np.random.default_rng(0).permutation(len(x))[:JOINT_ROWS]]
+    # the columns that may be bent for their relations (of one sign: amounts, sizes, counts from
+    # 1, not a column that crosses 0): their logarithmic bend
+    v = x * np.where(number, scale, 1.0) + np.where(number, center, 0.0)
+    one_sign = np.maximum((v > 0).mean(axis=0), (v < 0).mean(axis=0)) >= ONE_SIGN
+    candidates = [
+        j
+        for j in np.flatnonzero(number & one_sign)
+        if len(np.unique(v[: 100 * JOINT_LEVELS, j])) >= JOINT_LEVELS
+    ]
+    if not candidates:
+        return bend
+    bends = _log_bends(x[:, candidates], scale[candidates], center[candidates])
+    logs = dict(zip(candidates, bends.T, strict=True))
+    own = warp(torch.from_numpy(x), torch.from_numpy(bend)).numpy()
+    all_logs, log_derivative = own.copy(), {}
+    for j, column in logs.items():
+        all_logs[:, j], log_derivative[j] = _bent_column(x[:, j], column)
+    keep = _inside(own) & _inside(all_logs)
+    if keep.sum() <= x.shape[1]:
+        return bend
+    # the mean log derivative of each column's bend over the kept rows, each way
+    own_jacobian = {j: _bent_column(x[keep, j], bend[:, j])[1].mean() for j in logs}
+    log_jacobian = {j: log_derivative[j][keep].mean() for j in logs}
+
+    # the covariance of the kept rows' columns bent each way: any choice's is part of it
+    both = np.cov(np.hstack([own[keep], all_logs[keep][:, list(logs)]]), rowvar=False)
+    both += JOINT_RIDGE * np.eye(len(both))
+    where_log = dict(zip(logs, range(own.shape[1], len(both)), strict=True))
+
+    def fit(chosen: set[int]) -> tuple[float, np.ndarray]:
+        """The kept rows' mean log likelihood as jointly normal, up to a constant, with the
+        ``chosen`` columns logarithmic, and each column's log of its variance over its variance
+        left unexplained by the others."""
+        columns = [where_log[j] if j in chosen else j for j in range(own.shape[1])]
+        covariance = both[np.ix_(columns, columns)]
+        jacobian = sum(log_jacobian[j] if j in chosen else own_jacobian[j] for j in logs)
+        explained = np.log(covariance.diagonal() * np.linalg.inv(covariance).diagonal())
+        return -0.5 * np.linalg.slogdet(covariance)[1] + jacobian, explained
+
+    base, base_explained = fit(set())
+    chosen = set(logs)
+    while chosen:
+        likelihood, explained = fit(chosen)
+        gain = {j: explained[j] - base_explained[j] for j in chosen}
+        weakest = min(gain, key=gain.get)
+        if gain[weakest] >= np.log(RELATED):
+            break
+        chosen.discard(weakest)
+    if not chosen or likelihood <= base:
+        return bend
+    bend = bend.copy()
+    for j in chosen:
+        bend[:, j] = logs[j]
+    return bend
 
 
 def normal_gap(values: np.ndarray) -> np.ndarray:
