@@ -284,6 +284,13 @@ def markdown(tables: list[dict], images: dict | None, command: str, threads: int
             "removed at the auto cut 1.5% -> 1.2% (11_donors 3.3% -> 0.9%), recall there 0.642 -> 0.610, "
             "recall at 2% removed 0.739 -> 0.734 (a field times 1000 in such a column can lie within its "
             "range: unit 0.966 -> 0.895).",
+            "",
+            "Since 2026-12-01 (later) the cell model bends number columns logarithmically where that makes "
+            "each much better predicted by the others (`vaekit.cells.fit_warp`: total = quantity x price is "
+            "linear in the logarithms of the three): of these sets PageBlocks (area = height x length), "
+            "annthyroid and thyroid, recall 0.947 -> 0.996, 0.720 -> 0.856, 0.842 -> 0.886; the other 27 "
+            "the same. This run's machine has AVX2 units only (no AVX-512 nor bfloat16): the seconds are "
+            "3-4 times the previous run's, on a faster machine, for the same code.",
         ]
     if tables:
         lines += ["", f"### Tables: {len(tables)} ADBench sets (normal rows only, at most 5,000 each)", ""]

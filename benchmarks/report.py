@@ -20,8 +20,30 @@ def cpu_model() -> str:
         return platform.processor() or platform.machine()
 
 
+def vector_units() -> str:
+    """The widest vector units the CPU has, from /proc/cpuinfo's flags ("" if unknown): timings
+    on a CPU with AVX-512 and bfloat16 units and on one with AVX2 alone differ several times."""
+    try:
+        flags = set(
+            re.search(r"^flags\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M).group(1).split()
+        )
+    except (OSError, AttributeError):
+        return ""
+    for flag, name in (
+        ("avx512_bf16", "AVX-512 BF16"),
+        ("amx_bf16", "AMX BF16"),
+        ("avx512f", "AVX-512"),
+        ("avx2", "AVX2"),
+    ):
+        if flag in flags:
+            return name
+    return ""
+
+
 def machine(threads: int) -> str:
-    return f"{cpu_model()}, {os.cpu_count()} logical cores, torch.set_num_threads({threads})"
+    units = vector_units()
+    cpu = f"{cpu_model()} ({units})" if units else cpu_model()
+    return f"{cpu}, {os.cpu_count()} logical cores, torch.set_num_threads({threads})"
 
 
 def write_section(section: str, text: str) -> None:
