@@ -290,7 +290,7 @@ def markdown(tables: list[dict], images: dict | None, command: str, threads: int
             "linear in the logarithms of the three): of these sets PageBlocks (area = height x length), "
             "annthyroid and thyroid, recall 0.947 -> 0.996, 0.720 -> 0.856, 0.842 -> 0.886; the other 27 "
             "the same. This run's machine has AVX2 units only (no AVX-512 nor bfloat16): the seconds are "
-            "3-4 times the previous run's, on a faster machine, for the same code.",
+            "3-4 times the previous run's, and as many for the code before the change on it.",
         ]
     if tables:
         lines += ["", f"### Tables: {len(tables)} ADBench sets (normal rows only, at most 5,000 each)", ""]
