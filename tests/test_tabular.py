@@ -109,6 +109,36 @@ def test_dates_with_month_names_are_dates():
     assert odd.iloc[4] == pd.Timestamp("2023-09-05")
 
 
+def test_a_time_alone_is_a_time_of_one_fixed_day_and_a_wrong_one_garbage(tmp_path):
+    """14:30 alone: before, dateutil read it as 14:30 today, so a column of times trained on one
+    day was scored a day off the next (every row far out), and clean, whose formats did not read
+    it, kept '25:61'. Now a time alone is that time of 1970-01-01, whenever it is read."""
+    from vaekit.clean import clean
+
+    rng = np.random.default_rng(0)
+    hours, minutes = rng.integers(8, 18, 300), rng.integers(0, 60, 300)
+    times = pd.Series([f"{h:02d}:{m:02d}" for h, m in zip(hours, minutes, strict=True)])
+    for one_by_one in (True, False):
+        read = parse_dates(times, one_by_one=one_by_one)
+        assert (read.dt.normalize() == pd.Timestamp("1970-01-01")).all()
+        assert (read.dt.hour * 60 + read.dt.minute == hours * 60 + minutes).all()
+    assert parse_dates(pd.Series(["2:30 PM", "11:05 AM", "25:61"])).tolist() == [
+        pd.Timestamp("1970-01-01 14:30"),
+        pd.Timestamp("1970-01-01 11:05"),
+        pd.NaT,
+    ]
+    frame = pd.DataFrame({"start": times, "x": rng.normal(size=300)})
+    frame.loc[7, "start"] = "25:61"
+    encoder = TableEncoder().fit(frame)
+    assert encoder.columns[0].kind == "datetime"
+    path = tmp_path / "times.csv"
+    frame.to_csv(path, index=False)
+    result = clean(path, tmp_path / "out", verbose=0)
+    garbage = pd.read_csv(tmp_path / "out" / "garbage.csv", keep_default_na=False).set_index("vaekit_row")
+    assert result.n_unparseable == 1
+    assert garbage.loc[8, "vaekit_reason"] == "column 'start': '25:61' is not a date"
+
+
 def test_a_misspelt_category_is_flagged_and_named():
     """'Deutschland' once among 3,000 rows of DE, FR, US and UK, a column the numbers say nothing
     of: before, the row was not flagged (its score the highest here, but under the threshold; the

@@ -470,6 +470,8 @@ _MONTH = (
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b\.?"
 )
 # what parse_dates tries: 2024-03-01, 01/03/2024, 14:30; 3 Mar 2024, Mar 3, 2024, March 2024
+TIME_ONLY = r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*[AaPp]\.?[Mm]\.?)?"  # 14:30, 2:30:15 PM
+EPOCH_DAY = "1970-01-01 "  # the day of a time alone
 LOOKS_LIKE_DATE = rf"\d[-/.:]\d|\d{{4}}-\d|(?i:\d[-\s]*\b{_MONTH}|\b{_MONTH},?[-\s]*\d)"
 
 
@@ -511,11 +513,17 @@ def parse_dates(text: pd.Series, dayfirst: bool = False, one_by_one: bool = True
     digit (or a year and a dash), or a month's name beside a number, are tried
     (``LOOKS_LIKE_DATE``); ISO 8601 first, then in one format for all, guessed from the first
     that has one (``dayfirst``: 01/02 is the 1st of February; see :func:`day_first`), and, with
-    ``one_by_one``, the strings still not read one by one (slow: dateutil)."""
+    ``one_by_one``, the strings still not read one by one (slow: dateutil). A time alone (14:30,
+    2:30 PM) is that time of 1970-01-01."""
     looks_like_date = text.str.contains(LOOKS_LIKE_DATE, regex=True, na=False)
     if not looks_like_date.any():
         return pd.Series(pd.NaT, index=text.index)
     candidates = text.where(looks_like_date)
+    # a time alone is on 1970-01-01, not on the day it is read (as dateutil would have it: the
+    # same time would be another value tomorrow)
+    time_only = candidates.str.fullmatch(TIME_ONLY, na=False)
+    if time_only.any():
+        candidates = candidates.where(~time_only, EPOCH_DAY + candidates)
     parsed = None
     tries = [{"format": "ISO8601"}, {"format": None}]
     for options in tries + ([{"dayfirst": dayfirst, "format": "mixed"}] if one_by_one else []):
