@@ -97,13 +97,19 @@ def test_dates_written_day_first_are_read_day_first_in_every_batch(caplog):
 def test_dates_with_month_names_are_dates():
     """3 Mar 2024, Mar 3, 2024, March 3 2024, 3-Mar-2024: before, none was tried as a date (a
     column of them left out as free text); now they are, a column of them is dates, and a word
-    that begins like a month (Marathon 5, Mayor 3) or an impossible date (31 Feb 2024) is not."""
+    that begins like a month (Marathon 5, Mayor 3) or an impossible date (31 Feb 2024) is not.
+    Mar 2024 and 03/2024 were read only one by one (dateutil), not by clean."""
     stamps = pd.date_range("2023-01-01", periods=300, freq="D")
     for written in ("%d %b %Y", "%b %d, %Y", "%B %d %Y", "%d-%b-%Y", "%a, %d %b %Y %H:%M"):
         text = pd.Series(stamps.strftime(written))
         assert (parse_dates(text) == stamps).all(), written
         encoder = TableEncoder().fit(pd.DataFrame({"when": text, "x": np.arange(300.0)}))
         assert encoder.columns[0].kind == "datetime", written
+    # a month and a year alone, which pandas does not guess a format for: the first of the month
+    for written in ("%b %Y", "%B %Y", "%m/%Y"):
+        months = pd.Series(stamps[:40].strftime(written))
+        read = parse_dates(months, one_by_one=False)  # as clean reads them: by a format, not one by one
+        assert (read == stamps[:40].to_period("M").to_timestamp()).all(), written
     odd = parse_dates(pd.Series(["31 Feb 2024", "Marathon 5", "Mayor 3", "12 Main St", "Sept. 5, 2023"]))
     assert odd.isna().tolist() == [True, True, True, True, False]
     assert odd.iloc[4] == pd.Timestamp("2023-09-05")

@@ -27,6 +27,7 @@ column and the row.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import re
 import warnings
@@ -469,9 +470,10 @@ _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b\.?"
 )
-# what parse_dates tries: 2024-03-01, 01/03/2024, 14:30; 3 Mar 2024, Mar 3, 2024, March 2024
 TIME_ONLY = r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*[AaPp]\.?[Mm]\.?)?"  # 14:30, 2:30:15 PM
 EPOCH_DAY = "1970-01-01 "  # the day of a time alone
+MONTH_YEAR = ("%b %Y", "%B %Y", "%b-%Y", "%B-%Y", "%m/%Y", "%m-%Y", "%m.%Y", "%Y/%m")  # Mar 2024, 03/2024
+# what parse_dates tries: 2024-03-01, 01/03/2024, 14:30; 3 Mar 2024, Mar 3, 2024, March 2024
 LOOKS_LIKE_DATE = rf"\d[-/.:]\d|\d{{4}}-\d|(?i:\d[-\s]*\b{_MONTH}|\b{_MONTH},?[-\s]*\d)"
 
 
@@ -494,16 +496,27 @@ def day_first(text: pd.Series) -> bool:
 
 def _date_format(example: str, dayfirst: bool) -> str | None:
     """The format of dates written as ``example`` is, day or month first as ``dayfirst`` says
-    when the year is not first (pandas' guess follows the example: 13/01/2024 is day first)."""
+    when the year is not first (pandas' guess follows the example: 13/01/2024 is day first);
+    pandas does not guess a month and year alone (Mar 2024, 03/2024): ``MONTH_YEAR``."""
     from pandas.tseries.api import guess_datetime_format
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "parsing dates day first when dayfirst=False": the example says so
         written = guess_datetime_format(example, dayfirst=dayfirst)
+    if written is None:
+        written = next((f for f in MONTH_YEAR if _reads(example.strip(), f)), None)
     ambiguous = written and written.startswith(("%d", "%m")) and "%d" in written and "%m" in written
     if ambiguous and (written.index("%d") < written.index("%m")) != dayfirst:
         written = written.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
     return written
+
+
+def _reads(text: str, written: str) -> bool:
+    try:
+        datetime.datetime.strptime(text, written)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_dates(text: pd.Series, dayfirst: bool = False, one_by_one: bool = True) -> pd.Series:
