@@ -127,9 +127,7 @@ def fit_warp(x: torch.Tensor, scale: torch.Tensor, center: torch.Tensor) -> torc
     a = np.where(a > 0, a, 1.0)
     gain, offset = scale / a, center / a
     bent = np.arcsinh(x * gain + offset)
-    q1, middle, q3 = np.percentile(bent, [25, 50, 75], axis=0)
-    spread = np.where(q3 - q1 > 1e-12, (q3 - q1) / 1.349, bent.std(axis=0))
-    spread = np.where(spread > 1e-12, spread, 1.0)
+    middle, spread = _middle_and_spread(bent)
     curved = number & (normal_gap((bent - middle) / spread) < normal_gap(x) - NEARER)
     rows = [gain, offset, middle, spread, np.ones_like(gain)]
     identity = [1.0, 0.0, 0.0, 1.0, 0.0]
@@ -146,10 +144,16 @@ def _log_bends(x: np.ndarray, scale: np.ndarray, center: np.ndarray) -> np.ndarr
     v = x * scale + center
     size = np.quantile(np.abs(v), 0.02, axis=0)
     a = np.where(size > 0, size, 1.0) / 10
-    bent = np.arcsinh(v / a)
-    q1, middle, q3 = np.percentile(bent, [25, 50, 75], axis=0)
-    spread = np.where(q3 - q1 > 1e-12, (q3 - q1) / 1.349, np.maximum(bent.std(axis=0), 1e-12))
+    middle, spread = _middle_and_spread(np.arcsinh(v / a))
     return np.stack([scale / a, center / a, middle, spread, np.ones_like(a)])
+
+
+def _middle_and_spread(bent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(columns,) each bent column's median and interquartile range / 1.349 (its standard
+    deviation if the quartiles coincide, 1 if that is 0 too): what it is standardised by."""
+    q1, middle, q3 = np.percentile(bent, [25, 50, 75], axis=0)
+    spread = np.where(q3 - q1 > 1e-12, (q3 - q1) / 1.349, bent.std(axis=0))
+    return middle, np.where(spread > 1e-12, spread, 1.0)
 
 
 def _bent_column(x: np.ndarray, column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
