@@ -221,8 +221,10 @@ def test_planted_garbage_in_a_mixed_table_is_found_and_explained(fitted):
     assert list(names[:, 0]) == ["humidity"] * 3
     # a city swapped for the most common one (row 20: Porto's weather in Lyon) is undone by
     # another level, not by the most common one
+    # (the context sign finds the city unlikely given the weather: the weather shares the blame,
+    # less of it, as a whole row of weather may be the wrong part)
     names, shares = detector.top_features(test.loc[[20, 140]])
-    assert list(names[:, 0]) == ["city", "city"] and (shares[:, 0] > 0.5).all()
+    assert list(names[:, 0]) == ["city", "city"] and (shares[:, 0] > 1.5 * shares[:, 1]).all()
 
 
 @pytest.fixture(scope="module")

@@ -20,14 +20,10 @@ then looked rare: on ADBench's small sets the mean AUROC fell by 0.04 so.
 
 from __future__ import annotations
 
-import itertools
-import math
-
 import torch
-from torch import nn
 
 from vaekit.cells import cell_deviations, same_values, warp
-from vaekit.models.ensemble import uniform
+from vaekit.models.ensemble import MemberMLPs
 
 FACTORS = (1e-3, 1e-2, 1e-1, 10.0, 100.0, 1000.0)  # a value in another unit, a shifted decimal point
 SENTINELS = (0.0, -1.0, -9.0, -99.0, -999.0, -9999.0, 999.0, 9999.0, 99999.0)  # stand-ins for a gap
@@ -122,37 +118,18 @@ def garbage_inputs(
     return torch.cat(parts, dim=1).float()
 
 
-class GarbageClassifier(nn.Module):
-    """``members`` small MLPs (inputs-hidden-hidden-1, ReLU between), evaluated together as the
-    members of :class:`vaekit.models.ensemble.EnsembleAutoencoder` are, one batched matrix product
-    per layer. ``forward`` takes (rows, inputs), every member judging every row, or (members, rows,
-    inputs), each member its own rows, and gives (members, rows): the log odds that a row is a
-    spoilt copy."""
+class GarbageClassifier(MemberMLPs):
+    """``members`` small MLPs (inputs-hidden-hidden-1; :class:`vaekit.models.ensemble.MemberMLPs`):
+    ``forward`` takes (rows, inputs), every member judging every row, or (members, rows, inputs),
+    each member its own rows, and gives (members, rows): the log odds that a row is a spoilt copy."""
 
     def __init__(
         self, n_inputs: int, hidden: int = 64, members: int = 2, generator: torch.Generator | None = None
     ):
-        super().__init__()
-        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
-        for d_in, d_out in itertools.pairwise([n_inputs, hidden, hidden, 1]):
-            bound = 1 / math.sqrt(d_in)  # nn.Linear's default initialisation
-            self.weights.append(nn.Parameter(uniform((members, d_in, d_out), bound, generator)))
-            self.biases.append(nn.Parameter(uniform((members, 1, d_out), bound, generator)))
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """(inputs, hidden, members)."""
-        members, inputs, hidden = self.weights[0].shape
-        return inputs, hidden, members
+        super().__init__(n_inputs, hidden, members, generator)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        weights, biases = list(self.weights.parameters()), list(self.biases.parameters())
-        h = inputs if inputs.dim() == 3 else inputs.expand(len(weights[0]), -1, -1)
-        for i, (weight, bias) in enumerate(zip(weights, biases, strict=True)):
-            h = torch.baddbmm(bias, h, weight)
-            if i < len(weights) - 1:
-                h = torch.relu(h)
-        return h[..., 0]
+        return super().forward(inputs)[..., 0]
 
     @staticmethod
     def stacked(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

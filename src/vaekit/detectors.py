@@ -56,6 +56,23 @@ from vaekit.cells import (
     unwarp,
     warp,
 )
+from vaekit.context import (
+    GRID,
+    ContextClassifier,
+    by_fold,
+    column_log_probs,
+    context_rarity,
+    fit_tail,
+    held_levels,
+    hidden_inputs,
+    information,
+    informed_columns,
+    level_log_probs,
+    log_shares,
+    observed_log_probs,
+    row_folds,
+    tail_mass,
+)
 from vaekit.corruption import GarbageClassifier, corrupt, garbage_inputs
 from vaekit.errors import DataError, ModelFileError, ParameterError, TrainingError
 from vaekit.estimators import VAE, ArrayLike, Autoencoder, as_rows
@@ -79,7 +96,7 @@ EPS = 1e-12
 # :func:`vaekit.cells.category_rarity`); their fence is that of a normal sample's "auto" fence,
 # -log of the share of rows beyond Z standard deviations
 CELL_RARITIES = ("edge", "grid", "level", "copy")  # those of the cell model
-RARITIES = (*CELL_RARITIES, "category")
+RARITIES = (*CELL_RARITIES, "category", "context")
 RARITY_FENCE = -math.log(NormalDist().cdf(-Z))
 EDGE_ROWS = 1000  # rows without gaps a detector needs for the edge sign
 TABLE_SIGNS = ("cells", "garbage")  # the signs of the cell model that are not rarities
@@ -696,7 +713,13 @@ class AnomalyDetector(BaseDetector):
     copied into the next field, which may lie well within its range. And a ninth, when the table
     has category columns, how rare a row's rarest category is (:func:`vaekit.cells.category_rarity`:
     -log of the share of the rows whose level in that column is held by at most as many rows): a
-    misspelt or foreign value that the other fields say nothing of. The other signs' tails differ
+    misspelt or foreign value that the other fields say nothing of. And a tenth, when the rest of a
+    row tells something of a category column's level (tables of ``CONTEXT_ROWS`` rows or more),
+    how rare a row's category field is given the rest of the row (:mod:`vaekit.context`: a small
+    classifier predicts each such column's level from the row with that column hidden; -log of the
+    share of rows expected to hold a level as unlikely, by the classifier's own probabilities on
+    the rows it did not learn from): a valid level that is wrong for its row, a reading marked
+    LOW_BATTERY at full charge, a plan billed another plan's fee. The other signs' tails differ
     from table to table (a column whose good values have a long tail makes the errors' tail long),
     so on tables each sign is put on the scale of its rarity among the training rows under every
     sign's "auto" fence, -log of the share of them with a sign at least as large (beyond the top
@@ -733,7 +756,7 @@ class AnomalyDetector(BaseDetector):
     be turned, or framed any way, as they are), ``True`` always keeps it. ``sharpness``: the
     spectrum sign; ``"auto"`` for images at least ``vaekit.spectrum.MIN_SIDE`` pixels on a side,
     ``False`` leaves it out (images blown up, blurred or sharpened are fine), ``True`` always.
-    ``garbage_classifier=True`` adds a ninth sign on tables of ``GARBAGE_ROWS`` rows or more and at
+    ``garbage_classifier=True`` adds one more sign on tables of ``GARBAGE_ROWS`` rows or more and at
     most ``GARBAGE_FEATURES`` number columns: a classifier's log odds that a row is one of the copies
     of the training rows spoilt the ways pipelines spoil data, a field in another unit or with its
     decimal point shifted, two fields swapped, a sentinel, a field copied into another, noise
@@ -931,11 +954,14 @@ class AnomalyDetector(BaseDetector):
         self.history_[f"{kind} classifier loss (trimmed mean cross-entropy, nats)"] = losses
         return classifier.eval()
 
-    def _optimise(self, module: nn.Module, lr: float, steps: int, batch_losses, desc: str) -> list[float]:
+    def _optimise(
+        self, module: nn.Module, lr: float, steps: int, batch_losses, desc: str, trim: float | None = None
+    ) -> list[float]:
         """``steps`` steps of Adam with a one-cycle schedule on ``batch_losses(step)``, (..., batch)
-        losses of a batch: after the first 30% of the steps, the ``trim`` share of the batch with
-        the largest losses is left out, so that garbage in the training data is not learnt.
-        Returns the losses of the steps."""
+        losses of a batch: after the first 30% of the steps, the ``trim`` share (the detector's,
+        unless given) of the batch with the largest losses is left out, so that garbage in the
+        training data is not learnt. Returns the losses of the steps."""
+        trim = self.trim if trim is None else trim
         device = next(module.parameters()).device
         optimizer = torch.optim.Adam(module.parameters(), lr=lr, fused=device.type in ("cpu", "cuda"))
         # OneCycleLR divides by zero when its warm-up ends at the first step (0.1 * steps == 1)
@@ -945,7 +971,7 @@ class AnomalyDetector(BaseDetector):
         with _progress(steps, self.verbose, desc) as bar:
             for step in range(steps):
                 values = batch_losses(step)
-                keep = values.shape[-1] - int(self.trim * values.shape[-1])
+                keep = values.shape[-1] - int(trim * values.shape[-1])
                 if keep < values.shape[-1] and step >= 0.3 * steps:
                     values = values.topk(keep, dim=-1, largest=False).values
                 loss = values.mean()
@@ -1177,7 +1203,7 @@ class AnomalyDetector(BaseDetector):
             # the zoom classifier's judgement of the upright views is part of the framing profiles
             view_odds = self._view_odds(xb, profiles.get("framing"))
             table, rarities = self._cells(xb, mb)
-            rarities |= self._categories(xb)
+            rarities |= self._categories(xb) | self._context(xb, mb)
             yield self._signs(*parts, view_odds, near, self._profile_distances(profiles), table, rarities)
 
     @property
@@ -1322,6 +1348,134 @@ class AnomalyDetector(BaseDetector):
             for i in range(0, len(x), chunk)
         ]
         return {"category": torch.cat(parts).numpy() if parts else np.zeros(0)}
+
+    def _context(
+        self, x: torch.Tensor, mask: torch.Tensor | None, chunk: int = 65_536
+    ) -> dict[str, np.ndarray]:
+        """For tables with a context classifier (:mod:`vaekit.context`), the context sign (a rarity
+        already): how rare a row's least likely category field, given the rest of the row, is;
+        {} otherwise (a detector saved before it, a table without category columns that the rest
+        of a row tells something of, or of too few rows)."""
+        if getattr(self, "context_", None) is None:
+            return {}
+        parts = []
+        for i in range(0, len(x), chunk):
+            fields = self._field_log_probs(x[i : i + chunk], None if mask is None else mask[i : i + chunk])
+            parts.append(context_rarity(fields.amin(dim=1), self.context_tail_))
+        return {"context": torch.cat(parts).numpy() if parts else np.zeros(0)}
+
+    def _field_log_probs(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """(rows, judged category columns) float64: log p(level | rest of the row) of each field
+        (0 for a gap), by the context classifier's member of the row's fold."""
+        seen, observed = self._context_view(x, mask)
+        with _small_model_threads(torch.device("cpu"), self.context_):
+            log_p = observed_log_probs(
+                self.context_, seen, self._category_slots, self.context_columns_, observed
+            )
+        return by_fold(log_p, row_folds(x, self.context_.shape[2]))
+
+    def _context_view(self, x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows as the context classifier reads them, on the CPU: as the autoencoders see them
+        (float32, gaps filled), and which of their columns are observed ((rows, columns) float32)."""
+        seen = self._bent(x).float().cpu()
+        observed = torch.ones(len(x), len(self.encoder_.columns)) if mask is None else mask.float().cpu()
+        return seen, observed
+
+    CONTEXT_ROWS = 100  # rows a detector needs for the context sign
+    CONTEXT_STEPS = (200, 1000)  # at least and at most; between, CONTEXT_EPOCHS passes over a member's rows
+    CONTEXT_EPOCHS = 200
+    CONTEXT_BATCH = 256  # rows per step and member
+    CONTEXT_LR = 1e-2  # high: a level its row rules out should come out far less likely than 1 in 1,000
+    CONTEXT_HIDDEN = 64
+    CONTEXT_MEMBERS = 2  # each judges the rows of the fold the other learnt from
+    CONTEXT_LEARN = 40_000  # at most, rows the members learn from (a uniform sample)
+    CONTEXT_DROPOUT = 0.05  # the share of columns hidden behind the gap fill, as for the autoencoders
+    CONTEXT_COLUMNS = 32  # at most, the category columns judged: each costs a pass of the classifier
+
+    def _fit_context(self, x: torch.Tensor, mask: torch.Tensor | None) -> np.ndarray | None:
+        """The context classifier of the training rows ``x`` (:mod:`vaekit.context`): member m
+        learns from the rows (of a uniform sample of at most ``CONTEXT_LEARN``) outside fold m, a
+        category field of each row hidden at random and, as for the autoencoders, a few of its
+        other columns hidden behind the gap fill, for ``CONTEXT_EPOCHS`` passes over its rows
+        within ``CONTEXT_STEPS`` steps (every row kept: leaving out the rows it finds hardest would
+        make it sure where it should not be). Then,
+        from the distributions of the rows of that sample by the member that did not learn from
+        each, the columns it judges (:func:`vaekit.context.informed_columns`) and their shares S(q);
+        and each training row's rarity, by that member too. Sets ``context_``, ``context_columns_``,
+        ``context_log_shares_`` and ``context_tail_``; returns the training rows' rarities, or None
+        (and sets nothing) when no column is told."""
+        seed = 0 if self.random_state is None else int(self.random_state)
+        generator = torch.Generator().manual_seed(seed + 2)
+        groups, members, batch = self._category_slots, self.CONTEXT_MEMBERS, self.CONTEXT_BATCH
+        seen, observed = self._context_view(x, mask)
+        fill = self._bent(self._missing[None]).float().cpu()[0]
+        owner = self._owner_of_feature.cpu()
+        slots, held = held_levels(seen, groups)
+        fold = row_folds(x, members)
+        sample = torch.randperm(len(seen), generator=generator)[: self.CONTEXT_LEARN]
+        pool = sample[held[sample].any(dim=1)]
+        learns = [pool[fold[pool] != m] for m in range(members)]
+        if any(len(rows) == 0 for rows in learns):
+            return None
+        n_slots = sum(stop - start for start, stop in groups)
+        classifier = ContextClassifier(
+            seen.shape[1] + observed.shape[1] + len(groups),
+            n_slots,
+            self.CONTEXT_HIDDEN,
+            members,
+            torch.Generator().manual_seed(seed),
+        )
+
+        def batch_losses(step: int) -> torch.Tensor:
+            rows = torch.stack([r[torch.randint(len(r), (batch,), generator=generator)] for r in learns])
+            # a held category field of each row, at random, and a few other columns hidden as gaps
+            hide = (torch.rand(*rows.shape, len(groups), generator=generator) + held[rows]).argmax(dim=-1)
+            flat = rows.reshape(-1)
+            dropped = torch.rand(len(flat), observed.shape[1], generator=generator) < self.CONTEXT_DROPOUT
+            rows_seen = torch.where(dropped[:, owner], fill, seen[flat])
+            inputs = hidden_inputs(rows_seen, groups, hide.reshape(-1), observed[flat] * ~dropped)
+            slot = slots[rows].gather(-1, hide[..., None])[..., 0]
+            logits = classifier(inputs.reshape(members, batch, -1))
+            return -level_log_probs(logits, groups, hide, slot)
+
+        fewest, most = self.CONTEXT_STEPS
+        steps = min(most, max(fewest, math.ceil(self.CONTEXT_EPOCHS * len(learns[0]) / batch)))
+        with _small_model_threads(torch.device("cpu"), classifier):
+            losses = self._optimise(
+                classifier, self.CONTEXT_LR, steps, batch_losses, "context classifier", trim=0.0
+            )
+        self.history_["context classifier loss (mean cross-entropy, nats)"] = losses
+        classifier.eval()
+
+        def held_out(rows: torch.Tensor, k: int) -> torch.Tensor:
+            """(rows, levels of column k): the distributions by the member that did not learn each row."""
+            return by_fold(column_log_probs(classifier, seen[rows], groups, k, observed[rows]), fold[rows])
+
+        def level_of(log_p: torch.Tensor, rows: torch.Tensor, k: int) -> torch.Tensor:
+            offset = sum(stop - start for start, stop in groups[:k])
+            picked = log_p.gather(1, (slots[rows, k] - offset).clamp_min(0)[:, None])[:, 0]
+            return torch.where(held[rows, k], picked, 0.0)
+
+        # which columns are told, and how often a good row holds a level that unlikely: on the sample
+        every = torch.zeros(len(sample), len(groups), dtype=torch.float64)
+        mass = torch.zeros(len(groups), len(GRID), dtype=torch.float64)
+        with _small_model_threads(torch.device("cpu"), classifier):
+            for k in range(len(groups)):
+                log_p = held_out(sample, k)
+                every[:, k] = level_of(log_p, sample, k)
+                mass[k] = tail_mass(log_p[held[sample, k]][:, :-1])  # the "other" level is not judged
+        shares = log_shares(seen, groups)
+        columns = informed_columns(information(every, seen[sample], groups, shares), self.CONTEXT_COLUMNS)
+        if not columns:
+            return None
+        self.context_, self.context_columns_, self.context_log_shares_ = classifier, columns, shares
+        self.context_tail_ = fit_tail(mass[columns].sum(dim=0), len(sample))
+        least = torch.zeros(len(seen), dtype=torch.float64)
+        with _small_model_threads(torch.device("cpu"), classifier):
+            for part in torch.arange(len(seen)).split(65_536):
+                fields = [level_of(held_out(part, k), part, k) for k in columns]
+                least[part] = torch.stack(fields, dim=1).amin(dim=1)
+        return context_rarity(least, self.context_tail_).numpy()
 
     def _garbage_inputs(self, encoded: torch.Tensor, seen: torch.Tensor | None) -> torch.Tensor:
         """:func:`vaekit.corruption.garbage_inputs` of encoded rows (float64, on the CPU)."""
@@ -1539,6 +1693,8 @@ class AnomalyDetector(BaseDetector):
         "copy": "two fields holding the same value, one their columns seldom hold (a value copied into "
         "another field?)",
         "category": "a category its column seldom holds (misspelt, or from elsewhere?)",
+        "context": "a category the rest of the row makes unlikely (a wrong label, or a field from another "
+        "record?)",
         "garbage": "like the copies of the training rows spoilt the ways pipelines spoil data (a field in "
         "another unit, shifted, swapped, copied, a sentinel or noise) more than like the rows themselves",
         "view": "not the way up the training images are: turned, or from elsewhere?",
@@ -1579,10 +1735,15 @@ class AnomalyDetector(BaseDetector):
             ("level", self._level_notes),
             ("copy", self._copy_notes),
             ("category", self._category_notes),
+            ("context", self._context_notes),
         ):
             if name in signs:
-                # the garbage classifier reads the deviations too: its rows get the cells note
+                # the garbage classifier reads the deviations too: its rows get the cells note; a
+                # field far out throws the classifier's view of the row's categories, whose note
+                # would then blame them: the context note only where its sign set the score
                 chosen = (signs[name].to_numpy() > self.auto_cut_) | (top == name)
+                if name == "context":
+                    chosen = top == name
                 if name == "cells":
                     chosen |= top == "garbage"
                 notes = make_notes(x, mask, chosen, numbers)
@@ -1709,6 +1870,54 @@ class AnomalyDetector(BaseDetector):
                 notes[i] = f"({column.name} = {level!r}: among its rarest {share:.2%} of the training rows)"
         return notes
 
+    def _context_notes(
+        self, x: torch.Tensor, mask: torch.Tensor | None, rows: np.ndarray, numbers: np.ndarray
+    ) -> list[str]:
+        """For each of the ``rows`` (a boolean mask), its category field that the rest of the row
+        makes least likely, with the level the rest suggests and how often rows like it hold the
+        field's: "(status = 'LOW' where the rest of the row suggests 'OK': 1 in 14,000 rows like it
+        hold 'LOW', 28% of all rows)"; "" for the other rows and those whose least likely field is
+        no less likely than among all rows."""
+        from vaekit.tabular import MIN_LEVEL_COUNT
+
+        notes = [""] * len(x)
+        chosen = np.flatnonzero(rows)
+        if not len(chosen) or getattr(self, "context_", None) is None:
+            return notes
+        index = torch.from_numpy(chosen).to(x.device)
+        rows_mask = None if mask is None else mask[index]
+        field = self._field_log_probs(x[index], rows_mask)
+        seen, observed = self._context_view(x[index], rows_mask)
+        slots, _ = held_levels(seen, self._category_slots)
+        worst = field.argmin(dim=1)
+        for n, k in enumerate(self.context_columns_):
+            column = self.encoder_.columns[self._groups[k][0]]
+            offset = sum(b - a for a, b in self._category_slots[:k])
+            these = worst == n
+            these &= field[:, n] < self.context_log_shares_[slots[:, k]]  # less likely than among all
+            these = torch.nonzero(these)[:, 0]
+            if not len(these):
+                continue
+
+            def named(slot: int, column=column) -> str:
+                if slot < len(column.levels):
+                    return repr(column.levels[slot])
+                return f"a value fewer than {MIN_LEVEL_COUNT} training rows hold"
+
+            with _small_model_threads(torch.device("cpu"), self.context_):
+                log_p = column_log_probs(self.context_, seen[these], self._category_slots, k, observed[these])
+                log_p = by_fold(log_p, row_folds(x[index][these], self.context_.shape[2]))
+            for i, row_log_p in zip(these.tolist(), log_p, strict=True):
+                slot = int(slots[i, k]) - offset
+                likely = float(row_log_p[slot].exp())
+                share = float(self.context_log_shares_[offset + slot].exp())
+                level, best = named(slot), named(int(row_log_p.argmax()))
+                notes[int(chosen[i])] = (
+                    f"({column.name} = {level} where the rest of the row suggests {best}: "
+                    f"{_how_often(likely)} rows like it hold {level}, {_how_often(share)} of all rows)"
+                )
+        return notes
+
     def _copy_model(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The arguments of :func:`vaekit.cells.copy_rarity` after the rows: units, judged, common, copies."""
         return self._number_units, self._number_targets, self.cell_common_, self.cell_copies_
@@ -1830,7 +2039,8 @@ class AnomalyDetector(BaseDetector):
         self.auto_cut_ = self.sign_tails_ = self.input_reference_ = None
         self.cell_mean_ = self.cell_precision_ = self.cell_bend_ = self.cell_edges_ = self.cell_grids_ = None
         self.cell_levels_ = self.cell_common_ = self.cell_copies_ = self.garbage_ = None
-        self.category_shares_ = None
+        self.category_shares_ = self.context_ = self.context_columns_ = None
+        self.context_log_shares_ = self.context_tail_ = None
         self.profile_references_, self.profile_maps_ = {}, {}
         if not self.scores_are_logs:
             # Tables: the signs' tails differ (a column whose good values have a long tail makes
@@ -1892,6 +2102,10 @@ class AnomalyDetector(BaseDetector):
             if self._category_slots:
                 self.category_shares_ = fit_categories(pool.to(*CPU64), self._category_slots)
                 raw |= self._categories(x)
+                # a level that the rest of its row makes unlikely: a wrong label, a field from elsewhere
+                context = self._fit_context(x, mask) if len(x) >= self.CONTEXT_ROWS else None
+                if context is not None:
+                    raw["context"] = context
             rarities = {name: raw.pop(name) for name in RARITIES if name in raw}
             fences = {name: auto_fence(values) for name, values in raw.items()}
             good = np.logical_and.reduce([raw[name] <= fence for name, fence in fences.items()])
@@ -2191,6 +2405,11 @@ class AnomalyDetector(BaseDetector):
         if getattr(self, "garbage_", None) is not None:
             for k, v in self.garbage_.state_dict().items():
                 tensors[f"garbage.{k}"] = v.detach().cpu().contiguous()
+        if getattr(self, "context_", None) is not None:
+            for k, v in self.context_.state_dict().items():
+                tensors[f"context.{k}"] = v.detach().cpu().contiguous()
+            tensors["context_log_shares"] = self.context_log_shares_
+            tensors["context_tail"] = self.context_tail_
         for name, reference in getattr(self, "profile_references_", {}).items():
             tensors[f"{name}_reference"] = reference.detach().cpu().contiguous()
         for kind, classifier in getattr(self, "views_", {}).items():
@@ -2219,6 +2438,10 @@ class AnomalyDetector(BaseDetector):
             "garbage": None
             if getattr(self, "garbage_", None) is None
             else dict(zip(("inputs", "hidden", "members"), self.garbage_.shape, strict=True)),
+            "context": None
+            if getattr(self, "context_", None) is None
+            else dict(zip(("inputs", "hidden", "members"), self.context_.shape, strict=True))
+            | {"slots": self.context_.n_slots, "columns": self.context_columns_},
             "views": None
             if not getattr(self, "views_", None)
             else {
@@ -2332,6 +2555,10 @@ class AnomalyDetector(BaseDetector):
         garbage_weights = {
             k.removeprefix("garbage."): tensors.pop(k) for k in list(tensors) if k.startswith("garbage.")
         }
+        context_weights = {
+            k.removeprefix("context."): tensors.pop(k) for k in list(tensors) if k.startswith("context.")
+        }
+        context_tables = [tensors.pop(f"context_{name}", None) for name in ("log_shares", "tail")]
         garbage = state.get("garbage")  # absent from the files of older versions
         if (garbage is None) != ("garbage" not in (state.get("sign_tails") or {})) or (
             garbage is not None and not has_cells
@@ -2391,6 +2618,7 @@ class AnomalyDetector(BaseDetector):
         self.profile_references_ = profile_references  # on the CPU, as the profiles
         self.dropped_columns_ = dict(self.encoder_.dropped)
         self._layout(device)
+        self._read_context(path, state, context_weights, *context_tables)
         if (
             self.garbage_ is not None
             and int(garbage["inputs"]) != dims[0] + 2 * len(self._number_features) + 1
@@ -2398,6 +2626,50 @@ class AnomalyDetector(BaseDetector):
             raise ModelFileError(
                 f"{path}: the garbage classifier does not fit the column encoding; retrain the detector"
             )
+
+    def _read_context(
+        self,
+        path: Path,
+        state: dict,
+        weights: dict[str, torch.Tensor],
+        shares: torch.Tensor | None,
+        tail: torch.Tensor | None,
+    ) -> None:
+        """The context classifier and its tables from the detector's file (absent from the files of
+        older versions), checked against the column encoding (:meth:`_layout` done)."""
+        from vaekit.persistence import load_state_checked
+
+        context = state.get("context")
+        self.context_ = self.context_columns_ = self.context_log_shares_ = self.context_tail_ = None
+        if context is None and not weights and shares is None and tail is None:
+            return
+        n_slots = sum(stop - start for start, stop in self._category_slots)
+        columns = None if context is None else context.get("columns")
+        if (
+            context is None
+            or shares is None
+            or tail is None
+            or not isinstance(columns, list)
+            or not columns
+            or any(not isinstance(k, int) or not 0 <= k < len(self._category_slots) for k in columns)
+            or int(context["inputs"])
+            != self.encoder_.width + len(self.encoder_.columns) + len(self._category_slots)
+            or int(context["slots"]) != n_slots
+            or tuple(shares.shape) != (n_slots,)
+            or tuple(tail.shape) != (len(GRID),)
+        ):
+            raise ModelFileError(
+                f"{path}: the detector's file holds part of the context sign (its classifier, its "
+                "settings or its tables) or one that does not fit the column encoding; retrain or "
+                "restore the detector"
+            )
+        classifier = ContextClassifier(
+            int(context["inputs"]), n_slots, int(context["hidden"]), int(context["members"])
+        )
+        load_state_checked(classifier, weights, path)
+        self.context_ = classifier.eval()
+        self.context_columns_ = [int(k) for k in columns]
+        self.context_log_shares_, self.context_tail_ = shares.to(*CPU64), tail.to(*CPU64)
 
     def _set_state(self, state: dict) -> None:
         self.steps_ = int(state["steps"])
@@ -2595,6 +2867,15 @@ def _surprise(values: np.ndarray, body: np.ndarray, scale: float, shift: float |
     above = values > body[-1]
     out[above] = -np.log(TAIL) + (values[above] - body[-1]) / scale
     return out
+
+
+def _how_often(share: float) -> str:
+    """A share in words: "28%", "1.5%", "1 in 14,000", "fewer than 1 in a million"."""
+    if share >= 0.01:
+        return f"{100 * share:.3g}%"
+    if share < 1e-6:
+        return "fewer than 1 in a million"
+    return f"1 in {round(1 / share):,}"
 
 
 def _in_units(encoded: float, column) -> float:

@@ -67,6 +67,43 @@ class EnsembleAutoencoder(nn.Module):
         return (self(x) - x) ** 2
 
 
+class MemberMLPs(nn.Module):
+    """``members`` small MLPs (inputs-hidden-hidden-outputs, ReLU between), evaluated together as
+    the members of :class:`EnsembleAutoencoder` are, one batched matrix product per layer.
+    ``forward`` takes (rows, inputs), every member judging every row, or (members, rows, inputs),
+    each member its own rows, and gives (members, rows, outputs)."""
+
+    def __init__(
+        self,
+        n_inputs: int,
+        hidden: int = 64,
+        members: int = 2,
+        generator: torch.Generator | None = None,
+        n_outputs: int = 1,
+    ):
+        super().__init__()
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        for d_in, d_out in itertools.pairwise([n_inputs, hidden, hidden, n_outputs]):
+            bound = 1 / math.sqrt(d_in)  # nn.Linear's default initialisation
+            self.weights.append(nn.Parameter(uniform((members, d_in, d_out), bound, generator)))
+            self.biases.append(nn.Parameter(uniform((members, 1, d_out), bound, generator)))
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(inputs, hidden, members)."""
+        members, inputs, hidden = self.weights[0].shape
+        return inputs, hidden, members
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        weights, biases = list(self.weights.parameters()), list(self.biases.parameters())
+        h = inputs if inputs.dim() == 3 else inputs.expand(len(weights[0]), -1, -1)
+        for i, (weight, bias) in enumerate(zip(weights, biases, strict=True)):
+            h = torch.baddbmm(bias, h, weight)
+            if i < len(weights) - 1:
+                h = torch.relu(h)
+        return h
+
+
 def uniform(shape: tuple[int, ...], bound: float, generator: torch.Generator | None) -> torch.Tensor:
     """Uniform on (-bound, bound), from ``generator``."""
     return (torch.rand(shape, generator=generator) * 2 - 1) * bound
