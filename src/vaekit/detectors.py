@@ -1389,6 +1389,7 @@ class AnomalyDetector(BaseDetector):
     CONTEXT_HIDDEN = 64
     CONTEXT_MEMBERS = 2  # each judges the rows of the fold the other learnt from
     CONTEXT_LEARN = 40_000  # at most, rows the members learn from (a uniform sample)
+    CONTEXT_TRIM = 0.0  # every row kept: trimmed, it grew sure of soft relations and flagged good rows
     CONTEXT_DROPOUT = 0.05  # the share of columns hidden behind the gap fill, as for the autoencoders
     CONTEXT_COLUMNS = 32  # at most, the category columns judged: each costs a pass of the classifier
 
@@ -1442,7 +1443,7 @@ class AnomalyDetector(BaseDetector):
         steps = min(most, max(fewest, math.ceil(self.CONTEXT_EPOCHS * len(learns[0]) / batch)))
         with _small_model_threads(torch.device("cpu"), classifier):
             losses = self._optimise(
-                classifier, self.CONTEXT_LR, steps, batch_losses, "context classifier", trim=0.0
+                classifier, self.CONTEXT_LR, steps, batch_losses, "context classifier", trim=self.CONTEXT_TRIM
             )
         self.history_["context classifier loss (mean cross-entropy, nats)"] = losses
         classifier.eval()
