@@ -115,10 +115,11 @@ def test_dates_with_month_names_are_dates():
     assert odd.iloc[4] == pd.Timestamp("2023-09-05")
 
 
-def test_a_time_alone_is_a_time_of_one_fixed_day_and_a_wrong_one_garbage(tmp_path):
+def test_a_time_alone_is_a_time_of_one_fixed_day_and_a_wrong_one_garbage(tmp_path, caplog):
     """14:30 alone: before, dateutil read it as 14:30 today, so a column of times trained on one
     day was scored a day off the next (every row far out), and clean, whose formats did not read
-    it, kept '25:61'. Now a time alone is that time of 1970-01-01, whenever it is read."""
+    it, kept '25:61'. Now a time alone is that time of 1970-01-01, whenever it is read; '25:61'
+    is "not a time" (it was "not a date", in a column of times)."""
     from vaekit.clean import clean
 
     rng = np.random.default_rng(0)
@@ -137,12 +138,15 @@ def test_a_time_alone_is_a_time_of_one_fixed_day_and_a_wrong_one_garbage(tmp_pat
     frame.loc[7, "start"] = "25:61"
     encoder = TableEncoder().fit(frame)
     assert encoder.columns[0].kind == "datetime"
+    with caplog.at_level(logging.WARNING, logger="vaekit"):
+        encoder.transform(frame)
+    assert "column 'start' has value(s) that are not times ('25:61')" in caplog.text
     path = tmp_path / "times.csv"
     frame.to_csv(path, index=False)
     result = clean(path, tmp_path / "out", verbose=0)
     garbage = pd.read_csv(tmp_path / "out" / "garbage.csv", keep_default_na=False).set_index("vaekit_row")
     assert result.n_unparseable == 1
-    assert garbage.loc[8, "vaekit_reason"] == "column 'start': '25:61' is not a date"
+    assert garbage.loc[8, "vaekit_reason"] == "column 'start': '25:61' is not a time"
 
 
 def test_a_misspelt_category_is_flagged_and_named():

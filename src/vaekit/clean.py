@@ -60,7 +60,7 @@ from vaekit.io import (
 )
 from vaekit.report import N_SHOWN, extreme_places, ranks_among
 from vaekit.streaming import _Smallest
-from vaekit.tabular import DATE_SHARE, DAY_FIRST, date_counts, parse_dates
+from vaekit.tabular import DATE_SHARE, DAY_FIRST, date_counts, parse_dates, times_alone
 
 logger = logging.getLogger(__name__)
 
@@ -663,8 +663,9 @@ def _typed(frame: pd.DataFrame, kinds: list[tuple[str, str, str]]) -> tuple[pd.D
         if kind == "dates":
             missing = _missing(values)
             stamps = parse_dates(values.where(~missing).str.strip(), style == DAY_FIRST)
+            what = "a time" if times_alone(values[~missing & stamps.notna()]) else "a date"
             for i in np.flatnonzero((~missing & stamps.isna()).to_numpy()):
-                reasons[i] = reasons[i] or f"column {column!r}: {values.iloc[i]!r} is not a date"
+                reasons[i] = reasons[i] or f"column {column!r}: {values.iloc[i]!r} is not {what}"
             # as text: the detector reads the dates itself (TableEncoder), and keeps how they are
             # written for scoring this file, or another like it, later
             frame[column] = values.where(~missing, None)

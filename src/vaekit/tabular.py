@@ -284,7 +284,8 @@ class TableEncoder:
                     text = values.astype("string").str.strip()
                     wrong = missing & (text.notna() & (text != "")).to_numpy()
                     if wrong.any():
-                        self._warn_not_dates(column, sorted(set(text[wrong].astype(str))), source)
+                        what = "times" if times_alone(text[~missing]) else "dates"
+                        self._warn_not_dates(column, sorted(set(text[wrong].astype(str))), source, what)
                 angle = 2 * np.pi * np.nan_to_num(_weekday(parsed)) / 7
                 matrix[:, where.start] = np.where(missing, 0.0, (days - column.center) / column.scale)
                 matrix[:, where.start + 1] = np.where(missing, 1.0, np.cos(angle))
@@ -303,15 +304,16 @@ class TableEncoder:
             mask[:, j] = ~missing
         return matrix, (None if mask.all() else mask)
 
-    def _warn_not_dates(self, column: Column, wrong: list[str], source: str) -> None:
+    def _warn_not_dates(self, column: Column, wrong: list[str], source: str, what: str = "dates") -> None:
         shown = ", ".join(repr(v) for v in wrong[:5]) + (
             f" and {len(wrong) - 5} more" if len(wrong) > 5 else ""
         )
         logger.warning(
-            "%s: column %r has value(s) that are not dates (%s); they are scored as gaps "
+            "%s: column %r has value(s) that are not %s (%s); they are scored as gaps "
             "(vaekit clean puts such rows in the garbage)",
             source,
             column.name,
+            what,
             shown,
         )
 
@@ -475,6 +477,12 @@ EPOCH_DAY = "1970-01-01 "  # the day of a time alone
 MONTH_YEAR = ("%b %Y", "%B %Y", "%b-%Y", "%B-%Y", "%m/%Y", "%m-%Y", "%m.%Y", "%Y/%m")  # Mar 2024, 03/2024
 # what parse_dates tries: 2024-03-01, 01/03/2024, 14:30; 3 Mar 2024, Mar 3, 2024, March 2024
 LOOKS_LIKE_DATE = rf"\d[-/.:]\d|\d{{4}}-\d|(?i:\d[-\s]*\b{_MONTH}|\b{_MONTH},?[-\s]*\d)"
+
+
+def times_alone(text: pd.Series) -> bool:
+    """Whether most of the strings, a column's dates as written, are a time of day alone (14:30)."""
+    present = text.dropna().astype(str).str.strip()
+    return bool(len(present)) and float(present.str.fullmatch(TIME_ONLY).mean()) > 0.5
 
 
 def date_counts(text: pd.Series) -> tuple[int, int]:
