@@ -70,6 +70,12 @@ def column_slots(groups: list[tuple[int, int]]) -> torch.Tensor:
     return owner[None, :] == torch.arange(len(groups))[:, None]
 
 
+def slot_offset(groups: list[tuple[int, int]], k: int) -> int:
+    """The first slot of category column ``k``: the number of slots of the columns before it
+    (``k = len(groups)``: the number of slots)."""
+    return sum(stop - start for start, stop in groups[:k])
+
+
 def held_levels(x: torch.Tensor, groups: list[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """(rows, category columns) each: the slot of each row's level in each category column, and
     whether the field holds one of the column's levels: a gap holds none, and the column's last
@@ -124,9 +130,20 @@ def column_log_probs(
     hide = torch.full((len(x),), k, dtype=torch.long, device=x.device)
     with torch.no_grad():
         logits = classifier(hidden_inputs(x, groups, hide, observed))
-    start = sum(stop - begin for begin, stop in groups[:k])
+    start = slot_offset(groups, k)
     width = groups[k][1] - groups[k][0]
     return torch.log_softmax(logits[..., start : start + width].double(), dim=-1).cpu()
+
+
+def observed_level(
+    log_p: torch.Tensor, slots: torch.Tensor, held: torch.Tensor, groups: list[tuple[int, int]], k: int
+) -> torch.Tensor:
+    """(..., rows) float64: from ``log_p`` (..., rows, levels of column ``k``), the log probability
+    of each row's level in column ``k`` (``slots``, ``held``: its (rows,) columns of
+    :func:`held_levels`); 0 for a field that holds none."""
+    level = (slots - slot_offset(groups, k)).clamp_min(0)
+    picked = log_p.gather(-1, level.expand(log_p.shape[:-1])[..., None])[..., 0]
+    return torch.where(held, picked, 0.0)
 
 
 def log_shares(x: torch.Tensor, groups: list[tuple[int, int]]) -> torch.Tensor:
@@ -151,11 +168,8 @@ def observed_log_probs(
     slots, held = (t.cpu() for t in held_levels(x, groups))
     out = torch.zeros(classifier.shape[2], len(x), len(columns), dtype=torch.float64)
     for n, k in enumerate(columns):
-        offset = sum(stop - start for start, stop in groups[:k])
         log_p = column_log_probs(classifier, x, groups, k, observed)
-        level = (slots[:, k] - offset).clamp_min(0)
-        picked = log_p.gather(-1, level.expand(len(log_p), -1)[..., None])[..., 0]
-        out[:, :, n] = torch.where(held[:, k], picked, 0.0)
+        out[:, :, n] = observed_level(log_p, slots[:, k], held[:, k], groups, k)
     return out
 
 

@@ -69,8 +69,10 @@ from vaekit.context import (
     informed_columns,
     level_log_probs,
     log_shares,
+    observed_level,
     observed_log_probs,
     row_folds,
+    slot_offset,
     tail_mass,
 )
 from vaekit.corruption import GarbageClassifier, corrupt, garbage_inputs
@@ -1418,7 +1420,7 @@ class AnomalyDetector(BaseDetector):
         learns = [pool[fold[pool] != m] for m in range(members)]
         if any(len(rows) == 0 for rows in learns):
             return None
-        n_slots = sum(stop - start for start, stop in groups)
+        n_slots = slot_offset(groups, len(groups))
         classifier = ContextClassifier(
             seen.shape[1] + observed.shape[1] + len(groups),
             n_slots,
@@ -1453,9 +1455,7 @@ class AnomalyDetector(BaseDetector):
             return by_fold(column_log_probs(classifier, seen[rows], groups, k, observed[rows]), fold[rows])
 
         def level_of(log_p: torch.Tensor, rows: torch.Tensor, k: int) -> torch.Tensor:
-            offset = sum(stop - start for start, stop in groups[:k])
-            picked = log_p.gather(1, (slots[rows, k] - offset).clamp_min(0)[:, None])[:, 0]
-            return torch.where(held[rows, k], picked, 0.0)
+            return observed_level(log_p, slots[rows, k], held[rows, k], groups, k)
 
         # which columns are told, and how often a good row holds a level that unlikely: on the sample
         every = torch.zeros(len(sample), len(groups), dtype=torch.float64)
@@ -1893,7 +1893,7 @@ class AnomalyDetector(BaseDetector):
         worst = field.argmin(dim=1)
         for n, k in enumerate(self.context_columns_):
             column = self.encoder_.columns[self._groups[k][0]]
-            offset = sum(b - a for a, b in self._category_slots[:k])
+            offset = slot_offset(self._category_slots, k)
             these = worst == n
             these &= field[:, n] < self.context_log_shares_[slots[:, k]]  # less likely than among all
             these = torch.nonzero(these)[:, 0]
@@ -2644,7 +2644,7 @@ class AnomalyDetector(BaseDetector):
         self.context_ = self.context_columns_ = self.context_log_shares_ = self.context_tail_ = None
         if context is None and not weights and shares is None and tail is None:
             return
-        n_slots = sum(stop - start for start, stop in self._category_slots)
+        n_slots = slot_offset(self._category_slots, len(self._category_slots))
         columns = None if context is None else context.get("columns")
         if (
             context is None
