@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -79,6 +80,11 @@ def test_a_level_the_rest_of_the_row_rules_out_is_flagged_and_named():
     # do not go with it; the status is among the two blamed
     names, _ = detector.top_features(data.iloc[wrong], n=2)
     assert (names == "status").any(axis=1).all()
+    # the report's account of the cut counts the signs the cut was raised for: all of them (the
+    # category and context signs were left out of the count)
+    counted = re.search(r"divided by the (\d+) signs a row can fail", detector.auto_rule)
+    assert counted and int(counted.group(1)) == signs.shape[1]
+    assert "a level the rest of its row makes so unlikely" in detector.auto_rule
 
 
 def test_the_context_sign_of_good_rows_is_calibrated():

@@ -2259,15 +2259,18 @@ class AnomalyDetector(BaseDetector):
                 "estimated without labels"
             )
         cells = "cells" in self.sign_tails_
+        # the signs that are rarities already, as counted by the cut (fit: fence_z)
         rare = [
             text
-            for name, text in (
-                ("edges", "so far beyond its column's edges"),
-                ("grids", "so far off its column's grid"),
-                ("levels", "none of the few values of its column"),
-                ("copies", "holding the value of another field, one neither column often holds"),
+            for attribute, text in (
+                ("cell_edges_", "so far beyond its column's edges"),
+                ("cell_grids_", "so far off its column's grid"),
+                ("cell_levels_", "none of the few values of its column"),
+                ("cell_copies_", "holding the value of another field, one neither column often holds"),
+                ("category_shares_", "holding a level its column holds so seldom"),
+                ("context_", "holding a level the rest of its row makes so unlikely"),
             )
-            if getattr(self, f"cell_{name}_", None) is not None
+            if getattr(self, attribute, None) is not None
         ]
         signs = (
             "the log-scaled reconstruction errors, the distances of the codes, the distances to the "
