@@ -29,6 +29,29 @@ def test_a_fields_rarity_is_the_share_of_rows_expected_to_hold_a_level_that_unli
     )
 
 
+def test_one_member_computed_alone_gives_what_it_gives_among_all():
+    from vaekit.context import ContextClassifier
+
+    classifier = ContextClassifier(7, 5, hidden=8, members=2, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(30, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(classifier.member(1, x), classifier(x)[1])
+        torch.testing.assert_close(classifier.member(0, x), classifier(x)[0])
+
+
+def test_a_column_hidden_in_every_row_reads_as_in_rows_of_mixed_columns():
+    """Scoring hides one column in every row (a slice); training a column per row (an index)."""
+    from vaekit.context import hidden_inputs
+
+    groups = [(2, 5), (5, 7)]
+    x, observed = torch.rand(6, 8), torch.ones(6, 4)
+    alone = hidden_inputs(x, groups, torch.tensor([1] * 6), observed)
+    mixed = hidden_inputs(x, groups, torch.tensor([1, 1, 1, 1, 1, 0]), observed)
+    torch.testing.assert_close(alone[:5], mixed[:5])
+    assert (alone[:, 5:7] == 0).all() and (mixed[5, 2:5] == 0).all() and (mixed[5, 5:7] == x[5, 5:7]).all()
+    assert (alone[:, -2:] == torch.tensor([0.0, 1.0])).all() and (alone[:, :5] == x[:, :5]).all()
+
+
 def test_only_the_columns_the_rest_of_a_row_tells_something_of_are_judged():
     gain = torch.tensor([0.3, 0.001, -0.05, 0.5], dtype=torch.float64)
     assert informed_columns(gain, most=8) == [3, 0]

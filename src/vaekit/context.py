@@ -98,11 +98,15 @@ def hidden_inputs(
     set to zeros, as a gap's), which of the row's columns are ``observed`` ((rows, columns) 0/1: a
     filled gap is not a value the rest of the row may be judged by) and a flag naming the hidden
     column; ``hide`` (rows,) long."""
-    features = slot_features(groups).to(x.device)
     flags = torch.nn.functional.one_hot(hide, len(groups)).to(x.dtype)
-    blocks = column_slots(groups).to(x.device)[hide]  # (rows, slots): the hidden column's slots
     hidden = x.clone()
-    hidden[:, features] = torch.where(blocks, 0.0, x[:, features])
+    if len(hide) and bool((hide == hide[0]).all()):  # one column for every row (scoring): a slice
+        start, stop = groups[int(hide[0])]
+        hidden[:, start:stop] = 0.0
+    else:
+        features = slot_features(groups).to(x.device)
+        blocks = column_slots(groups).to(x.device)[hide]  # (rows, slots): the hidden column's slots
+        hidden[:, features] = torch.where(blocks, 0.0, x[:, features])
     return torch.cat([hidden, observed.to(x.dtype), flags], dim=1).float()
 
 
@@ -123,16 +127,22 @@ def column_log_probs(
     groups: list[tuple[int, int]],
     k: int,
     observed: torch.Tensor,
+    fold: torch.Tensor,
 ) -> torch.Tensor:
-    """(members, rows, levels of column ``k``) float64 on the CPU: each member's log p(each level |
-    rest of the row) for the rows ``x`` (float32, as the autoencoders see them; ``observed``: see
-    :func:`hidden_inputs`)."""
-    hide = torch.full((len(x),), k, dtype=torch.long, device=x.device)
-    with torch.no_grad():
-        logits = classifier(hidden_inputs(x, groups, hide, observed))
-    start = slot_offset(groups, k)
-    width = groups[k][1] - groups[k][0]
-    return torch.log_softmax(logits[..., start : start + width].double(), dim=-1).cpu()
+    """(rows, levels of column ``k``) float64 on the CPU: log p(each level | rest of the row) for
+    the rows ``x`` (float32, as the autoencoders see them; ``observed``: see :func:`hidden_inputs`),
+    each by the member of its ``fold`` (:func:`row_folds`), the others' not computed."""
+    start, width = slot_offset(groups, k), groups[k][1] - groups[k][0]
+    out = torch.zeros(len(x), width, dtype=torch.float64)
+    for m in range(classifier.shape[2]):
+        rows = torch.nonzero(fold == m)[:, 0]
+        if not len(rows):
+            continue
+        hide = torch.full((len(rows),), k, dtype=torch.long, device=x.device)
+        with torch.no_grad():
+            logits = classifier.member(m, hidden_inputs(x[rows], groups, hide, observed[rows]))
+        out[rows] = torch.log_softmax(logits[:, start : start + width].double(), dim=-1).cpu()
+    return out
 
 
 def observed_level(
@@ -162,14 +172,15 @@ def observed_log_probs(
     groups: list[tuple[int, int]],
     columns: list[int],
     observed: torch.Tensor,
+    fold: torch.Tensor,
 ) -> torch.Tensor:
-    """(members, rows, len(columns)) float64: each member's log p(level | rest of the row) of each
-    row's level in each of the category ``columns`` (indices into ``groups``); 0 for a gap."""
+    """(rows, len(columns)) float64: log p(level | rest of the row) of each row's level in each of
+    the category ``columns`` (indices into ``groups``), by the member of its ``fold``; 0 for a gap."""
     slots, held = (t.cpu() for t in held_levels(x, groups))
-    out = torch.zeros(classifier.shape[2], len(x), len(columns), dtype=torch.float64)
+    out = torch.zeros(len(x), len(columns), dtype=torch.float64)
     for n, k in enumerate(columns):
-        log_p = column_log_probs(classifier, x, groups, k, observed)
-        out[:, :, n] = observed_level(log_p, slots[:, k], held[:, k], groups, k)
+        log_p = column_log_probs(classifier, x, groups, k, observed, fold)
+        out[:, n] = observed_level(log_p, slots[:, k], held[:, k], groups, k)
     return out
 
 
@@ -184,11 +195,6 @@ def row_folds(x: torch.Tensor, members: int) -> torch.Tensor:
     h *= np.uint64(0xBF58476D1CE4E5B9)  # a 64-bit finaliser (splitmix64's): every bit of h stirs the low ones
     h ^= h >> np.uint64(32)
     return torch.from_numpy((h % np.uint64(members)).astype(np.int64))
-
-
-def by_fold(log_p: torch.Tensor, fold: torch.Tensor) -> torch.Tensor:
-    """(rows, ...): each row's entry of ``log_p`` (members, rows, ...) by the member of its ``fold``."""
-    return log_p[fold, torch.arange(log_p.shape[1])]
 
 
 GRID = torch.linspace(math.log(1e-12), 0.0, 241, dtype=torch.float64)  # log q of the shares S(q)

@@ -59,7 +59,6 @@ from vaekit.cells import (
 from vaekit.context import (
     GRID,
     ContextClassifier,
-    by_fold,
     column_log_probs,
     context_rarity,
     fit_tail,
@@ -1371,10 +1370,14 @@ class AnomalyDetector(BaseDetector):
         (0 for a gap), by the context classifier's member of the row's fold."""
         seen, observed = self._context_view(x, mask)
         with _small_model_threads(torch.device("cpu"), self.context_):
-            log_p = observed_log_probs(
-                self.context_, seen, self._category_slots, self.context_columns_, observed
+            return observed_log_probs(
+                self.context_,
+                seen,
+                self._category_slots,
+                self.context_columns_,
+                observed,
+                row_folds(x, self.context_.shape[2]),
             )
-        return by_fold(log_p, row_folds(x, self.context_.shape[2]))
 
     def _context_view(self, x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """The rows as the context classifier reads them, on the CPU: as the autoencoders see them
@@ -1452,7 +1455,7 @@ class AnomalyDetector(BaseDetector):
 
         def held_out(rows: torch.Tensor, k: int) -> torch.Tensor:
             """(rows, levels of column k): the distributions by the member that did not learn each row."""
-            return by_fold(column_log_probs(classifier, seen[rows], groups, k, observed[rows]), fold[rows])
+            return column_log_probs(classifier, seen[rows], groups, k, observed[rows], fold[rows])
 
         def level_of(log_p: torch.Tensor, rows: torch.Tensor, k: int) -> torch.Tensor:
             return observed_level(log_p, slots[rows, k], held[rows, k], groups, k)
@@ -1906,8 +1909,10 @@ class AnomalyDetector(BaseDetector):
                 return f"a value fewer than {MIN_LEVEL_COUNT} training rows hold"
 
             with _small_model_threads(torch.device("cpu"), self.context_):
-                log_p = column_log_probs(self.context_, seen[these], self._category_slots, k, observed[these])
-                log_p = by_fold(log_p, row_folds(x[index][these], self.context_.shape[2]))
+                fold = row_folds(x[index][these], self.context_.shape[2])
+                log_p = column_log_probs(
+                    self.context_, seen[these], self._category_slots, k, observed[these], fold
+                )
             for i, row_log_p in zip(these.tolist(), log_p, strict=True):
                 slot = int(slots[i, k]) - offset
                 likely = float(row_log_p[slot].exp())

@@ -103,6 +103,16 @@ class MemberMLPs(nn.Module):
                 h = torch.relu(h)
         return h
 
+    def member(self, m: int, inputs: torch.Tensor) -> torch.Tensor:
+        """(rows, outputs): member ``m``'s outputs for (rows, inputs), the others not computed."""
+        weights, biases = list(self.weights.parameters()), list(self.biases.parameters())
+        h = inputs
+        for i, (weight, bias) in enumerate(zip(weights, biases, strict=True)):
+            h = torch.addmm(bias[m], h, weight[m])
+            if i < len(weights) - 1:
+                h = torch.relu(h)
+        return h
+
 
 def uniform(shape: tuple[int, ...], bound: float, generator: torch.Generator | None) -> torch.Tensor:
     """Uniform on (-bound, bound), from ``generator``."""
