@@ -427,3 +427,20 @@ def test_a_total_of_quantity_times_price_is_bent_logarithmically_in_all_three(ga
     mean, precision, _ = cells.fit_cells(u)
     deviations = cells.cell_deviations(cells.warp(wrong, bend), mean, precision)[0].abs()
     assert int(deviations.argmax()) == 2 and deviations[2] > 10
+
+
+def test_a_rare_levels_numbers_are_predicted_as_its_rows_have_them():
+    """Directors, 4% of the rows, earn 2.4 times the others: a ridge of the same size on every
+    feature shrank what the rare level's one-hot feature says of the salary (its variance is
+    0.04), and the cell model predicted a Director's salary well below what Directors earn: the
+    best paid were flagged. The one-hot features' ridge is relative to their variance."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    director = rng.random(n) < 0.04
+    salary = np.where(director, 2.4, 1.0) + rng.normal(0, 0.1, n)
+    x = torch.from_numpy(np.c_[(salary - 1) / 0.1, ~director, director].astype(np.float64))
+    judged = torch.tensor([1.0, 0.0, 0.0])
+    mean, precision, _ = cells.fit_cells(x, judged)
+    predicted = cells.predicted_values(x, mean, precision)[:, 0] * 0.1 + 1
+    assert predicted[director].mean().item() == pytest.approx(salary[director].mean(), abs=0.01)
+    assert predicted[~director].mean().item() == pytest.approx(salary[~director].mean(), abs=0.01)

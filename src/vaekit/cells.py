@@ -90,7 +90,7 @@ def fit_cells(
         mean = rows.mean(dim=0)
         centred = rows - mean
         covariance = centred.T @ centred / max(len(rows) - 1, 1)
-        covariance.diagonal().add_(RIDGE)
+        covariance.diagonal().add_(_ridge(covariance.diagonal(), judged, len(rows)))
         precision = torch.cholesky_inverse(torch.linalg.cholesky(covariance))
         # exactly symmetric, and row-major as when loaded from a file: the products' rounding
         # depends on the layout
@@ -106,6 +106,18 @@ def fit_cells(
             break
         keep = inside
     return mean, precision, largest
+
+
+def _ridge(variance: torch.Tensor, judged: torch.Tensor | None, n_rows: int) -> torch.Tensor:
+    """The ridge added to each feature's variance: ``RIDGE`` for the ``judged`` (number) features,
+    robustly standardised; for the others, one-hot levels whose variance p (1 - p) is a few
+    hundredths for a level of a few percent of the rows, ``RIDGE`` times their variance (at least
+    a row's share): the same ridge would shrink what a rare level says of the numbers (a Director's
+    salary) far more than a common one's, and leave its rows far from what is predicted."""
+    if judged is None:
+        return torch.full_like(variance, RIDGE)
+    relative = RIDGE * variance.clamp_min(1.0 / max(n_rows, 1))
+    return torch.where(judged > 0, RIDGE, relative)
 
 
 def fit_warp(x: torch.Tensor, scale: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
