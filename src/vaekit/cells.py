@@ -43,7 +43,7 @@ import torch
 
 from vaekit.thresholds import auto_fence
 
-RIDGE = 1e-2  # added to the covariance's diagonal, in the encoded (robustly standardised) units
+RIDGE = 1e-2  # added to a number feature's variance (robustly standardised); a level's: RIDGE x its own
 MAX_ROUNDS = 10
 MAX_FEATURES = 2048  # wider encodings get no cell model (its inverse costs features**3)
 CHUNK = 65_536  # rows
