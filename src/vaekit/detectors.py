@@ -1474,9 +1474,13 @@ class AnomalyDetector(BaseDetector):
             return None
         self.context_, self.context_columns_, self.context_log_shares_ = classifier, columns, shares
         self.context_tail_ = fit_tail(mass[columns].sum(dim=0), len(sample))
+        # each training row's least likely judged field: the sample's are known already
         least = torch.zeros(len(seen), dtype=torch.float64)
+        least[sample] = every[:, columns].amin(dim=1)
+        rest = torch.ones(len(seen), dtype=torch.bool)
+        rest[sample] = False
         with _small_model_threads(torch.device("cpu"), classifier):
-            for part in torch.arange(len(seen)).split(65_536):
+            for part in torch.nonzero(rest)[:, 0].split(65_536):
                 fields = [level_of(held_out(part, k), part, k) for k in columns]
                 least[part] = torch.stack(fields, dim=1).amin(dim=1)
         return context_rarity(least, self.context_tail_).numpy()
