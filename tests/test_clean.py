@@ -721,27 +721,36 @@ def test_data_lines_ending_with_a_delimiter_the_header_lacks_are_read_as_the_hea
 def test_a_value_that_is_not_a_date_in_a_column_of_dates_is_garbage_with_its_reason(tmp_path):
     """Before, '45/13/2024' or 'unknown' among dates was a gap, the row kept (or flagged for
     another reason); now it is garbage with the reason, in memory and in batches, as text among
-    numbers is; the column's dates, written day first, read so in every batch."""
+    numbers is; the column's dates, written day first, read so in every batch. So too in a column
+    of dates written three ways, which the detector reads as dates one by one: before, clean did
+    not count it as dates (two thirds in one format), and its non-date was a gap."""
     table = manifold_table(400)
-    table["when"] = pd.date_range("2024-01-01", periods=400, freq="6h").strftime("%d/%m/%Y %H:%M")
+    days = pd.date_range("2024-01-01", periods=400, freq="6h")
+    table["when"] = days.strftime("%d/%m/%Y %H:%M")
     table.loc[40, "when"] = "45/13/2024 00:00"
     table.loc[41, "when"] = "unknown"
     table.loc[42, "when"] = ""  # a gap is a gap
+    ways = np.array([days.strftime(f) for f in ("%Y-%m-%d", "%d %b %Y", "%B %d, %Y")])
+    table["signed"] = ways[np.arange(400) % 3, np.arange(400)]
+    table.loc[50, "signed"] = "banana"
     path = tmp_path / "dated.csv"
     table.to_csv(path, index=False)
     summaries = []
     for budget, out in ((None, tmp_path / "out"), (batches_of(40, 7), tmp_path / "batched")):
         result = clean(path, out, memory_budget=budget, verbose=0)
         summaries.append(result.summary())
-        assert result.n_unparseable == 2
+        assert result.n_unparseable == 3
         garbage = pd.read_csv(out / "garbage.csv", keep_default_na=False).set_index("vaekit_row")
         assert garbage.loc[41, "vaekit_reason"] == "column 'when': '45/13/2024 00:00' is not a date"
         assert garbage.loc[42, "vaekit_reason"] == "column 'when': 'unknown' is not a date"
+        assert garbage.loc[51, "vaekit_reason"] == "column 'signed': 'banana' is not a date"
         assert 43 not in garbage.index or "date" not in garbage.loc[43, "vaekit_reason"]
     assert summaries[0] == summaries[1]
     model = vaekit.load(tmp_path / "out" / "model")
     when = next(c for c in model.encoder_.columns if c.name == "when")
     assert when.kind == "datetime" and when.written == "day first"
+    signed = next(c for c in model.encoder_.columns if c.name == "signed")
+    assert signed.kind == "datetime"
 
 
 def test_what_pandas_reads_as_missing_is_missing_and_a_formula_error_garbage(tmp_path):

@@ -515,10 +515,11 @@ class _ColumnCounts:
     not (key None). The other readings are tried only for a column with cells that are not numbers
     as written (and among them a number so read in the first ``PROBE``), the decimal comma only
     with ``decimal_commas`` (a CSV file whose delimiter is not a comma, a Parquet file); otherwise
-    all those cells count as not read. And how many cells are dates or times in one format
-    (2024-03-01, 01/03/2024 14:30: :func:`vaekit.tabular.parse_dates`), read month first and
-    day first, counted in a column of cells that are not numbers when most of its first ``PROBE``
-    such cells are."""
+    all those cells count as not read. And how many cells are dates or times (2024-03-01,
+    01/03/2024 14:30: :func:`vaekit.tabular.parse_dates`) in one format, read month first and day
+    first, and in any (those not read in one format read one by one, as the detector's
+    :class:`vaekit.tabular.TableEncoder` reads them), counted in a column of cells that are not
+    numbers when most of its first ``PROBE`` such cells are."""
 
     present: np.ndarray
     not_numbers: np.ndarray
@@ -537,7 +538,7 @@ class _ColumnCounts:
             not_numbers.append(bad)
             text = values[unread].str.strip()
             probed = bad and parse_dates(text[:PROBE]).notna().mean() > 0.5
-            dates.append(date_counts(text) if probed else (0, 0))
+            dates.append(_date_counts(text) if probed else (0, 0, 0))
             for style in readings:
                 units = collections.Counter({None: bad}) if bad else collections.Counter()
                 tried = bad and (style == FORMATTED or decimal_commas)
@@ -579,11 +580,20 @@ class _ColumnCounts:
                 kinds.append(("mostly numbers", style, unit))
             elif present and not bad:
                 kinds.append(("numbers", style, unit))
-            elif present and self.dates[j].max() >= DATE_SHARE * present and column != label_column:
+            elif present and self.dates[j, 2] >= DATE_SHARE * present and column != label_column:
                 kinds.append(("dates", DAY_FIRST if self.dates[j, 1] > self.dates[j, 0] else "", ""))
             else:
                 kinds.append(("text", "", ""))
         return kinds
+
+
+def _date_counts(text: pd.Series) -> tuple[int, int, int]:
+    """How many of the strings are dates in one format, read month first and day first
+    (:func:`vaekit.tabular.date_counts`), and in any, read the way more of them are read in one."""
+    month_first, day_first = date_counts(text)
+    if max(month_first, day_first) == int(text.notna().sum()):
+        return month_first, day_first, max(month_first, day_first)
+    return month_first, day_first, int(parse_dates(text, day_first > month_first).notna().sum())
 
 
 # readings of a column's cells besides as written (:meth:`_ColumnCounts.kinds`)
