@@ -27,6 +27,7 @@ from vaekit.clean import (
     _plain,
     _split_records,
     _string_frame,
+    _typed_text,
     clean,
     read_csv_records,
 )
@@ -718,12 +719,14 @@ def test_data_lines_ending_with_a_delimiter_the_header_lacks_are_read_as_the_hea
     assert "index_col" not in csv_options(tmp_path / "out" / "scores.csv")
 
 
-def test_a_value_that_is_not_a_date_in_a_column_of_dates_is_garbage_with_its_reason(tmp_path):
+def test_a_value_its_column_cannot_hold_is_garbage_with_its_reason(tmp_path):
     """Before, '45/13/2024' or 'unknown' among dates was a gap, the row kept (or flagged for
     another reason); now it is garbage with the reason, in memory and in batches, as text among
     numbers is; the column's dates, written day first, read so in every batch. So too in a column
     of dates written three ways, which the detector reads as dates one by one: before, clean did
-    not count it as dates (two thirds in one format), and its non-date was a gap."""
+    not count it as dates (two thirds in one format), and its non-date was a gap. And a slip in a
+    column of text ('Basci', 'pro' among 'Basic', 'Pro', 'Enterprise'): before, a value seen once
+    was the column's 'other' level to the detector, and the row was kept."""
     table = manifold_table(400)
     days = pd.date_range("2024-01-01", periods=400, freq="6h")
     table["when"] = days.strftime("%d/%m/%Y %H:%M")
@@ -733,17 +736,23 @@ def test_a_value_that_is_not_a_date_in_a_column_of_dates_is_garbage_with_its_rea
     ways = np.array([days.strftime(f) for f in ("%Y-%m-%d", "%d %b %Y", "%B %d, %Y")])
     table["signed"] = ways[np.arange(400) % 3, np.arange(400)]
     table.loc[50, "signed"] = "banana"
+    table["plan"] = np.array(["Basic", "Pro", "Enterprise", "Basic"])[np.arange(400) % 4]
+    table.loc[60, "plan"], table.loc[61, "plan"] = "Basci", "pro"
     path = tmp_path / "dated.csv"
     table.to_csv(path, index=False)
     summaries = []
     for budget, out in ((None, tmp_path / "out"), (batches_of(40, 7), tmp_path / "batched")):
         result = clean(path, out, memory_budget=budget, verbose=0)
         summaries.append(result.summary())
-        assert result.n_unparseable == 3
+        assert result.n_unparseable == 5
         garbage = pd.read_csv(out / "garbage.csv", keep_default_na=False).set_index("vaekit_row")
         assert garbage.loc[41, "vaekit_reason"] == "column 'when': '45/13/2024 00:00' is not a date"
         assert garbage.loc[42, "vaekit_reason"] == "column 'when': 'unknown' is not a date"
         assert garbage.loc[51, "vaekit_reason"] == "column 'signed': 'banana' is not a date"
+        assert garbage.loc[61, "vaekit_reason"] == (
+            "column 'plan': 'Basci' is not one of its values ('Basic' misspelt? 199 rows hold it)"
+        )
+        assert garbage.loc[62, "vaekit_reason"].startswith("column 'plan': 'pro' is not one of its values")
         assert 43 not in garbage.index or "date" not in garbage.loc[43, "vaekit_reason"]
     assert summaries[0] == summaries[1]
     model = vaekit.load(tmp_path / "out" / "model")
@@ -751,6 +760,21 @@ def test_a_value_that_is_not_a_date_in_a_column_of_dates_is_garbage_with_its_rea
     assert when.kind == "datetime" and when.written == "day first"
     signed = next(c for c in model.encoder_.columns if c.name == "signed")
     assert signed.kind == "datetime"
+
+
+def test_a_slip_in_a_text_column_of_a_typed_file_is_garbage():
+    """A Parquet file's text columns are typed as a CSV file's: a slip among a column's values is
+    an error in its row, with the value it should be; the label column's values are not judged."""
+    frame = pd.DataFrame(
+        {"plan": ["Basic", "Pro"] * 100 + ["Custom"], "label": ["ok", "bad"] * 100 + ["okk"]}
+    )
+    frame.loc[8, "plan"] = " basic "
+    _, reasons = _typed_text(frame, ["plan", "label"], label_column="label")
+    assert [i for i, r in enumerate(reasons) if r] == [8]
+    assert (
+        reasons[8]
+        == "column 'plan': 'basic' is not one of its values ('Basic' written another way? 99 rows hold it)"
+    )
 
 
 def test_what_pandas_reads_as_missing_is_missing_and_a_formula_error_garbage(tmp_path):

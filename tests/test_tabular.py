@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 import vaekit
 from vaekit import AnomalyDetector, DataError
 from vaekit.cli import main
-from vaekit.tabular import DAY_FIRST, TableEncoder, day_first, parse_dates
+from vaekit.tabular import DAY_FIRST, TableEncoder, day_first, parse_dates, slips
 
 
 def mixed_table(n: int = 600, seed: int = 0) -> pd.DataFrame:
@@ -411,3 +411,32 @@ def test_numbers_formatted_as_text_are_numbers_in_training_and_scoring(tmp_path,
     frame.to_csv(path, index=False)
     assert main(["score", str(tmp_path / "det"), str(path), "-o", str(tmp_path / "scores3.csv")]) == 2
     assert "column 'size', row 21: '4.4 lb' is in lb, not the column's kg" in capsys.readouterr().err
+
+
+def test_slips_are_a_common_values_other_spellings_and_nothing_else():
+    """A rare value is a slip of a common one when it is the same in another case or spacing, or
+    a letter off, missing, added or two swapped (two for long values); among true and false any
+    third value is; short values, codes with digits, values not rare enough beside theirs, and
+    rare values near no common one are not."""
+    counts = {"Female": 1500, "Male": 1490, "Femal": 1, "female": 1, "MALE": 2, "Fe male": 1, "Mael": 1}
+    found = slips(counts)
+    assert found == {
+        "Femal": "'Female' misspelt? 1,500 rows hold it",
+        "female": "'Female' written another way? 1,500 rows hold it",
+        "MALE": "'Male' written another way? 1,490 rows hold it",
+        "Fe male": "'Female' written another way? 1,500 rows hold it",
+    }  # 'Mael': 'Male' has four letters, as have 'Iran' and 'Iraq'
+    countries = {"Germany": 900, "Portugal": 60, "Netherlands": 300, "Germnay": 1, "Portugl": 1}
+    countries |= {"Nethrelands": 1, "Netherlnd": 1, "Luxembourg": 1, "Germy": 1, "Poland": 3}
+    assert set(slips(countries)) == {"Germnay", "Portugl", "Nethrelands", "Netherlnd"}
+    assert slips({"TRUE": 2400, "FALSE": 600, "maybe": 1, "true": 1}) == {
+        "maybe": "'TRUE' or 'FALSE'",
+        "true": "'TRUE' written another way? 2,400 rows hold it",
+    }
+    assert slips({"yes": 500, "no": 300, "unsure": 1}) == {"unsure": "'yes' or 'no'"}
+    assert slips({"red": 50, "blue": 30, "green": 1}) == {}  # two values, not true and false
+    assert slips({"Mr": 900, "Dr": 3, "Mrs": 500, "Ms": 30}) == {}
+    assert slips({"A100-X": 500, "A101-X": 2}) == {}
+    assert slips({"Female": 30, "Femal": 2}) == {}  # 15 times as many: not rare enough beside it
+    assert slips({"Female": 5000, "Femal": 40}) == {}  # 40 rows: a value, not a slip
+    assert slips({"Female": 10, "Femal": 1}) == {}  # too few rows to call 'Female' common

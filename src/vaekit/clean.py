@@ -3,8 +3,8 @@
 The input is never modified. Every input row (or image file) ends up in exactly one of the two
 outputs, ``clean.<ext>`` and ``garbage.<ext>``, in the input's own format, column order and row
 order; a kept CSV row is written byte for byte as it was read. A row is garbage when it cannot be
-parsed (a wrong number of fields, bytes that are not text in the file's encoding, text in a
-numeric column, an image that does not open), when the detector scores it above the threshold,
+parsed (a wrong number of fields, bytes that are not text in the file's encoding, a value its
+column cannot hold, an image that does not open), when the detector scores it above the threshold,
 or, with ``drop_duplicates``, when it repeats an earlier row exactly. Each garbage row carries
 its reason. Every file is written atomically: an interrupted run leaves no half-written file under
 a final name.
@@ -15,7 +15,8 @@ UTF-8 or cp1252 text (:func:`vaekit.io.sniff_encoding`), numbers with a decimal 
 and formatted as amounts, shares and measures ($1,234.50, 12.5%, (45.00), 3.5 kg: a number in another
 unit than its column's is garbage; :func:`vaekit.io.formatted_numbers`), dates (a value that
 is not a date in a column of dates is garbage; 31/12/2024 day first when the column is written so:
-:func:`vaekit.tabular.parse_dates`),
+:func:`vaekit.tabular.parse_dates`), text (a slip of one of a column's common values, 'Femal' or
+'female' among 'Female', is garbage: :func:`vaekit.tabular.slips`),
 columns without a name or with a repeated one named as pandas names them, a delimiter at the end
 of every data line and not of the header left out, gzipped files (``data.csv.gz``: the outputs are
 gzipped too). A file most of whose records disagree with the header's number of fields is
@@ -40,6 +41,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -60,7 +62,7 @@ from vaekit.io import (
 )
 from vaekit.report import N_SHOWN, extreme_places, ranks_among
 from vaekit.streaming import _Smallest
-from vaekit.tabular import DATE_SHARE, DAY_FIRST, date_counts, parse_dates, times_alone
+from vaekit.tabular import DATE_SHARE, DAY_FIRST, date_counts, parse_dates, slips, times_alone
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ logger = logging.getLogger(__name__)
 TABLE_KINDS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 NUMERIC_SHARE = 0.9  # a text column whose non-empty cells are at least this share numbers is numeric
 PROBE = 1000  # cells read formatted first: a column of words is not read so to the end
+VOCABULARY = 200  # at most, the values of a column of text whose slips are looked for
 MAX_IMAGE_PIXELS = 64 * 64  # images are scored at most this big (aspect kept)
 SAMPLE_ROWS = 200_000  # the detector learns from a uniform sample of a file too large to hold
 
@@ -519,16 +522,20 @@ class _ColumnCounts:
     01/03/2024 14:30: :func:`vaekit.tabular.parse_dates`) in one format, read month first and day
     first, and in any (those not read in one format read one by one, as the detector's
     :class:`vaekit.tabular.TableEncoder` reads them), counted in a column of cells that are not
-    numbers when most of its first ``PROBE`` such cells are."""
+    numbers when most of its first ``PROBE`` such cells are. And how many of the cells that are
+    not numbers hold each value (stripped), while a column has at most ``VOCABULARY`` of them
+    (None beyond: free text), for the slips among a column of text's values
+    (:func:`vaekit.tabular.slips`)."""
 
     present: np.ndarray
     not_numbers: np.ndarray
     readings: dict[str, list[collections.Counter]]
     dates: np.ndarray
+    values: list[collections.Counter | None]
 
     @classmethod
     def of(cls, frame: pd.DataFrame, decimal_commas: bool) -> _ColumnCounts:
-        present, not_numbers, readings, dates = [], [], {FORMATTED: [], COMMA: []}, []
+        present, not_numbers, readings, dates, held = [], [], {FORMATTED: [], COMMA: []}, [], []
         for column in frame.columns:
             values = frame[column]
             numbers, missing = _numbers(values)
@@ -539,6 +546,8 @@ class _ColumnCounts:
             text = values[unread].str.strip()
             probed = bad and parse_dates(text[:PROBE]).notna().mean() > 0.5
             dates.append(_date_counts(text) if probed else (0, 0, 0))
+            counted = text.value_counts(sort=False) if bad else pd.Series(dtype=np.int64)
+            held.append(collections.Counter(counted.to_dict()) if len(counted) <= VOCABULARY else None)
             for style in readings:
                 units = collections.Counter({None: bad}) if bad else collections.Counter()
                 tried = bad and (style == FORMATTED or decimal_commas)
@@ -547,7 +556,7 @@ class _ColumnCounts:
                     units = collections.Counter(unit.where(read.notna(), None).tolist())
                 readings[style].append(units)
         as_array = functools.partial(np.array, dtype=np.int64)
-        return cls(as_array(present), as_array(not_numbers), readings, as_array(dates))
+        return cls(as_array(present), as_array(not_numbers), readings, as_array(dates), held)
 
     def __add__(self, other: _ColumnCounts) -> _ColumnCounts:
         return _ColumnCounts(
@@ -558,9 +567,13 @@ class _ColumnCounts:
                 for style, mine in self.readings.items()
             },
             self.dates + other.dates,
+            [
+                None if a is None or b is None or len(a.keys() | b.keys()) > VOCABULARY else a + b
+                for a, b in zip(self.values, other.values, strict=True)
+            ],
         )
 
-    def kinds(self, columns: list[str], label_column: str | None) -> list[tuple[str, str, str]]:
+    def kinds(self, columns: list[str], label_column: str | None) -> list[ColumnKind]:
         """Per column (kind, reading, unit): kind "numbers" (every present cell a number),
         "mostly numbers" (a text cell, or a number in another unit than the column's, is an error
         in its row), "dates" (at least ``DATE_SHARE`` of the present cells dates or times, as the
@@ -568,7 +581,8 @@ class _ColumnCounts:
         not one is an error in its row; reading ``DAY_FIRST`` when more so) or "text"; the
         reading under which the fewest cells are not numbers (as written "", then ``FORMATTED``,
         then ``COMMA``, when as many); the unit of the column's numbers
-        (:func:`vaekit.io.column_unit`)."""
+        (:func:`vaekit.io.column_unit`); for a column of text (not the label column), the slips
+        among its values (:func:`vaekit.tabular.slips`): an error in its row."""
         kinds = []
         for j, (column, present) in enumerate(zip(columns, self.present, strict=True)):
             choices = [(int(self.not_numbers[j]), "", "")]
@@ -577,14 +591,26 @@ class _ColumnCounts:
                 choices.append((sum(c for u, c in counts[j].items() if u not in ("", unit)), style, unit))
             bad, style, unit = min(choices, key=lambda choice: choice[0])
             if present and bad and (present - bad) / present >= NUMERIC_SHARE and column != label_column:
-                kinds.append(("mostly numbers", style, unit))
+                kinds.append(ColumnKind("mostly numbers", style, unit))
             elif present and not bad:
-                kinds.append(("numbers", style, unit))
+                kinds.append(ColumnKind("numbers", style, unit))
             elif present and self.dates[j, 2] >= DATE_SHARE * present and column != label_column:
-                kinds.append(("dates", DAY_FIRST if self.dates[j, 1] > self.dates[j, 0] else "", ""))
+                kinds.append(ColumnKind("dates", DAY_FIRST if self.dates[j, 1] > self.dates[j, 0] else ""))
             else:
-                kinds.append(("text", "", ""))
+                held = self.values[j] if column != label_column else None
+                kinds.append(ColumnKind("text", slips=slips(dict(held)) if held else {}))
         return kinds
+
+
+class ColumnKind(NamedTuple):
+    """What :meth:`_ColumnCounts.kinds` says of a column: its kind ("numbers", "mostly numbers",
+    "dates", "text"), its reading ("" as written, ``FORMATTED``, ``COMMA``; for dates ``DAY_FIRST``
+    or ""), its numbers' unit, and for text the slips among its values with what each should be."""
+
+    kind: str
+    reading: str = ""
+    unit: str = ""
+    slips: dict[str, str] = {}  # noqa: RUF012 (a NamedTuple's default, never changed)
 
 
 def _date_counts(text: pd.Series) -> tuple[int, int, int]:
@@ -660,14 +686,22 @@ def _plain_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series] | None:
     return pd.Series(numbers, index=values.index, name=values.name), pd.Series(missing, index=values.index)
 
 
-def _typed(frame: pd.DataFrame, kinds: list[tuple[str, str, str]]) -> tuple[pd.DataFrame, list[str]]:
+def _typed(frame: pd.DataFrame, kinds: list[ColumnKind]) -> tuple[pd.DataFrame, list[str]]:
     """A frame of the records' strings typed by the file's column kinds (:meth:`_ColumnCounts.kinds`),
     and per row a reason when a text value, or a number in another unit, sits in a column of
-    numbers, or a value that is not a date in a column of dates."""
+    numbers, or a value that is not a date in a column of dates, or a slip in a column of text."""
     reasons = [""] * len(frame)
-    for column, (kind, style, unit) in zip(list(frame.columns), kinds, strict=True):
+    for column, (kind, style, unit, slipped) in zip(list(frame.columns), kinds, strict=True):
         values = frame[column]
         if kind == "text":
+            if slipped:
+                stripped = values.str.strip()
+                for i in np.flatnonzero(stripped.isin(list(slipped)).to_numpy()):
+                    value = stripped.iloc[i]
+                    what = slipped[value]
+                    reasons[i] = (
+                        reasons[i] or f"column {column!r}: {value!r} is not one of its values ({what})"
+                    )
             frame[column] = values.where(~_missing(values), None)
             continue
         if kind == "dates":
@@ -719,7 +753,7 @@ def _text_strings(frame: pd.DataFrame, columns) -> pd.DataFrame:
 def _typed_text(
     frame: pd.DataFrame,
     columns,
-    kinds: list[tuple[str, str, str]] | None = None,
+    kinds: list[ColumnKind] | None = None,
     label_column: str | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """A table read from a typed file (Parquet) with its text ``columns`` typed as a CSV file's

@@ -479,6 +479,64 @@ MONTH_YEAR = ("%b %Y", "%B %Y", "%b-%Y", "%B-%Y", "%m/%Y", "%m-%Y", "%m.%Y", "%Y
 LOOKS_LIKE_DATE = rf"\d[-/.:]\d|\d{{4}}-\d|(?i:\d[-\s]*\b{_MONTH}|\b{_MONTH},?[-\s]*\d)"
 
 
+ESTABLISHED = 20  # at least, the cells holding a value for slips of it to be looked for
+SLIP_RATIO = 20  # at least, how many times as many cells hold a value as a slip of it
+SLIP_SHARE = 1e-3  # at most, the share of a column's cells holding a slip (and at least 2 cells allowed)
+BOOLEAN_PAIRS = ({"true", "false"}, {"yes", "no"}, {"y", "n"}, {"t", "f"})
+
+
+def slips(counts: dict[str, int]) -> dict[str, str]:
+    """The values of a column of text (``counts``: how many cells hold each value, stripped) that
+    look like a slip for one of its established values (held by ``ESTABLISHED`` cells or more),
+    each with a few words on what it should be: the same letters and digits in another case or
+    spacing ('female', 'MALE' among 'Female' and 'Male'), or one letter off, missing, added or
+    two letters swapped ('Femal', 'Germny'; two for values of 9 letters or more); in a column of
+    two values, true and false or yes and no, anything else ('maybe'). A slip is rare: held by
+    ``SLIP_RATIO`` times fewer cells than its value, and by at most ``SLIP_SHARE`` of the cells
+    (or 2). Values with digits are not compared letter by letter (codes such as 'A100' and
+    'A101' differ by design), nor values of fewer than 5 letters ('Iran' and 'Iraq')."""
+    from rapidfuzz.distance import OSA
+
+    total = sum(counts.values())
+    established = sorted(((n, v) for v, n in counts.items() if n >= ESTABLISHED), reverse=True)
+    if not established:
+        return {}
+    two_words = {_letters(v) for _, v in established}
+    flags = (
+        len(established) == 2
+        and two_words in BOOLEAN_PAIRS
+        and sum(n for n, _ in established) >= 0.99 * total
+    )
+    out = {}
+    for value, count in counts.items():
+        if count >= ESTABLISHED or count > max(2, SLIP_SHARE * total):
+            continue
+        best, nearest = None, None
+        for n, level in established:
+            if n < SLIP_RATIO * count:
+                break
+            if _letters(value) == _letters(level):
+                best, nearest = level, 0
+                break
+            if len(level) < 5 or any(c.isdigit() for c in value + level):
+                continue
+            limit = 2 if len(level) >= 9 else 1
+            d = OSA.distance(value.casefold(), level.casefold(), score_cutoff=limit)
+            if d <= limit and (nearest is None or d < nearest):
+                best, nearest = level, d
+        if best is not None:
+            slip = "written another way" if nearest == 0 else "misspelt"
+            out[value] = f"{best!r} {slip}? {counts[best]:,} rows hold it"
+        elif flags:
+            out[value] = " or ".join(repr(v) for _, v in established)
+    return out
+
+
+def _letters(value: str) -> str:
+    """A value's letters and digits, in lower case: 'N.Y.' and 'ny', 'Spain ' and 'spain' agree."""
+    return re.sub(r"[\W_]+", "", value.casefold())
+
+
 def times_alone(text: pd.Series) -> bool:
     """Whether most of the strings, a column's dates as written, are a time of day alone (14:30)."""
     present = text.dropna().astype(str).str.strip()
