@@ -440,3 +440,5 @@ def test_slips_are_a_common_values_other_spellings_and_nothing_else():
     assert slips({"Female": 30, "Femal": 2}) == {}  # 15 times as many: not rare enough beside it
     assert slips({"Female": 5000, "Femal": 40}) == {}  # 40 rows: a value, not a slip
     assert slips({"Female": 10, "Femal": 1}) == {}  # too few rows to call 'Female' common
+    names = {f"name{i}": 1 + i % 5 for i in range(150)} | {"Maria": 30, "Mario": 1}
+    assert slips(names) == {}  # a column of names, most of them rare: no vocabulary to slip from

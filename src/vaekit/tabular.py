@@ -482,6 +482,7 @@ LOOKS_LIKE_DATE = rf"\d[-/.:]\d|\d{{4}}-\d|(?i:\d[-\s]*\b{_MONTH}|\b{_MONTH},?[-
 ESTABLISHED = 20  # at least, the cells holding a value for slips of it to be looked for
 SLIP_RATIO = 20  # at least, how many times as many cells hold a value as a slip of it
 SLIP_SHARE = 1e-3  # at most, the share of a column's cells holding a slip (and at least 2 cells allowed)
+CLOSED = 0.9  # at least, the share of a column's cells its established values hold for slips to be looked for
 BOOLEAN_PAIRS = ({"true", "false"}, {"yes", "no"}, {"y", "n"}, {"t", "f"})
 
 
@@ -494,18 +495,20 @@ def slips(counts: dict[str, int]) -> dict[str, str]:
     two values, true and false or yes and no, anything else ('maybe'). A slip is rare: held by
     ``SLIP_RATIO`` times fewer cells than its value, and by at most ``SLIP_SHARE`` of the cells
     (or 2). Values with digits are not compared letter by letter (codes such as 'A100' and
-    'A101' differ by design), nor values of fewer than 5 letters ('Iran' and 'Iraq')."""
+    'A101' differ by design), nor values of fewer than 5 letters ('Iran' and 'Iraq'). Only a
+    column whose established values hold ``CLOSED`` of its cells is looked at: in one of names,
+    most rare, 'Mario' beside 'Maria' is no slip."""
     from rapidfuzz.distance import OSA
 
     total = sum(counts.values())
     established = sorted(((n, v) for v, n in counts.items() if n >= ESTABLISHED), reverse=True)
-    if not established:
+    held = sum(n for n, _ in established)
+    if held < CLOSED * total:
         return {}
-    two_words = {_letters(v) for _, v in established}
     flags = (
         len(established) == 2
-        and two_words in BOOLEAN_PAIRS
-        and sum(n for n, _ in established) >= 0.99 * total
+        and {_letters(v) for _, v in established} in BOOLEAN_PAIRS
+        and held >= 0.99 * total
     )
     out = {}
     for value, count in counts.items():
