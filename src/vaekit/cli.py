@@ -386,21 +386,19 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def _score_images(detector, path: str, output: str, contamination, top: int) -> dict:
-    """Images are scored in memory: one row per image, its top pixels as the columns."""
+    """Images are scored in memory: one row per image, a flagged image's top pixels as the columns."""
     import pandas as pd
 
     from vaekit.io import write_table
+    from vaekit.scoring import top_columns
 
     rows = _read_data(path)
     if contamination is not None:
         detector.set_threshold(rows, contamination)
     scores = detector.decision_function(rows)
     labels = (scores > detector.threshold_).astype(int)
-    names, shares = detector.top_features(rows, n=min(top, len(detector.feature_names)))
     table = pd.DataFrame({"row": range(len(scores)), "score": scores, "label": labels})
-    for j in range(names.shape[1]):
-        table[f"top{j + 1}"] = names[:, j]
-        table[f"top{j + 1}_share"] = shares[:, j].round(4)
+    table = table.join(top_columns(detector, rows, labels, min(top, len(detector.feature_names))))
     write_table(table, output)
     return {"rows": len(scores), "flagged": int(labels.sum()), "threshold": float(detector.threshold_)}
 
@@ -769,7 +767,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="set the threshold on DATA: a fraction, or auto (for a table detector of --model auto: "
         "the two fences it learnt in training) (default: the detector's own)",
     )
-    p.add_argument("--top", type=int, default=3, help="how many contributing columns to list (default 3)")
+    p.add_argument(
+        "--top",
+        type=int,
+        default=3,
+        help="how many contributing columns to list for each flagged row (default 3)",
+    )
     p.add_argument(
         "--memory-budget",
         default="1G",

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from vaekit.errors import ParameterError
+from vaekit.scoring import top_columns
 
 
 def _stamp(path: Path) -> tuple:
@@ -53,7 +54,8 @@ def loads_so_far() -> int:
 def score_frame(
     frame: pd.DataFrame, model_path: str, stamp: tuple, threshold: float | None, top: int
 ) -> pd.DataFrame:
-    """One partition's scores, labels and top columns, indexed like the partition."""
+    """One partition's scores, labels and the flagged rows' top columns
+    (:func:`vaekit.scoring.top_columns`), indexed like the partition."""
     detector, scaler = _load(model_path, stamp)
     rows = scaler.select(frame, f"{model_path}: a partition")
     scores = detector._scores(detector._rows(rows))
@@ -62,18 +64,16 @@ def score_frame(
         detector.threshold_ = cut
     out = pd.DataFrame({"score": scores, "label": (scores > cut).astype(np.int64)}, index=frame.index)
     if top:
-        names, shares = detector.top_features(rows, n=top) if len(frame) else (np.empty((0, top)),) * 2
-        for j in range(top):
-            out[f"top{j + 1}"] = pd.Series(names[:, j], index=frame.index, dtype=object)
-            out[f"top{j + 1}_share"] = np.round(shares[:, j].astype(np.float64), 4)
+        columns = top_columns(detector, rows, out["label"].to_numpy(), top)
+        out = out.join(columns.set_index(frame.index))
     return out
 
 
 def score_dask(table, model_path: str | os.PathLike, *, threshold: float | None = None, top: int = 3):
     """Score a ``dask.dataframe.DataFrame`` with the saved model at ``model_path``: a lazy dask
-    DataFrame with ``score``, ``label`` and the ``top`` contributing columns, partitioned and
-    indexed like ``table``. A detector labels rows at its own threshold unless ``threshold`` is
-    given; a plain VAE or autoencoder needs ``threshold``.
+    DataFrame with ``score``, ``label`` and the ``top`` contributing columns of the flagged rows,
+    partitioned and indexed like ``table``. A detector labels rows at its own threshold unless
+    ``threshold`` is given; a plain VAE or autoencoder needs ``threshold``.
     """
     path = Path(model_path).resolve()
     stamp = _stamp(path)
@@ -86,6 +86,6 @@ def score_dask(table, model_path: str | os.PathLike, *, threshold: float | None 
     top = min(top, len(detector.feature_names))
     meta = pd.DataFrame({"score": pd.Series(dtype=np.float64), "label": pd.Series(dtype=np.int64)})
     for j in range(top):
-        meta[f"top{j + 1}"] = pd.Series(dtype=object)
+        meta[f"top{j + 1}"] = pd.Series(dtype="string")
         meta[f"top{j + 1}_share"] = pd.Series(dtype=np.float64)
     return table.map_partitions(score_frame, str(path), stamp, threshold, top, meta=meta)

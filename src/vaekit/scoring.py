@@ -188,8 +188,8 @@ def score_file(
     select: Callable[[pd.DataFrame], object] | None = None,
 ) -> dict:
     """Score every row of the table file ``path`` with a fitted detector and write ``output``:
-    row (0-based place in the file), score, label at the threshold, and the ``top`` columns
-    that contribute most with their shares.
+    row (0-based place in the file), score, label at the threshold, and for the flagged rows the
+    ``top`` columns that contribute most with their shares (:func:`top_columns`).
 
     ``rows`` rows per batch, or as many as ``memory_budget`` allows. The threshold is the
     detector's own, unless ``contamination`` is given: then a first pass scores the file (8
@@ -250,12 +250,28 @@ def _score_file(detector, path, output, memory_budget, rows, contamination, top,
                 scores = scores.astype(np.float64)
                 table = pd.DataFrame({"row": np.asarray(index), "score": scores, "label": labels})
                 if n_top:
-                    names, shares = detector.top_features(data, n=n_top)
-                    for j in range(n_top):
-                        table[f"top{j + 1}"] = names[:, j]
-                        table[f"top{j + 1}_share"] = shares[:, j].round(4)
+                    table = table.join(top_columns(detector, data, labels, n_top))
                 writer.write(table)
                 n, flagged, batches = n + len(table), flagged + int(labels.sum()), batches + 1
         finally:
             writer.close()
     return {"rows": n, "flagged": flagged, "threshold": float(threshold), "batches": batches}
+
+
+def top_columns(detector, data, labels: np.ndarray, n: int) -> pd.DataFrame:
+    """For each flagged row (``labels`` 1) of ``data``, the ``n`` columns that contribute most to
+    its score and their shares (``detector.top_features``), as columns top1, top1_share, ...; None
+    and NaN for the other rows: their scores lie in the normal range, where every column's share is
+    near zero and noise orders them, and attributing a score costs many times scoring it (a
+    detector of ``--model auto``: 15 times, 100,000 rows of 12 columns)."""
+    names = np.full((len(labels), n), None, dtype=object)
+    shares = np.full((len(labels), n), np.nan)
+    flagged = np.flatnonzero(labels)
+    if len(flagged) and n:
+        rows = data.iloc[flagged] if isinstance(data, pd.DataFrame) else data[flagged]
+        names[flagged], shares[flagged] = detector.top_features(rows, n=n)
+    columns = {}
+    for j in range(n):
+        columns[f"top{j + 1}"] = pd.array(names[:, j], dtype="string")  # text in every batch, all gaps or not
+        columns[f"top{j + 1}_share"] = shares[:, j].round(4)
+    return pd.DataFrame(columns)
