@@ -1261,6 +1261,32 @@ def test_why_names_the_values_outside_the_range_of_the_rows_judged_good(tmp_path
     assert loaded.why(odd) == why
 
 
+def test_why_names_a_date_outside_the_range_of_the_rows_judged_good():
+    """A signup in 2099 among signups of 2020-2023: the reason quotes the date as given and the
+    column's range as dates (to the minute where the column has times); before, it said only
+    that a field was far beyond its column's edge, not which."""
+    rng = np.random.default_rng(0)
+    n = 600
+    days = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 1400, n), unit="D")
+    data = pd.DataFrame(
+        {
+            "signup": days.strftime("%Y-%m-%d"),
+            "seen": (days + pd.to_timedelta(rng.integers(0, 1440, n), unit="min")).strftime("%Y-%m-%d %H:%M"),
+            "amount": rng.gamma(3, 20, n).round(2),
+        }
+    )
+    data.loc[0, "signup"], data.loc[1, "seen"] = "2099-01-01", "1999-12-31 23:59"
+    detector = AnomalyDetector(random_state=0).fit(data)
+    why = detector.why(data.iloc[:3])
+    good = detector.decision_scores_ <= detector.auto_cut_
+    first, last = days[good].min().strftime("%Y-%m-%d"), days[good].max().strftime("%Y-%m-%d")
+    assert f"signup = '2099-01-01' is outside the range of the rows judged good ({first} to {last})" in why[0]
+    seen = pd.to_datetime(data["seen"][good])
+    expected = f"({seen.min():%Y-%m-%d %H:%M} to {seen.max():%Y-%m-%d %H:%M})"
+    assert f"seen = '1999-12-31 23:59' is outside the range of the rows judged good {expected}" in why[1]
+    assert "outside" not in why[2]
+
+
 def test_a_value_copied_into_the_next_field_is_found_by_the_copy_sign(tmp_path):
     """2 rows whose paid amount holds the row's price (in range: most pay less than the price)
     say nothing out of the ordinary field by field: without the copy sign they score below most

@@ -1769,16 +1769,19 @@ class AnomalyDetector(BaseDetector):
             lo, hi = bounds
             value = x[:, where.start]
             excess = np.maximum(lo - value, value - hi) / max(hi - lo, EPS)
-            value = numbers[:, j]
-            lo, hi = (_in_units(v, column) for v in (lo, hi))
-            for i in np.flatnonzero((excess > 0) & observed[:, j]):
-                notes[i].append(
-                    (
-                        excess[i],
-                        f"{column.name} = {value[i]:.4g} is outside the range of the rows judged good "
-                        f"({lo:.4g} to {hi:.4g})",
-                    )
-                )
+            outside = np.flatnonzero((excess > 0) & observed[:, j])
+            if column.kind == "datetime":  # the date as given, the range as dates
+                given = rows.iloc[outside][column.name] if isinstance(rows, pd.DataFrame) else None
+                said = [repr(str(v).strip()) for v in given] if given is not None else ["?"] * len(outside)
+                values = dict(zip(outside, said, strict=True))
+                lo, hi = _dates_in_units((lo, hi), column)
+            else:
+                values = {i: f"{numbers[i, j]:.4g}" for i in outside}
+                lo, hi = (f"{_in_units(v, column):.4g}" for v in (lo, hi))
+            for i in outside:
+                said = f"{column.name} = {values[i]} is outside the range of the rows judged good "
+                said += f"({lo} to {hi})"
+                notes[i].append((excess[i], said))
         return [
             "; ".join([word, *(text for _, text in sorted(note, key=lambda t: -t[0])[:2])])
             for word, note in zip(words, notes, strict=True)
@@ -1983,15 +1986,15 @@ class AnomalyDetector(BaseDetector):
         return notes
 
     def _column_ranges(self, x: torch.Tensor, mask: torch.Tensor | None, good: np.ndarray) -> list:
-        """Per kept column, (lowest, highest) in encoded units of a number column's observed values
-        among the ``good`` training rows; None for the other columns."""
+        """Per kept column, (lowest, highest) in encoded units of a number or date column's observed
+        values among the ``good`` training rows; None for the other columns."""
         rows = torch.from_numpy(np.flatnonzero(good)).to(x.device)
         values = x[rows].double().cpu().numpy()
         observed = None if mask is None else mask[rows].cpu().numpy() > 0
         ranges: list = []
         for j, (column, where) in enumerate(zip(self.encoder_.columns, self.encoder_.slices(), strict=True)):
             seen = values[:, where.start] if observed is None else values[observed[:, j], where.start]
-            if column.kind != "numeric" or len(seen) < 2:
+            if column.kind not in ("numeric", "datetime") or len(seen) < 2:
                 ranges.append(None)
                 continue
             ranges.append((float(seen.min()), float(seen.max())))
@@ -2896,6 +2899,14 @@ def _in_units(encoded: float, column) -> float:
     scale (the float32 encoding leaves noise below that: a 0 would read 4e-08)."""
     resolution = column.scale * 1e-6
     return float(np.round((encoded * column.scale + column.center) / resolution) * resolution)
+
+
+def _dates_in_units(encoded: tuple[float, ...], column) -> list[str]:
+    """Encoded dates (days) as text, to the minute (the float32 encoding leaves seconds of noise),
+    without the time when every one of them is at midnight."""
+    stamps = [pd.Timestamp(round((v * column.scale + column.center) * 1440) * 60, unit="s") for v in encoded]
+    written = "%Y-%m-%d" if all(t == t.normalize() for t in stamps) else "%Y-%m-%d %H:%M"
+    return [t.strftime(written) for t in stamps]
 
 
 def _log_odds(loss: np.ndarray) -> np.ndarray:
