@@ -759,7 +759,8 @@ def _typed_text(
     """A table read from a typed file (Parquet) with its text ``columns`` typed as a CSV file's
     columns are (numbers as text, formatted or with decimal commas, become numbers) by their
     ``kinds`` (:meth:`_ColumnCounts.kinds`; None: from these rows), and per row a reason when a
-    text value, or a number in another unit, sits in a column of numbers."""
+    text value, or a number in another unit, sits in a column of numbers, or a slip in a column of
+    text (:func:`_typed`)."""
     if not len(columns):
         return frame, [""] * len(frame)
     strings = _text_strings(frame, columns)
