@@ -319,15 +319,15 @@ def _train_detector(args: argparse.Namespace, frame, out: Path, rows: int | None
     if frame is None:
         with errors_naming(args.data):
             frame = sample_table(args.data, SAMPLE_ROWS, rows, seed=args.seed)
-    if len(frame) < frame.attrs.get("rows_in_file", len(frame)):  # a sample of all its rows is no news
-        logging.getLogger("vaekit").warning(
-            "%s: larger than --memory-budget %s; the detector learns from a uniform sample of %d "
-            "of its %d rows",
-            args.data,
-            args.memory_budget,
-            len(frame),
-            frame.attrs["rows_in_file"],
-        )
+        if len(frame) < frame.attrs["rows_in_file"]:  # a sample of all its rows is no news
+            logging.getLogger("vaekit").warning(
+                "%s: larger than --memory-budget %s; the detector learns from a uniform sample of %d "
+                "of its %d rows",
+                args.data,
+                args.memory_budget,
+                len(frame),
+                frame.attrs["rows_in_file"],
+            )
     common = dict(
         contamination=args.contamination,
         device=args.device,
