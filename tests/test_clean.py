@@ -36,6 +36,10 @@ from vaekit.errors import ParameterError
 from vaekit.io import csv_options, formatted_numbers
 from vaekit.scoring import BYTES_PER_VALUE
 
+# the settings of the tests of how files are read: the garbage classifier, which clean trains by
+# default and other tests cover, is left out (it made a clean of 400 rows several times longer)
+PARSING = {"garbage_classifier": False}
+
 
 def batches_of(rows: int, columns: int) -> int:
     """A memory budget under which clean reads a file of ``columns`` columns ``rows`` records at a
@@ -415,7 +419,7 @@ def test_numbers_with_decimal_commas_are_read_as_numbers(tmp_path):
     fields = lines[1 + 80].split(b";")
     lines[1 + 80] = b";".join([*fields[:2], b"n/v", *fields[3:]])
     path.write_bytes(b"".join(lines))
-    result = clean(path, tmp_path / "out", verbose=0)
+    result = clean(path, tmp_path / "out", verbose=0, **PARSING)
     garbage = pd.read_csv(tmp_path / "out" / "garbage.csv", sep=";", dtype=str, keep_default_na=False)
     rows = garbage["vaekit_row"].astype(int) - 1
     assert {5, 50, 150, 80} <= set(rows) and len(rows) < 10
@@ -423,7 +427,9 @@ def test_numbers_with_decimal_commas_are_read_as_numbers(tmp_path):
     kept = (tmp_path / "out" / "clean.csv").read_bytes().splitlines(keepends=True)
     assert kept == [line for i, line in enumerate(lines) if i - 1 not in set(rows)]
     assert result.n_rows == len(table)
-    batched = clean(path, tmp_path / "batched", memory_budget=batches_of(40, 7), verbose=0)  # read in batches
+    batched = clean(
+        path, tmp_path / "batched", memory_budget=batches_of(40, 7), verbose=0, **PARSING
+    )  # read in batches
     assert batched.summary() == result.summary()
     assert (tmp_path / "batched" / "clean.csv").read_bytes() == (tmp_path / "out" / "clean.csv").read_bytes()
 
@@ -483,7 +489,7 @@ def test_formatted_numbers_are_read_as_numbers(tmp_path):
         written.to_csv(path, sep=sep, index=False)
         lines = path.read_bytes().splitlines(keepends=True)
         out = tmp_path / f"out{sep}"
-        result = clean(path, out, verbose=0)
+        result = clean(path, out, verbose=0, **PARSING)
         garbage = pd.read_csv(out / "garbage.csv", sep=sep, dtype=str, keep_default_na=False)
         rows = garbage["vaekit_row"].astype(int) - 1
         assert {7, 70, 170, 90, 120} <= set(rows) and len(rows) < 12, sep
@@ -494,7 +500,7 @@ def test_formatted_numbers_are_read_as_numbers(tmp_path):
         assert kept == [line for i, line in enumerate(lines) if i - 1 not in set(rows)]
         assert result.n_rows == len(table)
         assert written.loc[7, "price"] in (out / "report.html").read_text()  # the fields as written
-    batched = clean(path, tmp_path / "batched", memory_budget=batches_of(40, 9), verbose=0)
+    batched = clean(path, tmp_path / "batched", memory_budget=batches_of(40, 9), verbose=0, **PARSING)
     assert batched.summary() == result.summary()
     assert written.loc[7, "price"] in (tmp_path / "batched" / "report.html").read_text()
 
@@ -538,7 +544,7 @@ def test_a_file_written_by_windows_programs_in_cp1252_is_read_as_such(tmp_path, 
     table.to_csv(path, index=False, encoding="cp1252")
     lines = path.read_bytes().splitlines(keepends=True)
     for budget, out in ((None, tmp_path / "out"), (batches_of(40, 7), tmp_path / "batched")):
-        result = clean(path, out, memory_budget=budget, verbose=0)
+        result = clean(path, out, memory_budget=budget, verbose=0, **PARSING)
         garbage = pd.read_csv(out / "garbage.csv", encoding="cp1252")
         rows = garbage["vaekit_row"] - 1
         assert result.n_unparseable == 0 and {5, 50, 150} <= set(rows) and len(rows) < 8
@@ -553,14 +559,16 @@ def test_a_file_written_by_windows_programs_in_cp1252_is_read_as_such(tmp_path, 
     data[1 + 82] = data[1 + 82].replace("Malmö".encode(), "Malm\xf6".encode("latin-1"))
     damaged.write_bytes(b"".join(data))
     with caplog.at_level(logging.WARNING, logger="vaekit"):
-        result = clean(damaged, tmp_path / "damaged", verbose=0)
+        result = clean(damaged, tmp_path / "damaged", verbose=0, **PARSING)
     assert result.n_unparseable == 1
     assert "1 record(s) are not UTF-8 text" in caplog.text and "--encoding" in caplog.text
-    given = clean(path, tmp_path / "given", encoding="latin-1", verbose=0)  # ö and é are the same bytes
+    given = clean(
+        path, tmp_path / "given", encoding="latin-1", verbose=0, **PARSING
+    )  # ö and é are the same bytes
     assert (tmp_path / "given" / "clean.csv").read_bytes() == (tmp_path / "out" / "clean.csv").read_bytes()
     assert given.n_unparseable == 0
     with pytest.raises(ParameterError, match="unknown encoding 'klingon'"):
-        clean(path, tmp_path / "bad", encoding="klingon", verbose=0)
+        clean(path, tmp_path / "bad", encoding="klingon", verbose=0, **PARSING)
 
 
 def test_excels_line_naming_the_delimiter_is_kept_and_obeyed(tmp_path):
@@ -650,8 +658,8 @@ def test_a_gzipped_csv_file_is_cleaned_into_gzipped_outputs(dirty_csv, tmp_path)
     before = _sha(packed)
     for budget in (None, batches_of(41, 7)):
         plain, zipped = tmp_path / f"plain{budget}", tmp_path / f"zipped{budget}"
-        expected = clean(path, plain, memory_budget=budget, verbose=0)
-        result = clean(packed, zipped, memory_budget=budget, verbose=0)
+        expected = clean(path, plain, memory_budget=budget, verbose=0, **PARSING)
+        result = clean(packed, zipped, memory_budget=budget, verbose=0, **PARSING)
         assert result.summary() == expected.summary()
         assert not (zipped / "clean.csv").exists() and not (zipped / "garbage.csv").exists()
         for name in ("clean", "garbage"):
@@ -661,7 +669,7 @@ def test_a_gzipped_csv_file_is_cleaned_into_gzipped_outputs(dirty_csv, tmp_path)
         assert a[["row", "line", "garbage", "reason"]].equals(b[["row", "line", "garbage", "reason"]])
     assert _sha(packed) == before
     # the same rows give the same bytes: no time nor temporary name in the gzip header
-    again = clean(packed, tmp_path / "again", verbose=0)
+    again = clean(packed, tmp_path / "again", verbose=0, **PARSING)
     assert again.summary() == result.summary()
     first, second = (tmp_path / d / "clean.csv.gz" for d in ("zippedNone", "again"))
     assert first.read_bytes() == second.read_bytes()
@@ -742,7 +750,7 @@ def test_a_value_its_column_cannot_hold_is_garbage_with_its_reason(tmp_path):
     table.to_csv(path, index=False)
     summaries = []
     for budget, out in ((None, tmp_path / "out"), (batches_of(40, 7), tmp_path / "batched")):
-        result = clean(path, out, memory_budget=budget, verbose=0)
+        result = clean(path, out, memory_budget=budget, verbose=0, **PARSING)
         summaries.append(result.summary())
         assert result.n_unparseable == 5
         garbage = pd.read_csv(out / "garbage.csv", keep_default_na=False).set_index("vaekit_row")
