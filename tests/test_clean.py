@@ -734,7 +734,9 @@ def test_a_value_its_column_cannot_hold_is_garbage_with_its_reason(tmp_path):
     of dates written three ways, which the detector reads as dates one by one: before, clean did
     not count it as dates (two thirds in one format), and its non-date was a gap. And a slip in a
     column of text ('Basci', 'pro' among 'Basic', 'Pro', 'Enterprise'): before, a value seen once
-    was the column's 'other' level to the detector, and the row was kept."""
+    was the column's 'other' level to the detector, and the row was kept. And a record with one
+    field alone holding a value, written with the header's number of fields (a note): before, its
+    gaps were filled and it was kept."""
     table = manifold_table(400)
     days = pd.date_range("2024-01-01", periods=400, freq="6h")
     table["when"] = days.strftime("%d/%m/%Y %H:%M")
@@ -746,13 +748,16 @@ def test_a_value_its_column_cannot_hold_is_garbage_with_its_reason(tmp_path):
     table.loc[50, "signed"] = "banana"
     table["plan"] = np.array(["Basic", "Pro", "Enterprise", "Basic"])[np.arange(400) % 4]
     table.loc[60, "plan"], table.loc[61, "plan"] = "Basci", "pro"
+    table = table.astype(object)
+    table.loc[70] = ""
+    table.loc[70, "plan"] = "checked by Ann, 2024-03-01"
     path = tmp_path / "dated.csv"
     table.to_csv(path, index=False)
     summaries = []
     for budget, out in ((None, tmp_path / "out"), (batches_of(40, 7), tmp_path / "batched")):
         result = clean(path, out, memory_budget=budget, verbose=0, **PARSING)
         summaries.append(result.summary())
-        assert result.n_unparseable == 5
+        assert result.n_unparseable == 6
         garbage = pd.read_csv(out / "garbage.csv", keep_default_na=False).set_index("vaekit_row")
         assert garbage.loc[41, "vaekit_reason"] == "column 'when': '45/13/2024 00:00' is not a date"
         assert garbage.loc[42, "vaekit_reason"] == "column 'when': 'unknown' is not a date"
@@ -761,6 +766,9 @@ def test_a_value_its_column_cannot_hold_is_garbage_with_its_reason(tmp_path):
             "column 'plan': 'Basci' is not one of its values ('Basic' misspelt? 199 rows hold it)"
         )
         assert garbage.loc[62, "vaekit_reason"].startswith("column 'plan': 'pro' is not one of its values")
+        assert garbage.loc[71, "vaekit_reason"] == (
+            "only 'plan' holds a value ('checked by Ann, 2024-03-01'): a title, a note or a footer?"
+        )
         assert 43 not in garbage.index or "date" not in garbage.loc[43, "vaekit_reason"]
     assert summaries[0] == summaries[1]
     model = vaekit.load(tmp_path / "out" / "model")

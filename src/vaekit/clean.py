@@ -4,8 +4,9 @@ The input is never modified. Every input row (or image file) ends up in exactly 
 outputs, ``clean.<ext>`` and ``garbage.<ext>``, in the input's own format, column order and row
 order; a kept CSV row is written byte for byte as it was read. A row is garbage when it cannot be
 parsed (a wrong number of fields, bytes that are not text in the file's encoding, a value its
-column cannot hold, an image that does not open), when the detector scores it above the threshold,
-or, with ``drop_duplicates``, when it repeats an earlier row exactly. Each garbage row carries
+column cannot hold, a CSV record with one value alone, an image that does not open), when the
+detector scores it above the threshold, or, with ``drop_duplicates``, when it repeats an earlier
+row exactly. Each garbage row carries
 its reason. Every file is written atomically: an interrupted run leaves no half-written file under
 a final name.
 
@@ -71,6 +72,8 @@ TABLE_KINDS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 NUMERIC_SHARE = 0.9  # a text column whose non-empty cells are at least this share numbers is numeric
 PROBE = 1000  # cells read formatted first: a column of words is not read so to the end
 VOCABULARY = 200  # at most, the values of a column of text whose slips are looked for
+LONE_COLUMNS = 3  # at least, the columns of a CSV file for a record with one value alone to be garbage
+LONE_SHARE = 0.01  # at most, the share of its records so
 MAX_IMAGE_PIXELS = 64 * 64  # images are scored at most this big (aspect kept)
 SAMPLE_ROWS = 200_000  # the detector learns from a uniform sample of a file too large to hold
 
@@ -525,20 +528,25 @@ class _ColumnCounts:
     numbers when most of its first ``PROBE`` such cells are. And how many of the cells that are
     not numbers hold each value (stripped), while a column has at most ``VOCABULARY`` of them
     (None beyond: free text), for the slips among a column of text's values
-    (:func:`vaekit.tabular.slips`)."""
+    (:func:`vaekit.tabular.slips`). And how many records there are, and how many hold a value in
+    one field only (:meth:`lone_is_rare`)."""
 
     present: np.ndarray
     not_numbers: np.ndarray
     readings: dict[str, list[collections.Counter]]
     dates: np.ndarray
     values: list[collections.Counter | None]
+    records: int = 0
+    lone: int = 0
 
     @classmethod
     def of(cls, frame: pd.DataFrame, decimal_commas: bool) -> _ColumnCounts:
         present, not_numbers, readings, dates, held = [], [], {FORMATTED: [], COMMA: []}, [], []
+        filled = np.zeros(len(frame), dtype=np.int64)
         for column in frame.columns:
             values = frame[column]
             numbers, missing = _numbers(values)
+            filled += ~missing.to_numpy()
             unread = ~missing & numbers.isna()
             bad = int(unread.sum())
             present.append(int((~missing).sum()))
@@ -556,7 +564,10 @@ class _ColumnCounts:
                     units = collections.Counter(unit.where(read.notna(), None).tolist())
                 readings[style].append(units)
         as_array = functools.partial(np.array, dtype=np.int64)
-        return cls(as_array(present), as_array(not_numbers), readings, as_array(dates), held)
+        lone = int((filled == 1).sum())
+        return cls(
+            as_array(present), as_array(not_numbers), readings, as_array(dates), held, len(frame), lone
+        )
 
     def __add__(self, other: _ColumnCounts) -> _ColumnCounts:
         return _ColumnCounts(
@@ -571,7 +582,15 @@ class _ColumnCounts:
                 None if a is None or b is None or len(a.keys() | b.keys()) > VOCABULARY else a + b
                 for a, b in zip(self.values, other.values, strict=True)
             ],
+            self.records + other.records,
+            self.lone + other.lone,
         )
+
+    def lone_is_rare(self) -> bool:
+        """Whether a record holding a value in one field only is an error in its file: one of
+        ``LONE_COLUMNS`` columns or more, where fewer than ``LONE_SHARE`` of the records are so (a
+        title, a note or a footer written with the header's number of fields: 'Exported by ...,,,')."""
+        return len(self.present) >= LONE_COLUMNS and self.lone < LONE_SHARE * self.records
 
     def kinds(self, columns: list[str], label_column: str | None) -> list[ColumnKind]:
         """Per column (kind, reading, unit): kind "numbers" (every present cell a number),
@@ -686,11 +705,20 @@ def _plain_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series] | None:
     return pd.Series(numbers, index=values.index, name=values.name), pd.Series(missing, index=values.index)
 
 
-def _typed(frame: pd.DataFrame, kinds: list[ColumnKind]) -> tuple[pd.DataFrame, list[str]]:
+def _typed(
+    frame: pd.DataFrame, kinds: list[ColumnKind], lone: bool = False
+) -> tuple[pd.DataFrame, list[str]]:
     """A frame of the records' strings typed by the file's column kinds (:meth:`_ColumnCounts.kinds`),
     and per row a reason when a text value, or a number in another unit, sits in a column of
-    numbers, or a value that is not a date in a column of dates, or a slip in a column of text."""
+    numbers, or a value that is not a date in a column of dates, or a slip in a column of text;
+    with ``lone`` (:meth:`_ColumnCounts.lone_is_rare`), when one field alone holds a value."""
     reasons = [""] * len(frame)
+    if lone and len(frame):
+        held = ~np.column_stack([_missing(frame[c]).to_numpy() for c in frame.columns])
+        for i in np.flatnonzero(held.sum(axis=1) == 1):
+            j = int(np.argmax(held[i]))
+            value = frame.iloc[i, j].strip()
+            reasons[i] = f"only {frame.columns[j]!r} holds a value ({value!r}): a title, a note or a footer?"
     for column, (kind, style, unit, slipped) in zip(list(frame.columns), kinds, strict=True):
         values = frame[column]
         if kind == "text":
@@ -778,7 +806,7 @@ def _typed_frame(records: CsvRecords, label_column: str | None) -> tuple[pd.Data
     text value sits in a column whose other values are numbers."""
     counts = _ColumnCounts.of(records.strings, records.dialect.delimiter != ",")
     kinds = counts.kinds(records.columns, label_column)
-    return _typed(records.strings.copy(), kinds)
+    return _typed(records.strings.copy(), kinds, counts.lone_is_rare())
 
 
 # -- the pipeline ---------------------------------------------------------------------------------
@@ -1572,7 +1600,7 @@ class _StreamingCsvJob(_StreamingParquetJob):
             place += len(part)
             if typed:
                 ok = strings.index.to_numpy()
-                frame, reasons = _typed(strings.copy(), self.kinds)
+                frame, reasons = _typed(strings.copy(), self.kinds, self.lone)
                 for i, reason in zip(ok, reasons, strict=True):
                     chunk.reasons[i] = reason
                 frame.index = chunk.places[ok]
@@ -1619,14 +1647,14 @@ class _StreamingCsvJob(_StreamingParquetJob):
             raise DataError(
                 f"{self.source}: none of its {n} records can be parsed as CSV with its header's fields"
             )
-        self.kinds = counts.kinds(self.columns, self.label_column)
+        self.kinds, self.lone = counts.kinds(self.columns, self.label_column), counts.lone_is_rare()
         # exact duplicates among the records that parse, by a 64-bit hash of their fields
         parsed = np.concatenate([p for p, _ in hashed])
         repeats, first_of = _repeats(_in_parts(np.concatenate([h for _, h in hashed])))
         self.repeats, self.first_of = parsed[repeats], parsed[first_of]
         del hashed
         _, places, fields = picked.rows()
-        sample, reasons = _typed(_string_frame(fields, self.columns), self.kinds)
+        sample, reasons = _typed(_string_frame(fields, self.columns), self.kinds, self.lone)
         sample.index = places
         usable = np.array([not r for r in reasons], dtype=bool)
         if self.drop_duplicates:  # dropped rows are not scored: not learnt from either

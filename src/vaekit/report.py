@@ -319,8 +319,9 @@ def _unparseable(d: CleanReport) -> str:
     )
     return (
         f"<section><h2>Could not be read ({len(d.unparseable)})</h2><p>These are garbage by definition "
-        "(a line that does not parse, a value its column cannot hold: text among numbers, a date that is "
-        "not one, a slip of one of a column's values): they are in the garbage output with their reason.</p>"
+        "(a line that does not parse or holds one value alone, a value its column cannot hold: text among "
+        "numbers, a date that is not one, a slip of one of a column's values): they are in the garbage "
+        "output with their reason.</p>"
         f"<table class='rows'><tr><th>where</th><th>why</th></tr>{rows}</table>{more}</section>"
     )
 
