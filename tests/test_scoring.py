@@ -134,3 +134,19 @@ def test_auto_on_a_file_cuts_where_the_detector_cut_its_training_rows(fitted):
     labels = pd.read_csv(folder / "auto.csv")["label"].to_numpy()
     assert labels.sum() >= 3 and summary["flagged"] == labels.sum()
     assert np.array_equal(labels, detector.labels_)
+
+
+def test_top_columns_are_listed_for_the_flagged_rows_of_any_table():
+    """Only the flagged rows get top columns; a table with a column named 'images' is a table (an
+    attribute lookup for a folder of images found that column)."""
+    from vaekit.scoring import top_columns
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=["images", "x", "y"])
+    frame.loc[7, "x"] = 40.0
+    detector = AnomalyDetector(random_state=0, steps=20).fit(frame)
+    labels = (detector.decision_function(frame) > detector.threshold_).astype(int)
+    assert labels[7] == 1
+    table = top_columns(detector, frame, labels, 2)
+    assert list(table.columns) == ["top1", "top1_share", "top2", "top2_share"]
+    assert table.loc[7, "top1"] == "x" and table["top1"].notna().sum() == labels.sum()

@@ -268,7 +268,10 @@ def top_columns(detector, data, labels: np.ndarray, n: int) -> pd.DataFrame:
     shares = np.full((len(labels), n), np.nan)
     flagged = np.flatnonzero(labels)
     if len(flagged) and n:
-        data = getattr(data, "images", data)  # a folder of images (ImageData): its array of them
+        from vaekit.images import ImageData
+
+        if isinstance(data, ImageData):  # a folder of images: its array of them
+            data = data.images
         rows = data.iloc[flagged] if isinstance(data, pd.DataFrame) else data[flagged]
         names[flagged], shares[flagged] = detector.top_features(rows, n=n)
     columns = {}
