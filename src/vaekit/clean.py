@@ -6,9 +6,8 @@ order; a kept CSV row is written byte for byte as it was read. A row is garbage 
 parsed (a wrong number of fields, bytes that are not text in the file's encoding, a value its
 column cannot hold, a CSV record with one value alone, an image that does not open), when the
 detector scores it above the threshold, or, with ``drop_duplicates``, when it repeats an earlier
-row exactly. Each garbage row carries
-its reason. Every file is written atomically: an interrupted run leaves no half-written file under
-a final name.
+row exactly. Each garbage row carries its reason. Every file is written atomically: an interrupted
+run leaves no half-written file under a final name.
 
 CSV files are read as the programs that write them write them: a comma, semicolon, tab or bar
 between fields (or as Excel's first line ``sep=;`` says), quotes doubled inside quoted fields,
@@ -802,8 +801,8 @@ def _typed_text(
 
 
 def _typed_frame(records: CsvRecords, label_column: str | None) -> tuple[pd.DataFrame, list[str]]:
-    """The parsed records as a DataFrame with pandas' usual types, and per record a reason when a
-    text value sits in a column whose other values are numbers."""
+    """The parsed records as a DataFrame with pandas' usual types, and per record a reason when one
+    of its values is one its column cannot hold, or when it holds one value alone (:func:`_typed`)."""
     counts = _ColumnCounts.of(records.strings, records.dialect.delimiter != ",")
     kinds = counts.kinds(records.columns, label_column)
     return _typed(records.strings.copy(), kinds, counts.lone_is_rare())
