@@ -437,6 +437,9 @@ def test_slips_are_a_common_values_other_spellings_and_nothing_else():
     assert slips({"red": 50, "blue": 30, "green": 1}) == {}  # two values, not true and false
     assert slips({"Mr": 900, "Dr": 3, "Mrs": 500, "Ms": 30}) == {}
     assert slips({"A100-X": 500, "A101-X": 2}) == {}
+    assert slips({"inpatient ward a": 223, "inpatient ward w": 2, "inpatient wrd a": 1}) == {
+        "inpatient wrd a": "'inpatient ward a' misspelt? 223 rows hold it"
+    }  # wards a and w: labels of a series (R's medicaldata::covid_testing)
     assert slips({"Female": 30, "Femal": 2}) == {}  # 15 times as many: not rare enough beside it
     assert slips({"Female": 5000, "Femal": 40}) == {}  # 40 rows: a value, not a slip
     assert slips({"Female": 10, "Femal": 1}) == {}  # too few rows to call 'Female' common

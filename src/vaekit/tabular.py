@@ -495,7 +495,8 @@ def slips(counts: dict[str, int]) -> dict[str, str]:
     two values, true and false or yes and no, anything else ('maybe'). A slip is rare: held by
     ``SLIP_RATIO`` times fewer cells than its value, and by at most ``SLIP_SHARE`` of the cells
     (or 2). Values with digits are not compared letter by letter (codes such as 'A100' and
-    'A101' differ by design), nor values of fewer than 5 letters ('Iran' and 'Iraq'). Only a
+    'A101' differ by design), nor values of fewer than 5 letters ('Iran' and 'Iraq'), nor values
+    that differ in a word of one or two letters ('inpatient ward a' and 'inpatient ward w'). Only a
     column whose established values hold ``CLOSED`` of its cells is looked at: in one of names,
     most rare, 'Mario' beside 'Maria' is no slip."""
     from rapidfuzz.distance import OSA
@@ -525,7 +526,7 @@ def slips(counts: dict[str, int]) -> dict[str, str]:
                 continue
             limit = 2 if len(level) >= 9 else 1
             d = OSA.distance(value.casefold(), level.casefold(), score_cutoff=limit)
-            if d <= limit and (nearest is None or d < nearest):
+            if d <= limit and (nearest is None or d < nearest) and not _labels_apart(value, level):
                 best, nearest = level, d
         if best is not None:
             slip = "written another way" if nearest == 0 else "misspelt"
@@ -533,6 +534,14 @@ def slips(counts: dict[str, int]) -> dict[str, str]:
         elif flags:
             out[value] = " or ".join(repr(v) for _, v in established)
     return out
+
+
+def _labels_apart(a: str, b: str) -> bool:
+    """Whether two values differ only in words of one or two letters ('ward a' and 'ward w', 'type
+    A' and 'type B'): labels of a series, not slips."""
+    x, y = re.findall(r"\w+", a.casefold()), re.findall(r"\w+", b.casefold())
+    differ = [(p, q) for p, q in zip(x, y, strict=False) if p != q]
+    return len(x) == len(y) and bool(differ) and all(min(len(p), len(q)) <= 2 for p, q in differ)
 
 
 def _letters(value: str) -> str:
