@@ -712,27 +712,26 @@ def _typed(
     numbers, or a value that is not a date in a column of dates, or a slip in a column of text;
     with ``lone`` (:meth:`_ColumnCounts.lone_is_rare`), when one field alone holds a value."""
     reasons = [""] * len(frame)
-    if lone and len(frame):
-        held = ~np.column_stack([_missing(frame[c]).to_numpy() for c in frame.columns])
-        for i in np.flatnonzero(held.sum(axis=1) == 1):
-            j = int(np.argmax(held[i]))
-            value = frame.iloc[i, j].strip()
-            reasons[i] = f"only {frame.columns[j]!r} holds a value ({value!r}): a title, a note or a footer?"
+    given, gaps = [], []  # each column's strings and which are missing, for the lone values
     for column, (kind, style, unit, slipped) in zip(list(frame.columns), kinds, strict=True):
         values = frame[column]
+        given.append(values)
         if kind == "text":
+            stripped = values.str.strip()
             if slipped:
-                stripped = values.str.strip()
                 for i in np.flatnonzero(stripped.isin(list(slipped)).to_numpy()):
                     value = stripped.iloc[i]
                     what = slipped[value]
                     reasons[i] = (
                         reasons[i] or f"column {column!r}: {value!r} is not one of its values ({what})"
                     )
-            frame[column] = values.where(~_missing(values), None)
+            missing = stripped.isin(MISSING_TEXT)  # _missing, of the strings stripped once
+            frame[column] = values.where(~missing, None)
+            gaps.append(missing.to_numpy())
             continue
         if kind == "dates":
             missing = _missing(values)
+            gaps.append(missing.to_numpy())
             stamps = parse_dates(values.where(~missing).str.strip(), style == DAY_FIRST)
             what = "a time" if times_alone(values[~missing & stamps.notna()]) else "a date"
             for i in np.flatnonzero((~missing & stamps.isna()).to_numpy()):
@@ -756,6 +755,13 @@ def _typed(
                 )
                 reasons[i] = reasons[i] or f"column {column!r}: {values.iloc[i]!r} {what}"
         frame[column] = numbers
+        gaps.append(np.asarray(missing))
+    if lone and len(frame):  # its reason before any other of its one value
+        held = ~np.column_stack(gaps)
+        for i in np.flatnonzero(held.sum(axis=1) == 1):
+            j = int(np.argmax(held[i]))
+            value = given[j].iloc[i].strip()
+            reasons[i] = f"only {frame.columns[j]!r} holds a value ({value!r}): a title, a note or a footer?"
     return frame, reasons
 
 
