@@ -112,7 +112,7 @@ def test_a_killed_command_line_run_resumes_to_the_same_model(tmp_path):
         "train",
         str(data),
         "--epochs",
-        "30",
+        "12",
         "--hidden",
         "128,128",
         "--seed",
