@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 from vaekit.cli import main
@@ -56,5 +58,7 @@ def test_command_line_examples_run(tmp_path, monkeypatch, capsys):
         assert words[0] == "vaekit", line
         assert main(words[1:]) == 0, f"{line}: {capsys.readouterr().err}"
     assert '"neg_elbo"' in capsys.readouterr().out
+    script = Path(sys.executable).with_name("vaekit")  # the entry point the lines name is installed
+    assert subprocess.run([script, "--version"], capture_output=True, text=True).stdout.startswith("vaekit")
     for name in ("latent.csv", "rebuilt.parquet", "new-rows.csv", "wine-ae/config.json", "scores.csv"):
         assert (tmp_path / name).exists(), name
