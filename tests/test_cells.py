@@ -292,6 +292,40 @@ def test_the_levels_of_a_column_whose_values_come_from_a_few():
     assert (cells.level_rarity(x, levels, torch.tensor([0.0, 1.0, 1.0, 1.0], dtype=torch.float64)) == 0).all()
 
 
+def test_a_rare_value_on_the_even_steps_of_its_columns_levels_is_a_rare_level_not_from_elsewhere():
+    """A scale whose levels are 1 to 4 with a 7 in two rows (too few for a level) and a 3.5 in one,
+    and a flag of 0 and 1 with a 2 in two rows and a 0.5 in one, scaled and rounded to float32 as
+    the detector encodes them: the 7 and the 2 lie on their levels' even steps, as rare as the
+    column's share of values off its levels; the 3.5 and the 0.5 lie off them, FOREIGN times rarer.
+    Levels not evenly spaced (0, 0.0137 and 1) have no steps."""
+    rng = np.random.default_rng(1)
+    n = 1000
+    scale = rng.choice([1.0, 2.0, 3.0, 4.0], size=n)
+    scale[:2], scale[2] = 7.0, 3.5
+    flag = rng.choice([0.0, 1.0], size=n)
+    flag[3:5], flag[5] = 2.0, 0.5
+    raw = np.c_[scale, flag]
+    x = torch.from_numpy(((raw - raw.mean(axis=0)) / raw.std(axis=0)).astype(np.float32).astype(np.float64))
+    judged = torch.ones(2, dtype=torch.float64)
+    levels = cells.fit_levels(x, judged)  # as for columns without a grid (noise spoils one)
+    assert (~levels[1:].isnan()).sum(dim=0).tolist() == [4, 2]
+    rarities = cells.off_level_rarities(x, levels, judged).numpy()
+    off = -np.log(3 / n)  # each column's share of values off its levels
+    np.testing.assert_allclose(
+        rarities[:6],
+        [
+            [off, 0],
+            [off, 0],
+            [off + np.log(cells.FOREIGN), 0],
+            [0, off],
+            [0, off],
+            [0, off + np.log(cells.FOREIGN)],
+        ],
+    )
+    assert (rarities[6:] == 0).all()
+    assert cells._even_steps(np.array([0.0, 0.0137, 1.0, np.nan])) is None
+
+
 def test_two_fields_holding_one_rare_value_are_found_as_a_copy():
     """Six rows whose second column holds the first's value (both continuous, on other scales),
     encoded in float32 as the detector does: the pair agrees in 6 of 5,000 rows, each of them as

@@ -775,6 +775,35 @@ def test_a_detector_saved_before_the_log_scaled_tails_scores_as_it_did(tmp_path)
     assert "no rarer than 0.022% of rows" in detector.auto_rule
 
 
+def test_a_small_tables_fields_in_the_wrong_unit_are_found_by_the_edge_sign_when_hunting_garbage():
+    """400 rows of scores from 1 to 10 (most at 1 or 2) and an age, 12 rows of noise within the
+    columns' ranges, and 4 rows with one field times 1,000, three of them in one column (a unit
+    error repeated): hunting garbage (the garbage classifier on), the detector judges the edges of
+    a table this small, each column's edges past its three farthest values: the four are the
+    highest and flagged, and their edge sign alone lies above every good row's score. A plain
+    detector has no edge sign under EDGE_ROWS rows (the rows at a small table's edges are
+    anomalies to it)."""
+    from vaekit.detectors import EDGE_ROWS
+
+    rng = np.random.default_rng(0)
+    n = 400
+    severity = rng.gamma(1.0, 1.2, n)
+    data = pd.DataFrame(
+        {f"score{j}": np.clip(np.round(1 + severity * rng.uniform(0.6, 1.4, n)), 1, 10) for j in range(6)}
+    )
+    data["age"] = np.round(rng.normal(55, 12, n))
+    lo, hi = data.min(), data.max()
+    for i, column in enumerate(["score0", "score0", "score0", "age"]):
+        data.loc[i, column] *= 1000
+    data.loc[4:15, :] = rng.uniform(lo, hi, (12, data.shape[1]))
+    detector = AnomalyDetector(random_state=0, garbage_classifier=True).fit(data)
+    edge = detector.signs(data)["edge"].to_numpy()
+    assert edge[:4].min() > detector.decision_scores_[16:].max()  # alone, above every good row
+    assert set(np.argsort(-detector.decision_scores_)[:4]) == set(range(4))
+    assert detector.labels_[:4].all() and detector.labels_[16:].mean() < 0.02
+    assert n < EDGE_ROWS and AnomalyDetector(random_state=0).fit(data).cell_edges_ is None
+
+
 def test_a_sentinel_below_a_columns_floor_is_found_by_the_edge_sign(tmp_path):
     """Lengths of at least 1 (30% exactly 1, the rest long-tailed, to the hundredth): 8 rows
     with a length of 0 lie within the other signs' ranges (none among the 8 highest scores

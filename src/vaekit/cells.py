@@ -49,6 +49,7 @@ MAX_FEATURES = 2048  # wider encodings get no cell model (its inverse costs feat
 CHUNK = 65_536  # rows
 NEARER = 0.1  # how much nearer a normal distribution a bent column must be (see normal_gap)
 EDGE = 0.005  # the share of a column's values beyond each of its edges (see fit_edges)
+EDGE_VALUES = 3  # at least, the values beyond each edge: a unit error repeated does not set it
 TENFOLD = 10.0  # the tail's spacing: from the edge to the quantile of TENFOLD times that share
 RESOLUTION = 0.01  # the least spacing, as a share of the width between the edges
 GRID_SHARE = 0.98  # the share of a column's values that must lie on a grid for it to have one
@@ -306,16 +307,18 @@ def fit_edges(u: torch.Tensor) -> torch.Tensor:
     """(6, features) float64: each column's edges on the cell model's scale, of the rows ``u``
     (float64, no gaps): the lower edge, its spacing and the share of values below it, the upper
     edge, its spacing and the share above it. An edge is the quantile ``EDGE`` from its end (at
-    least one row's share, 1 / rows, so that a few rows may lie beyond it), its spacing the
-    distance to the quantile of ``TENFOLD`` times that share, but at least the column's step, the
+    least ``EDGE_VALUES`` rows' share, so that in a small table a unit error repeated does not
+    set it), its spacing the distance to the quantile of ``TENFOLD`` times that share (at most a
+    quarter of the rows), but at least the column's step, the
     median gap between its distinct values (1 for counts, the gap between levels for a flag), and
     ``RESOLUTION`` of the width between the edges. The share beyond an edge is counted (at least
     one row's): a column whose values pile up at a floor (a count, a length of at least 1) has
     none below it, and a value there is rarer than one beyond the edge of a long tail."""
     n = max(len(u), 1)
-    share = max(EDGE, 1 / n)
+    share = max(EDGE, EDGE_VALUES / n)
+    wider = min(TENFOLD * share, 0.25)
     values = u.numpy()
-    q = np.quantile(values, [share, TENFOLD * share, 1 - TENFOLD * share, 1 - share], axis=0)
+    q = np.quantile(values, [share, wider, 1 - wider, 1 - share], axis=0)
     step = np.array([_step(column) for column in values.T]) if values.shape[1] else np.zeros(0)
     least = np.maximum(RESOLUTION * np.maximum(q[3] - q[0], 1e-12), step)
     below = np.maximum((values < q[0]).mean(axis=0), 1 / n)
@@ -580,7 +583,9 @@ def off_level_rarities(
 ) -> torch.Tensor:
     """(rows, features): for each ``judged`` observed field of a column with levels that is none of
     them, -log of the column's share of values off its levels, ``FOREIGN`` times rarer (a value
-    its column has not held: from elsewhere); 0 elsewhere."""
+    its column has not held: from elsewhere) unless it lies on the even steps of its levels (a 9
+    where 1 to 4 are the levels: a rare level of a scale, not a number from elsewhere; how far
+    beyond them it lies is the edge sign's to judge); 0 elsewhere."""
     out = torch.zeros(x.shape, dtype=torch.float64)
     columns = torch.nonzero(~levels[0].isnan() & (judged > 0)).flatten()
     if not len(columns):
@@ -589,8 +594,27 @@ def off_level_rarities(
     off = ~(fields.unsqueeze(1) == levels[1:, columns]).any(dim=1)
     if seen is not None:
         off &= seen[:, columns] > 0
-    out[:, columns] = torch.where(off, -torch.log(levels[0, columns]) + math.log(FOREIGN), 0.0)
+    foreign = torch.ones_like(off)
+    for i, j in enumerate(columns.tolist()):
+        steps = _even_steps(levels[1:, j].numpy())
+        if steps is not None:
+            field = fields[:, i]
+            foreign[:, i] = _off_grid(field, *steps, 1) & _told(field, *steps)
+    rarity = -torch.log(levels[0, columns]) + math.log(FOREIGN) * foreign
+    out[:, columns] = torch.where(off, rarity, 0.0)
     return out
+
+
+def _even_steps(levels: np.ndarray) -> tuple[float, float] | None:
+    """(origin, step) of the even steps a column's levels (NaN-padded) lie on (1, 2, 3, 5: a
+    scale; 0, 0.25, 0.5, 1; a flag's 0 and 1), if they do; None otherwise (0, 0.0132 and 1)."""
+    values = np.sort(levels[~np.isnan(levels)])
+    if len(values) < 2:
+        return None
+    step = float(np.diff(values).min())
+    if step <= 0 or _off_grid(values, values[0], step, 1).any():
+        return None
+    return float(values[0]), step
 
 
 def fit_categories(x: torch.Tensor, groups: list[tuple[int, int]]) -> torch.Tensor:

@@ -99,7 +99,7 @@ EPS = 1e-12
 CELL_RARITIES = ("edge", "grid", "level", "copy")  # those of the cell model
 RARITIES = (*CELL_RARITIES, "category", "context")
 RARITY_FENCE = -math.log(NormalDist().cdf(-Z))
-EDGE_ROWS = 1000  # rows without gaps a detector needs for the edge sign
+EDGE_ROWS = 1000  # rows without gaps a detector needs for the edge sign (GARBAGE_ROWS: hunting garbage)
 TABLE_SIGNS = ("cells", "garbage")  # the signs of the cell model that are not rarities
 GARBAGE_ROWS = 50  # rows a detector needs for the garbage sign
 # where float64 work is done: Apple's MPS has no float64, and the k-nearest searches are small
@@ -691,28 +691,29 @@ class AnomalyDetector(BaseDetector):
     robust Gaussian model of the encoded columns, the skewed or long-tailed ones bent about
     logarithmically first, its mean, precision and bend kept in the file; a
     shifted decimal point or two fields swapped often stay within their columns' ranges, and a
-    row's distance spreads one bad field over all of them). And a fifth, with ``EDGE_ROWS`` rows
-    or more, how rare it is for a row to have a number field as far beyond its column's edges as
-    its farthest one, on the same bent scale (:func:`vaekit.cells.edge_rarity`: a column's tail
-    is taken as exponential beyond the edge, and a column whose values pile up at a floor or come
-    in steps, a count or a flag, has no room beyond it: a sentinel of -999 or 0 where values
-    start at 1 lies many spacings out, while the largest amounts of a long tail do not; it is
-    a rarity already, -log of a share of rows). And a sixth, when a number column's values lie on
-    a grid (:func:`vaekit.cells.fit_grids`: counts, readings to two decimals, levels of a scale, at
-    least 98% of them on steps of one size, however scaled), how rare a row's field off its grid is
-    (:func:`vaekit.cells.grid_rarity`: a rarity too, from the column's share of values off its grid,
-    ten times rarer for each tenfold finer grid the value needs, a number on none of them, noise or
-    a value from another column, far rarer still). And a seventh, when a number column without a grid
-    has its values from a few (:func:`vaekit.cells.fit_levels`: at most 30 values, each held by 0.2%
-    of the rows, that hold 98% of them), how rare a row's field that is none of them is
-    (:func:`vaekit.cells.level_rarity`: from the column's share of values off its levels, a value it
-    has not held taken as from elsewhere). And an eighth, when two number fields of a row hold the
-    same value, one that neither column holds often (:func:`vaekit.cells.fit_copies`: a value held
-    by under 1% of a column's rows), how rare it is for a row to have two fields agreeing so
-    (:func:`vaekit.cells.copy_rarity`: -log of the share of the training rows with an agreement at
-    least as rare, a pair of columns that never agree so taken as agreeing in one row): a value
-    copied into the next field, which may lie well within its range. And a ninth, when the table
-    has category columns, how rare a row's rarest category is (:func:`vaekit.cells.category_rarity`:
+    row's distance spreads one bad field over all of them). And a fifth, with ``EDGE_ROWS`` rows or
+    more (``GARBAGE_ROWS`` with the garbage classifier), how rare it is for a row to have a number
+    field as far beyond its column's edges as its farthest one, on the same bent scale
+    (:func:`vaekit.cells.edge_rarity`: a column's tail is taken as exponential beyond the edge, and a
+    column whose values pile up at a floor or come in steps, a count or a flag, has no room beyond it:
+    a sentinel of -999 or 0 where values start at 1 lies many spacings out, while the largest amounts
+    of a long tail do not; it is a rarity already, -log of a share of rows). And a sixth, when a
+    number column's values lie on a grid (:func:`vaekit.cells.fit_grids`: counts, readings to two
+    decimals, levels of a scale, at least 98% of them on steps of one size, however scaled), how rare
+    a row's field off its grid is (:func:`vaekit.cells.grid_rarity`: a rarity too, from the column's
+    share of values off its grid, ten times rarer for each tenfold finer grid the value needs, a
+    number on none of them, noise or a value from another column, far rarer still). And a seventh,
+    when a number column without a grid has its values from a few (:func:`vaekit.cells.fit_levels`: at
+    most 30 values, each held by 0.2% of the rows, that hold 98% of them), how rare a row's field that
+    is none of them is (:func:`vaekit.cells.level_rarity`: from the column's share of values off its
+    levels, a value it has not held taken as from elsewhere unless it lies on the levels' even steps).
+    And an eighth, when two number fields of a row hold the same value, one that neither column holds
+    often (:func:`vaekit.cells.fit_copies`: a value held by under 1% of a column's rows), how rare it
+    is for a row to have two fields agreeing so (:func:`vaekit.cells.copy_rarity`: -log of the share
+    of the training rows with an agreement at least as rare, a pair of columns that never agree so
+    taken as agreeing in one row): a value copied into the next field, which may lie well within its
+    range. And a ninth, when the table has category columns, how rare a row's rarest category is
+    (:func:`vaekit.cells.category_rarity`:
     -log of the share of the rows whose level in that column is held by at most as many rows): a
     misspelt or foreign value that the other fields say nothing of. And a tenth, when the rest of a
     row tells something of a category column's level (tables of ``CONTEXT_ROWS`` rows or more),
@@ -2075,7 +2076,11 @@ class AnomalyDetector(BaseDetector):
                 bent = warp(pool64, self.cell_bend_)
                 self.cell_mean_, self.cell_precision_, largest = fit_cells(bent, self._cell_targets)
                 # a column's tail beyond its edges is estimated from a few rows beyond them
-                self.cell_edges_ = fit_edges(bent) if len(pool) >= EDGE_ROWS else None
+                # with fewer rows, those at a column's edges (the largest of a few, a rare level)
+                # would pass for anomalies; a detector hunting garbage (its garbage classifier on)
+                # wants the field times 1,000 of a small table found, and judges edges from fewer
+                least = GARBAGE_ROWS if self.garbage_classifier else EDGE_ROWS
+                self.cell_edges_ = fit_edges(bent) if len(pool) >= least else None
                 # on the encoded values (a grid is lost when bent); none if no number column has one
                 grids = fit_grids(pool64, self._number_targets)
                 self.cell_grids_ = grids if bool((grids[1] * self._number_targets).any()) else None
