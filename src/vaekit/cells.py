@@ -307,13 +307,13 @@ def fit_edges(u: torch.Tensor) -> torch.Tensor:
     """(6, features) float64: each column's edges on the cell model's scale, of the rows ``u``
     (float64, no gaps): the lower edge, its spacing and the share of values below it, the upper
     edge, its spacing and the share above it. An edge is the quantile ``EDGE`` from its end (at
-    least ``EDGE_VALUES`` rows' share, so that in a small table a unit error repeated does not
-    set it), its spacing the distance to the quantile of ``TENFOLD`` times that share (at most a
-    quarter of the rows), but at least the column's step, the
-    median gap between its distinct values (1 for counts, the gap between levels for a flag), and
-    ``RESOLUTION`` of the width between the edges. The share beyond an edge is counted (at least
-    one row's): a column whose values pile up at a floor (a count, a length of at least 1) has
-    none below it, and a value there is rarer than one beyond the edge of a long tail."""
+    least ``EDGE_VALUES`` rows' share, so that in a small table a unit error repeated does not set
+    it), its spacing the distance to the quantile of ``TENFOLD`` times that share (at most a quarter
+    of the rows), but at least the column's step, the median gap between its distinct values (1 for
+    counts, the gap between levels for a flag), and ``RESOLUTION`` of the width between the edges.
+    The share beyond an edge is counted (at least one row's): a column whose values pile up at a
+    floor (a count, a length of at least 1) has none below it, and a value there is rarer than one
+    beyond the edge of a long tail."""
     n = max(len(u), 1)
     share = max(EDGE, EDGE_VALUES / n)
     wider = min(TENFOLD * share, 0.25)
