@@ -2911,9 +2911,10 @@ def _in_units(encoded: float, column) -> float:
 def _dates_in_units(encoded: tuple[float, ...], column) -> list[str]:
     """Encoded dates (days) as text, to the minute (the float32 encoding leaves seconds of noise),
     without the time when every one of them is at midnight."""
-    stamps = [pd.Timestamp(round((v * column.scale + column.center) * 1440) * 60, unit="s") for v in encoded]
-    written = "%Y-%m-%d" if all(t == t.normalize() for t in stamps) else "%Y-%m-%d %H:%M"
-    return [t.strftime(written) for t in stamps]
+    days = np.asarray(encoded, dtype=np.float64) * column.scale + column.center
+    stamps = pd.to_datetime(days * 86_400e9, unit="ns").round("min")  # as the encoder's inverse reads them
+    written = "%Y-%m-%d" if (stamps == stamps.normalize()).all() else "%Y-%m-%d %H:%M"
+    return list(stamps.strftime(written))
 
 
 def _log_odds(loss: np.ndarray) -> np.ndarray:

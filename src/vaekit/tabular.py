@@ -540,8 +540,10 @@ def _labels_apart(a: str, b: str) -> bool:
     """Whether two values differ only in words of one or two letters ('ward a' and 'ward w', 'type
     A' and 'type B'): labels of a series, not slips."""
     x, y = re.findall(r"\w+", a.casefold()), re.findall(r"\w+", b.casefold())
-    differ = [(p, q) for p, q in zip(x, y, strict=False) if p != q]
-    return len(x) == len(y) and bool(differ) and all(min(len(p), len(q)) <= 2 for p, q in differ)
+    if len(x) != len(y):
+        return False
+    differ = [(p, q) for p, q in zip(x, y, strict=True) if p != q]
+    return bool(differ) and all(min(len(p), len(q)) <= 2 for p, q in differ)
 
 
 def _letters(value: str) -> str:
