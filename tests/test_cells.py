@@ -55,7 +55,7 @@ def test_wild_fields_do_not_bend_the_model_of_the_good_rows():
     )
     assert np.abs(robust - clean).max() < 0.1
     assert np.abs(naive - clean).max() > 1.0
-    mean, precision, largest = cells.fit_cells(rows)
+    mean, precision, _, largest = cells.fit_cells(rows)
     # the fit's largest deviations are those of the rows under the model it returns
     np.testing.assert_array_equal(
         largest, cells.largest_deviation(cells.cell_deviations(rows, mean, precision))
@@ -77,7 +77,7 @@ def test_a_row_with_gaps_is_judged_on_its_observed_fields_alone():
     row's other observed fields (the marginal of the model's Gaussian); the missing get 0; rows
     without gaps are judged as when no row has any."""
     x = torch.from_numpy(_correlated(300))
-    mean, precision, _ = cells.fit_cells(x)
+    mean, precision, *_ = cells.fit_cells(x)
     seen = torch.ones_like(x)
     seen[:100, 2] = 0
     seen[100:200, [0, 3]] = 0
@@ -139,7 +139,7 @@ def test_a_shifted_decimal_point_in_a_long_tailed_column_is_found_wherever_the_v
 
     def found(bend: torch.Tensor) -> float:
         u = cells.warp(x, bend)
-        largest = cells.fit_cells(u)[2].numpy()
+        largest = cells.fit_cells(u)[3].numpy()
         top = np.argsort(-largest)[: len(shifted)]
         return np.isin(shifted, top).mean()
 
@@ -453,12 +453,12 @@ def test_a_total_of_quantity_times_price_is_bent_logarithmically_in_all_three(ga
     if garbage:
         good[noise] = False
     u = cells.warp(x, bend)
-    _, _, largest = cells.fit_cells(u)
+    *_, largest = cells.fit_cells(u)
     one_dear = good & (values[:, 0] == 1) & (values[:, 1] > np.quantile(values[:, 1], 0.8))
     assert np.median(largest[one_dear].numpy()) < 1.5 * np.median(largest[good].numpy())
     wrong = x[:1].clone()
     wrong[0, 2] = (values[0, 2] * 10 - units[1, 2]) / units[0, 2]
-    mean, precision, _ = cells.fit_cells(u)
+    mean, precision, *_ = cells.fit_cells(u)
     deviations = cells.cell_deviations(cells.warp(wrong, bend), mean, precision)[0].abs()
     assert int(deviations.argmax()) == 2 and deviations[2] > 10
 
@@ -474,7 +474,39 @@ def test_a_rare_levels_numbers_are_predicted_as_its_rows_have_them():
     salary = np.where(director, 2.4, 1.0) + rng.normal(0, 0.1, n)
     x = torch.from_numpy(np.c_[(salary - 1) / 0.1, ~director, director].astype(np.float64))
     judged = torch.tensor([1.0, 0.0, 0.0])
-    mean, precision, _ = cells.fit_cells(x, judged)
+    mean, precision, *_ = cells.fit_cells(x, judged)
     predicted = cells.predicted_values(x, mean, precision)[:, 0] * 0.1 + 1
     assert predicted[director].mean().item() == pytest.approx(salary[director].mean(), abs=0.01)
     assert predicted[~director].mean().item() == pytest.approx(salary[~director].mean(), abs=0.01)
+
+
+def test_a_count_few_rows_hold_is_as_rare_as_it_is_and_one_in_another_unit_far_out():
+    """A count that 3% of the rows hold (1 to 5, the others 0) beside two related amounts: under a
+    normal model of a spike the rows holding it lay many standard deviations out, as rare as garbage.
+    The column is piled at 0 (97% of its rows), so it is bent and spread so that the median of its
+    values off the pile lies at :func:`cells.pile_z` of that share, and the cell model's deviations
+    of its fields are weighted so that the median of theirs does too: the rows holding a count lie
+    about as far out as the farthest of the others, and a count times 1,000 far beyond them."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    amount = rng.normal(0, 1, n)
+    count = np.where(rng.random(n) < 0.03, rng.integers(1, 6, n), 0).astype(np.float64)
+    x = torch.from_numpy(np.c_[amount, amount + rng.normal(0, 0.3, n), count])
+    units = torch.tensor([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    value, share = cells.piles(x)
+    assert value[2] == 0 and share[2] == pytest.approx((count == 0).mean()) and share[0] < cells.PILE
+    bend = cells.fit_warp(x, *units)
+    u = cells.warp(x, bend)
+    off = count > 0
+    z = cells.pile_z(float(share[2]))
+    assert 2 < z < 3 and np.median(np.abs(u[off, 2].numpy())) == pytest.approx(z, rel=0.01)
+    mean, precision, weights, largest = cells.fit_cells(u, torch.ones(3, dtype=torch.float64))
+    assert weights[0] == weights[1] == 1 and weights[2] < 1
+    deviations = cells.cell_deviations(u, mean, precision)[:, 2].abs() * weights[2]
+    assert float(deviations[off].median()) == pytest.approx(z, rel=0.05)
+    assert largest[off].max() < 5 and largest[~off].max() > 3  # a count of 5: 0.6% of the rows
+    wrong = x[off][:1].clone()
+    wrong[0, 2] *= 1000
+    deviations = cells.cell_deviations(cells.warp(wrong, bend), mean, precision)
+    farthest = cells.largest_deviation(deviations, weights)
+    assert farthest[0] > 3 * largest.max()

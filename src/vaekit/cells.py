@@ -22,6 +22,11 @@ logarithmic for large ones. A factor (a value in the wrong unit, a shifted decim
 shift of about the same size wherever the value lies, not a small step for a small value and a leap
 for a large one, and the long tail of good values does not pass for deviations.
 
+A column piled at one value (a count that is 0 in 97% of the rows, a rare yes: :func:`piled_at`)
+is bent so, and spread, and its deviations weighted (:func:`pile_weights`), so that the median of
+its values off the pile is as rare as they are: under a normal model of the spike they lay so many
+standard deviations out that every row holding a count passed for garbage.
+
 Three checks of one column at a time sit beside the model, each giving a rarity (-log of the share
 of rows expected to have a field like it): how far a field lies beyond its column's edges
 (:func:`fit_edges`, :func:`edge_rarity`), whether it lies off the grid its column's values lie on
@@ -37,6 +42,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from statistics import NormalDist
 
 import numpy as np
 import torch
@@ -70,6 +76,8 @@ JOINT_LEVELS = 5  # at least, the distinct values of a number column that may be
 RELATED = 4.0  # how much less variance the others must leave unexplained for a column's bend to change
 START = 4.0  # see _inside
 JOINT_RIDGE = 1e-6  # the covariance's ridge when judging how well columns predict each other
+PILE = 0.5  # at least, the share of a column's rows at one value for it to be piled there
+PILE_OFF = 0.01  # at least, the share of the rows off a pile for them to be taken as part of the column
 COPY_TOLERANCE = 8 * FLOAT32  # two fields agree within it, relative, for float32's rounding of the encoding
 
 
@@ -79,12 +87,14 @@ def fits(n_features: int) -> bool:
 
 
 def fit_cells(
-    x: torch.Tensor, judged: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(mean, precision) of the cell model of the rows ``x`` (float64, no gaps), and the rows'
-    largest deviations under it (of the ``judged`` fields: a 0/1 vector). Fitted on all rows, then
-    on those whose largest deviation is within its "auto" fence
-    (:func:`vaekit.thresholds.auto_fence`), and again until that set settles."""
+    x: torch.Tensor, judged: torch.Tensor | None = None, piles: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(mean, precision, weights) of the cell model of the rows ``x`` (float64, no gaps), and the rows'
+    largest deviations under it (of the ``judged`` fields: a 0/1 vector, times their ``weights``:
+    :func:`pile_weights` with ``piles``, otherwise ones). Fitted on all rows, then on those whose largest
+    deviation is within its "auto" fence (:func:`vaekit.thresholds.auto_fence`), and again until that set
+    settles."""
+    judged = torch.ones(x.shape[1], dtype=x.dtype) if judged is None else judged
     keep = torch.ones(len(x), dtype=torch.bool)
     for _ in range(MAX_ROUNDS):
         rows = x[keep]
@@ -96,9 +106,10 @@ def fit_cells(
         # exactly symmetric, and row-major as when loaded from a file: the products' rounding
         # depends on the layout
         precision = ((precision + precision.T) / 2).contiguous()
+        weights = pile_weights(x, mean, precision, judged) if piles else torch.ones_like(mean)
         largest = torch.cat(
             [
-                largest_deviation(cell_deviations(part, mean, precision), judged)
+                largest_deviation(cell_deviations(part, mean, precision), judged * weights)
                 for part in x.split(CHUNK)  # the deviations of a chunk of rows at a time
             ]
         )
@@ -106,7 +117,55 @@ def fit_cells(
         if int(inside.sum()) < 2 or torch.equal(inside, keep):
             break
         keep = inside
-    return mean, precision, largest
+    return mean, precision, weights, largest
+
+
+def piles(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features,) each: the median of each column of the rows ``x`` and the share of the rows at
+    it. A column with ``PILE`` of its rows or more at one value (a count mostly 0, a rare yes) is
+    piled there: at its median."""
+    if not len(x):
+        return torch.zeros(x.shape[1], dtype=x.dtype), torch.zeros(x.shape[1], dtype=torch.float64)
+    middle = x.median(dim=0).values
+    return middle, (x == middle).double().mean(dim=0)
+
+
+def piled_at(share: torch.Tensor) -> torch.Tensor:
+    """(features,) bool: whether each column is piled at one value, from the share of its rows
+    there (:func:`piles`), for the cell model and the bend: at least ``PILE``, and at least
+    ``PILE_OFF`` of them off it. Values off a pile of 99% of the rows are as rare as garbage, and
+    a heap of garbage there (two columns swapped in 1% of the rows) would pass for their spread."""
+    return (share >= PILE) & (share < 1) & (1 - share >= PILE_OFF)
+
+
+def pile_z(share: float) -> float:
+    """The normal deviation beyond which (either way) a normal column holds half the share of its
+    rows that a column piled with ``share`` of them at one value holds off it: where the median of
+    its values off the pile lies on a normal column's scale of rarity."""
+    return NormalDist().inv_cdf(1 - (1 - share) / 4)
+
+
+def pile_weights(
+    x: torch.Tensor, mean: torch.Tensor, precision: torch.Tensor, judged: torch.Tensor
+) -> torch.Tensor:
+    """(features,): what the deviations of each field are multiplied by, 1 but for a judged
+    column piled at one value (:func:`piles`), whose few rows off the pile lie many conditional
+    standard deviations out under a normal model of a spike: for them, the median of their
+    deviations is put at :func:`pile_z` of the pile's share (never further out than it is). A
+    count that 3% of the rows hold is then as rare as that, and a count times 1,000 still far out.
+    From at most ``JOINT_ROWS`` rows."""
+    weights = torch.ones(x.shape[1], dtype=x.dtype)
+    x = x[torch.from_numpy(np.random.default_rng(0).permutation(len(x))[:JOINT_ROWS])]
+    value, share = piles(x)
+    piled = torch.nonzero((judged > 0) & piled_at(share))[:, 0]
+    if not len(piled):
+        return weights
+    deviations = cell_deviations(x, mean, precision)[:, piled].abs()
+    for k, j in enumerate(piled.tolist()):
+        off = deviations[x[:, j] != value[j], k].median()
+        if off > 0:
+            weights[j] = min(1.0, pile_z(float(share[j])) / float(off))
+    return weights
 
 
 def _ridge(variance: torch.Tensor, judged: torch.Tensor | None, n_rows: int) -> torch.Tensor:
@@ -121,14 +180,15 @@ def _ridge(variance: torch.Tensor, judged: torch.Tensor | None, n_rows: int) -> 
     return torch.where(judged > 0, RIDGE, relative)
 
 
-def fit_warp(x: torch.Tensor, scale: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
+def fit_warp(x: torch.Tensor, scale: torch.Tensor, center: torch.Tensor, piles: bool = True) -> torch.Tensor:
     """(5, features) float64: the bend of the encoded rows ``x`` (no gaps) for the cell model, rows
     gain, offset, center, spread, curved. The features whose ``scale`` is not NaN are numbers
     encoded as (v - center) / scale; each is bent, asinh(v / a) with a the lower quartile of its
     nonzero absolute values, standardised by the median and interquartile range / 1.349 of the bent
     values (their standard deviation if the quartiles coincide, 1 if that is 0 too), when that
     brings its distribution clearly nearer a normal one than the encoding's (by ``NEARER`` in
-    :func:`normal_gap`), for the cell model is Gaussian. The others stay as they are."""
+    :func:`normal_gap`), for the cell model is Gaussian. The others stay as they are. With
+    ``piles``, the columns piled at one value are bent and spread for it (:func:`_piled_bend`)."""
     x = x.cpu().double().numpy()
     number = ~np.isnan(scale.cpu().double().numpy())
     scale = np.where(number, scale.cpu().double().numpy(), 1.0)
@@ -147,7 +207,29 @@ def fit_warp(x: torch.Tensor, scale: torch.Tensor, center: torch.Tensor) -> torc
     bend = np.stack([np.where(curved, row, plain) for row, plain in zip(rows, identity, strict=True)])
     if x.shape[1] <= JOINT_FEATURES:
         bend = _related_bend(x, number, scale, center, bend)
-    return torch.from_numpy(bend)
+    return torch.from_numpy(_piled_bend(x, number, bend, gain, offset) if piles else bend)
+
+
+def _piled_bend(
+    x: np.ndarray, number: np.ndarray, bend: np.ndarray, gain: np.ndarray, offset: np.ndarray
+) -> np.ndarray:
+    """``bend`` with each number column piled at one value (:func:`piled_at`: a count mostly 0)
+    bent (as asinh(v / a) with ``gain`` = scale / a and ``offset`` = center / a, unless it is
+    already) and spread so that the median distance of its values off the pile lies at
+    :func:`pile_z` of the pile's share, if that is wider than its spread otherwise: the standard
+    deviation of a spike with a few values beside it puts the 3% of rows that hold a count many
+    standard deviations out, far rarer than they are."""
+    value, share = (t.numpy() for t in piles(torch.from_numpy(x)))
+    bend = bend.copy()
+    for j in np.flatnonzero(number & piled_at(torch.from_numpy(share)).numpy()):
+        if not bend[4, j]:
+            bend[:, j] = [gain[j], offset[j], 0.0, 1.0, 1.0]
+        w = np.arcsinh(x[:, j] * bend[0, j] + bend[1, j])
+        at = float(np.arcsinh(value[j] * bend[0, j] + bend[1, j]))
+        off = float(np.median(np.abs(w - at)[x[:, j] != value[j]]))
+        spread = float(_middle_and_spread(w[:, None])[1][0])
+        bend[2, j], bend[3, j] = at, max(spread, off / pile_z(float(share[j])))
+    return bend
 
 
 def _log_bends(x: np.ndarray, scale: np.ndarray, center: np.ndarray) -> np.ndarray:
