@@ -303,6 +303,20 @@ def markdown(tables: list[dict], images: dict | None, command: str, threads: int
             "ADBench detection scores of `AnomalyDetector` with its defaults are unchanged (the rows at "
             "a small table's edges are what anomaly hunters look for: edges there for every detector "
             "cost 0.008 AUROC and 0.03 AUPRC on those 11 sets).",
+            "",
+            "Since 2026-12-02 (later) a detector hunting garbage takes the values off a column's pile "
+            "(a column with half its rows or more at one value: a count 0 in 97% of them, a rare yes) "
+            "as rare as they are (`vaekit.cells.piled_at`): a column's error is judged beside the errors "
+            "of its rows off the pile, not its median error of about 0, and with 1% of the rows off the "
+            "pile or more the cell model spreads the column and weights its deviations so that the "
+            "median of those values is as rare as they are. Good rows removed at the auto cut 1.0% -> "
+            "0.5% (Lymphography 9.6% -> 1.5%, optdigits 6.2% -> 0.3%), precision 0.852 -> 0.904, recall "
+            "at 2% removed 0.770 -> 0.792 (Lymphography 0.571 -> 1.000, optdigits 0.680 -> 0.764; "
+            "mammography 0.796 -> 0.732, InternetAds 0.675 -> 0.650). In a table of 3,000 customers "
+            "with three sparse counts and no garbage, rows removed 294 -> 0. The ADBench detection "
+            "scores of `AnomalyDetector` with its defaults are unchanged (there, rare values are often "
+            "the anomalies: on for every detector, the mean AUPRC of the 11 sets under 1,000 rows fell "
+            "0.457 -> 0.408).",
         ]
     if tables:
         lines += ["", f"### Tables: {len(tables)} ADBench sets (normal rows only, at most 5,000 each)", ""]
