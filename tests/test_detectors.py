@@ -811,7 +811,8 @@ def test_rows_holding_a_count_few_rows_hold_are_not_garbage_but_a_count_in_anoth
     column's error is judged beside the errors of its rows off the pile, and its fields as rare
     as they are: hunting garbage as `clean` does, none of those rows is flagged, and the same rows
     with a count times 1,000 score above every training row. The weights of the fields' deviations
-    are saved with the detector; a file without them (an older vaekit's) weighs every field 1."""
+    are saved with the detector; a file without them (an older vaekit's) weighs every field 1. An
+    anomaly hunter (the defaults) flags most rows holding a count, as before."""
     rng = np.random.default_rng(0)
     n = 2000
     orders = rng.poisson(6, n) + 1
@@ -830,6 +831,9 @@ def test_rows_holding_a_count_few_rows_hold_are_not_garbage_but_a_count_in_anoth
     holding = (data[counts] > 0).any(axis=1).to_numpy()
     detector = AnomalyDetector(random_state=0, garbage_classifier=True, bend_long_tails=True).fit(data)
     assert holding.sum() > 200 and detector.labels_[holding].mean() < 0.01
+    # an anomaly hunter (the defaults) keeps rare values far out: they are often its anomalies
+    hunter = AnomalyDetector(random_state=0).fit(data)
+    assert (hunter.cell_weights_ == 1).all() and hunter.labels_[holding].mean() > 0.5
     wrong = data[holding].head(30).copy()
     for i, column in enumerate(counts * 10):
         wrong.iloc[i, wrong.columns.get_loc(column)] = max(wrong.iloc[i][column], 1) * 1000
