@@ -87,14 +87,18 @@ def fits(n_features: int) -> bool:
 
 
 def fit_cells(
-    x: torch.Tensor, judged: torch.Tensor | None = None, piles: bool = True
+    x: torch.Tensor, judged: torch.Tensor | None = None, weigh_piles: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(mean, precision, weights) of the cell model of the rows ``x`` (float64, no gaps), and the rows'
-    largest deviations under it (of the ``judged`` fields: a 0/1 vector, times their ``weights``:
-    :func:`pile_weights` with ``piles``, otherwise ones). Fitted on all rows, then on those whose largest
-    deviation is within its "auto" fence (:func:`vaekit.thresholds.auto_fence`), and again until that set
-    settles."""
+    """(mean, precision, weights) of the cell model of the rows ``x`` (float64, no gaps), and the
+    rows' largest deviations under it (of the ``judged`` fields: a 0/1 vector, times their
+    ``weights``: :func:`pile_weights` with ``weigh_piles``, otherwise ones). Fitted on all rows,
+    then on those whose largest deviation is within its "auto" fence
+    (:func:`vaekit.thresholds.auto_fence`), and again until that set settles."""
     judged = torch.ones(x.shape[1], dtype=x.dtype) if judged is None else judged
+    # the piled columns are found once, on the rows their weights are judged from
+    sample = x[torch.from_numpy(np.random.default_rng(0).permutation(len(x))[:JOINT_ROWS])]
+    value, share = piles(sample)
+    piled = torch.nonzero((judged > 0) & piled_at(share) & weigh_piles)[:, 0]
     keep = torch.ones(len(x), dtype=torch.bool)
     for _ in range(MAX_ROUNDS):
         rows = x[keep]
@@ -106,7 +110,7 @@ def fit_cells(
         # exactly symmetric, and row-major as when loaded from a file: the products' rounding
         # depends on the layout
         precision = ((precision + precision.T) / 2).contiguous()
-        weights = pile_weights(x, mean, precision, judged) if piles else torch.ones_like(mean)
+        weights = pile_weights(sample, mean, precision, piled, value, share)
         largest = torch.cat(
             [
                 largest_deviation(cell_deviations(part, mean, precision), judged * weights)
@@ -146,18 +150,20 @@ def pile_z(share: float) -> float:
 
 
 def pile_weights(
-    x: torch.Tensor, mean: torch.Tensor, precision: torch.Tensor, judged: torch.Tensor
+    x: torch.Tensor,
+    mean: torch.Tensor,
+    precision: torch.Tensor,
+    piled: torch.Tensor,
+    value: torch.Tensor,
+    share: torch.Tensor,
 ) -> torch.Tensor:
-    """(features,): what the deviations of each field are multiplied by, 1 but for a judged
-    column piled at one value (:func:`piles`), whose few rows off the pile lie many conditional
-    standard deviations out under a normal model of a spike: for them, the median of their
-    deviations is put at :func:`pile_z` of the pile's share (never further out than it is). A
-    count that 3% of the rows hold is then as rare as that, and a count times 1,000 still far out.
-    From at most ``JOINT_ROWS`` rows."""
+    """(features,): what the deviations of each field of the rows ``x`` are multiplied by, 1 but
+    for the ``piled`` features (indices), columns piled at one ``value`` with ``share`` of the rows
+    (:func:`piles`), whose few rows off the pile lie many conditional standard deviations out under
+    a normal model of a spike: for them, the median of their deviations is put at :func:`pile_z`
+    of the pile's share (never further out than it is). A count that 3% of the rows hold is then as
+    rare as that, and a count times 1,000 still far out."""
     weights = torch.ones(x.shape[1], dtype=x.dtype)
-    x = x[torch.from_numpy(np.random.default_rng(0).permutation(len(x))[:JOINT_ROWS])]
-    value, share = piles(x)
-    piled = torch.nonzero((judged > 0) & piled_at(share))[:, 0]
     if not len(piled):
         return weights
     deviations = cell_deviations(x, mean, precision)[:, piled].abs()
@@ -180,7 +186,9 @@ def _ridge(variance: torch.Tensor, judged: torch.Tensor | None, n_rows: int) -> 
     return torch.where(judged > 0, RIDGE, relative)
 
 
-def fit_warp(x: torch.Tensor, scale: torch.Tensor, center: torch.Tensor, piles: bool = True) -> torch.Tensor:
+def fit_warp(
+    x: torch.Tensor, scale: torch.Tensor, center: torch.Tensor, bend_piles: bool = True
+) -> torch.Tensor:
     """(5, features) float64: the bend of the encoded rows ``x`` (no gaps) for the cell model, rows
     gain, offset, center, spread, curved. The features whose ``scale`` is not NaN are numbers
     encoded as (v - center) / scale; each is bent, asinh(v / a) with a the lower quartile of its
@@ -188,7 +196,7 @@ def fit_warp(x: torch.Tensor, scale: torch.Tensor, center: torch.Tensor, piles: 
     values (their standard deviation if the quartiles coincide, 1 if that is 0 too), when that
     brings its distribution clearly nearer a normal one than the encoding's (by ``NEARER`` in
     :func:`normal_gap`), for the cell model is Gaussian. The others stay as they are. With
-    ``piles``, the columns piled at one value are bent and spread for it (:func:`_piled_bend`)."""
+    ``bend_piles``, the columns piled at one value are bent and spread for it (:func:`_piled_bend`)."""
     x = x.cpu().double().numpy()
     number = ~np.isnan(scale.cpu().double().numpy())
     scale = np.where(number, scale.cpu().double().numpy(), 1.0)
@@ -207,7 +215,7 @@ def fit_warp(x: torch.Tensor, scale: torch.Tensor, center: torch.Tensor, piles: 
     bend = np.stack([np.where(curved, row, plain) for row, plain in zip(rows, identity, strict=True)])
     if x.shape[1] <= JOINT_FEATURES:
         bend = _related_bend(x, number, scale, center, bend)
-    return torch.from_numpy(_piled_bend(x, number, bend, gain, offset) if piles else bend)
+    return torch.from_numpy(_piled_bend(x, number, bend, gain, offset) if bend_piles else bend)
 
 
 def _piled_bend(

@@ -1171,8 +1171,11 @@ class AnomalyDetector(BaseDetector):
         from every other, and the autoencoders' least wobble on a column nearly always 0 swamped
         the other columns' errors (a pile of 99% of the rows too, unlike in the cell model)."""
         scale = _masked_median(errors, mask).to(*CPU64)
-        value, _ = piles(x.to(*CPU64))
-        off = ((x.to(*CPU64) != value).double() @ self._column_of.T.to(*CPU64).cpu()) > 0  # (rows, columns)
+        x = x.to(*CPU64)
+        # (rows, columns): whether any feature of a row's column is off its pile
+        off_features = (x != piles(x)[0]).double()
+        off = torch.zeros(len(x), len(self.encoder_.columns), dtype=torch.float64)
+        off = off.index_add_(1, self._owner_of_feature.cpu(), off_features) > 0
         observed = torch.ones_like(off) if mask is None else mask.cpu() > 0
         share = 1 - (off & observed).sum(dim=0) / observed.sum(dim=0).clamp_min(1)
         normal_median = NormalDist().inv_cdf(0.75)
@@ -2120,7 +2123,13 @@ class AnomalyDetector(BaseDetector):
                 pool64 = pool.to(*CPU64)
                 # a detector hunting garbage takes a column's values off its pile as rare as they
                 # are (vaekit.cells.piled_at); an anomaly hunter, as its normal model makes them
-                self.cell_bend_ = fit_warp(pool64, *self._number_units, self.garbage_classifier)
+                # (the autoencoders' bend, when they have one, is this one, fitted on the same rows;
+                # a copy, for a file's tensors may not share memory)
+                self.cell_bend_ = (
+                    self.input_bend_.clone()
+                    if self.input_bend_ is not None
+                    else fit_warp(pool64, *self._number_units, self.garbage_classifier)
+                )
                 bent = warp(pool64, self.cell_bend_)
                 self.cell_mean_, self.cell_precision_, self.cell_weights_, largest = fit_cells(
                     bent, self._cell_targets, self.garbage_classifier
