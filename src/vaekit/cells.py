@@ -60,6 +60,11 @@ TENFOLD = 10.0  # the tail's spacing: from the edge to the quantile of TENFOLD t
 RESOLUTION = 0.01  # the least spacing, as a share of the width between the edges
 GRID_SHARE = 0.98  # the share of a column's values that must lie on a grid for it to have one
 GRID_TOLERANCE = 1e-3  # how far from a grid point, in steps, a value on the grid may lie
+GRID_LOOSE = 0.9  # the share that must lie on it when the others lie on no finer grid (see _holds)
+SPLIT = 0.1  # at most, the share of the gaps between a column's repeated values that garbage splits
+HELD = 4  # a value held by a quarter of the rows the repeated values hold (their median), or 1%, is its own
+ROUGHLY = 0.02  # the tolerance, in its steps, of a finer grid that holds values off a grid (see _holds)
+NEAR_POINT = 0.1  # how near a grid point, in steps, a value must lie to refine the step with
 FINER = (2, 5, 10)  # the finer grids, steps / FINER, on which an off-grid value is looked for
 FOREIGN = 1e4  # how much rarer than on a grid 10 times finer a value on none of them is taken to be
 LEVELS = 30  # at most, the levels of a column without a grid whose values come from a few
@@ -452,18 +457,21 @@ def _rarest(rarity: torch.Tensor, fields: torch.Tensor) -> torch.Tensor:
 
 def fit_grids(x: torch.Tensor, judged: torch.Tensor | None = None) -> torch.Tensor:
     """(3, features) float64: the grid of each column of the encoded rows ``x`` (float64, no gaps),
-    of the ``judged`` (0/1) ones if given, the others without one (one-hot levels need none),
-    rows origin, step and the share of the values off the grid (at least one row's); a step of 0
-    for a column without one. A column has a grid when at least ``GRID_SHARE`` of its values other
-    than its most common one (a column of mostly zeros says nothing by its zeros) lie on origin +
-    k step, within ``GRID_TOLERANCE`` of a step: counts, amounts in whole cents, readings to two
-    decimals, levels of a scale, however they were scaled. The origin is the most common value,
-    the step that of the values that occur at least twice (a value that occurs once may be
-    garbage; :func:`_common_step`), refined by least squares over them, then made 2, 5 or
-    10 times coarser while the grid still holds that share (a few odd values repeated, 4.5 among
-    counts, would make it too fine). A grid too fine for the float32 encoding to show at most of
-    the column's values (out to its 99th percentile: about 8,000 steps from the encoded 0, the
-    column's median) does not count."""
+    of the ``judged`` (0/1) ones if given, the others without one (one-hot levels need none), rows
+    origin, step and the share of the values off the grid (at least one row's); a step of 0 for a
+    column without one. A column has a grid when its values other than its most common one (a column
+    of mostly zeros says nothing by its zeros) lie on origin + k step, within ``GRID_TOLERANCE`` of
+    a step: counts, amounts in whole cents, readings to two decimals, levels of a scale, however
+    they were scaled. All but ``1 - GRID_SHARE`` of them, or all but ``1 - GRID_LOOSE`` when the
+    rest lie on no finer grid (:func:`_holds`): the garbage a grid is wanted for, values from
+    elsewhere, must not hide it. The origin is the most common value, the step that of the values
+    that occur at least twice (a value that occurs once may be garbage; nor one held by a few rows
+    where the column's own are held by tens, ``HELD``; and the least gap between them but for a
+    share ``SPLIT``: :func:`_common_step`), refined by least squares over those near its points,
+    then made 2, 5 or 10 times coarser while the grid still holds the values (a few odd values
+    repeated, 4.5 among counts, would make it too fine). A grid too fine for the float32 encoding to
+    show at most of the column's values (out to its 99th percentile: about 8,000 steps from the
+    encoded 0, the column's median) does not count."""
     values = x.cpu().double().numpy()
     out = np.zeros((3, values.shape[1]))
     columns = range(values.shape[1]) if judged is None else torch.nonzero(judged > 0)[:, 0].tolist()
@@ -479,10 +487,16 @@ def _grid(values: np.ndarray) -> tuple[float, float] | None:
     """(origin, step) of the grid the repeated ``values`` suggest, if it holds them, or None."""
     distinct, counts = np.unique(values, return_counts=True)
     repeated = distinct[counts >= 2]
+    if len(repeated):
+        # values of garbage repeated (a sentinel, values swapped in from another column) are held
+        # by a few rows where the column's own are held by tens: those each split a step in two
+        held = min(np.median(counts[counts >= 2]) / HELD, COPY_SHARE * len(values))
+        repeated = distinct[counts >= max(2, held)]
     if len(repeated) < 2:
         return None
     origin = float(distinct[counts.argmax()])
-    least = float(np.diff(repeated).min())
+    # the least gap but for a few such values held by as many rows as the column's own
+    least = float(np.quantile(np.diff(repeated), SPLIT, method="lower"))
     # the step from the values near the origin first: the least gap is known only to the float32
     # rounding, which a multiple of thousands of steps would turn into a step or more
     step = _common_step(repeated[np.abs(repeated - origin) <= 10 * least], origin, least)
@@ -490,9 +504,11 @@ def _grid(values: np.ndarray) -> tuple[float, float] | None:
         return None
     for near in (10, 100, 1000, np.inf):
         held = repeated[np.abs(repeated - origin) <= near * least]
-        multiples = np.round((held - origin) / step)
+        k = (held - origin) / step
+        near_point = np.abs(k - k.round()) <= NEAR_POINT  # garbage off the grid would pull it away
+        multiples = k.round()[near_point]
         if multiples.any():
-            step = float(np.sum((held - origin) * multiples) / np.sum(multiples**2))
+            step = float(np.sum((held[near_point] - origin) * multiples) / np.sum(multiples**2))
     others = values[values != origin]
     if not _told(np.quantile(np.abs(values), 0.99), origin, step) or not _holds(others, origin, step):
         return None
@@ -505,37 +521,47 @@ def _grid(values: np.ndarray) -> tuple[float, float] | None:
 
 def _common_step(repeated: np.ndarray, origin: float, least: float) -> float | None:
     """The largest step, the ``least`` gap between repeated values divided by 1 to 10, of a grid
-    from ``origin`` that holds ``GRID_SHARE`` of the ``repeated`` values (gaps of 0.03 and 0.04:
+    from ``origin`` that holds the ``repeated`` values (:func:`_holds`; gaps of 0.03 and 0.04:
     0.01); None if none does."""
     for parts in range(1, 11):
-        if _on_share(repeated, origin, least / parts) >= GRID_SHARE:
+        if _holds(repeated, origin, least / parts):
             return least / parts
     return None
 
 
-def _holds(others: np.ndarray, origin: float, step: float, repeated: np.ndarray | None = None) -> bool:
-    """Whether the grid holds ``GRID_SHARE`` of the ``others`` (the values but the most common) and,
-    when coarsening, three of the ``repeated`` values (counts mostly 0, some 1 and 2, are not on
-    steps of 2 with the 1s off them; a flag is on no coarser grid)."""
+def _holds(values: np.ndarray, origin: float, step: float, repeated: np.ndarray | None = None) -> bool:
+    """Whether the grid holds the ``values``: all but a share ``1 - GRID_SHARE`` of them that lie on a
+    grid up to 100 times finer (2.5 among counts, cents among whole amounts: a finer grid's values),
+    and all but ``1 - GRID_LOOSE`` in all (the rest on none: numbers from elsewhere, garbage, as a
+    value swapped in from another column, noise, a sentinel in a scaled column); and, when coarsening,
+    three of the ``repeated`` values (counts mostly 0, some 1 and 2, are not on steps of 2 with the
+    1s off them; a flag is on no coarser grid)."""
     if repeated is not None and int((~_off_grid(repeated, origin, step, 1)).sum()) < 3:
         return False
-    return len(others) == 0 or _on_share(others, origin, step) >= GRID_SHARE
+    if len(values) == 0:
+        return True
+    off = _off_grid(values, origin, step, 1) & _told(values, origin, step)
+    finer = np.zeros_like(off)
+    for m in (FINER[-1], FINER[-1] ** 2):  # as far as the float32 encoding tells, roughly
+        finer |= ~_off_grid(values, origin, step, m, ROUGHLY) & _told(values, origin, step, m, ROUGHLY)
+    return float((off & finer).mean()) <= 1 - GRID_SHARE and float(off.mean()) <= 1 - GRID_LOOSE
 
 
 def _on_share(values: np.ndarray, origin: float, step: float) -> float:
     return 1 - float((_off_grid(values, origin, step, 1) & _told(values, origin, step)).mean())
 
 
-def _told(values, origin, step, finer: int = 1):
+def _told(values, origin, step, finer: int = 1, tolerance: float = GRID_TOLERANCE):
     """Whether the float32 encoding is fine enough to tell whether ``values`` lie on the grid with
-    steps ``step / finer``: its rounding of them and of the origin within half the tolerance."""
-    return (abs(values) + abs(origin)) * FLOAT32 <= 0.5 * GRID_TOLERANCE * abs(step) / finer
+    steps ``step / finer``: its rounding of them and of the origin within half the ``tolerance``."""
+    return (abs(values) + abs(origin)) * FLOAT32 <= 0.5 * tolerance * abs(step) / finer
 
 
-def _off_grid(values, origin, step, finer: int):
-    """Whether ``values`` (numpy or torch) lie off the grid with steps ``step / finer``."""
+def _off_grid(values, origin, step, finer: int, tolerance: float = GRID_TOLERANCE):
+    """Whether ``values`` (numpy or torch) lie off the grid with steps ``step / finer``, farther
+    than ``tolerance`` steps from its points."""
     k = (values - origin) / step * finer
-    return abs(k - k.round()) > GRID_TOLERANCE
+    return abs(k - k.round()) > tolerance
 
 
 def grid_rarity(
