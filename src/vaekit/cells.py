@@ -490,8 +490,8 @@ def _grid(values: np.ndarray) -> tuple[float, float] | None:
     if len(repeated):
         # values of garbage repeated (a sentinel, values swapped in from another column) are held
         # by a few rows where the column's own are held by tens: those each split a step in two
-        held = min(np.median(counts[counts >= 2]) / HELD, COPY_SHARE * len(values))
-        repeated = distinct[counts >= max(2, held)]
+        fewest = min(np.median(counts[counts >= 2]) / HELD, COPY_SHARE * len(values))
+        repeated = distinct[counts >= max(2, fewest)]
     if len(repeated) < 2:
         return None
     origin = float(distinct[counts.argmax()])
