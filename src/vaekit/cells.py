@@ -66,6 +66,7 @@ HELD = 4  # a value held by a quarter of the rows the repeated values hold (thei
 ROUGHLY = 0.02  # the tolerance, in its steps, of a finer grid that holds values off a grid (see _holds)
 NEAR_POINT = 0.1  # how near a grid point, in steps, a value must lie to refine the step with
 FINER = (2, 5, 10)  # the finer grids, steps / FINER, on which an off-grid value is looked for
+LOST_FIELDS = 3  # at least, the fields off their grids of a row off them in most (see fit_grids)
 FOREIGN = 1e4  # how much rarer than on a grid 10 times finer a value on none of them is taken to be
 LEVELS = 30  # at most, the levels of a column without a grid whose values come from a few
 LEVEL_SHARE = 0.002  # at least, the share of the rows at a value for it to be one of its column's levels
@@ -458,28 +459,37 @@ def _rarest(rarity: torch.Tensor, fields: torch.Tensor) -> torch.Tensor:
 def fit_grids(x: torch.Tensor, judged: torch.Tensor | None = None) -> torch.Tensor:
     """(3, features) float64: the grid of each column of the encoded rows ``x`` (float64, no gaps),
     of the ``judged`` (0/1) ones if given, the others without one (one-hot levels need none), rows
-    origin, step and the share of the values off the grid (at least one row's); a step of 0 for a
-    column without one. A column has a grid when its values other than its most common one (a column
-    of mostly zeros says nothing by its zeros) lie on origin + k step, within ``GRID_TOLERANCE`` of
-    a step: counts, amounts in whole cents, readings to two decimals, levels of a scale, however
-    they were scaled. All but ``1 - GRID_SHARE`` of them, or all but ``1 - GRID_LOOSE`` when the
-    rest lie on no finer grid (:func:`_holds`): the garbage a grid is wanted for, values from
-    elsewhere, must not hide it. The origin is the most common value, the step that of the values
-    that occur at least twice (a value that occurs once may be garbage; nor one held by a few rows
-    where the column's own are held by tens, ``HELD``; and the least gap between them but for a
-    share ``SPLIT``: :func:`_common_step`), refined by least squares over those near its points,
-    then made 2, 5 or 10 times coarser while the grid still holds the values (a few odd values
-    repeated, 4.5 among counts, would make it too fine). A grid too fine for the float32 encoding to
-    show at most of the column's values (out to its 99th percentile: about 8,000 steps from the
-    encoded 0, the column's median) does not count."""
+    origin, step and the share of the values off the grid (at least one row's) among the rows on
+    their grids in most of their fields (rows off them in most, and in ``LOST_FIELDS`` or more,
+    noise or rows from elsewhere, would make a single field off its grid seem common); a step of 0
+    for a column without one. A column has a grid when its values other than its most common one (a
+    column of mostly zeros says nothing by its zeros) lie on origin + k step, within
+    ``GRID_TOLERANCE`` of a step: counts, amounts in whole cents, readings to two decimals, levels
+    of a scale, however they were scaled. All but ``1 - GRID_SHARE`` of them, or all but ``1 -
+    GRID_LOOSE`` when the rest lie on no finer grid (:func:`_holds`): the garbage a grid is wanted
+    for, values from elsewhere, must not hide it. The origin is the most common value, the step that
+    of the values that occur at least twice (a value that occurs once may be garbage; nor one held
+    by a few rows where the column's own are held by tens, ``HELD``; and the least gap between them
+    but for a share ``SPLIT``: :func:`_common_step`), refined by least squares over those near its
+    points, then made 2, 5 or 10 times coarser while the grid still holds the values (a few odd
+    values repeated, 4.5 among counts, would make it too fine). A grid too fine for the float32
+    encoding to show at most of the column's values (out to its 99th percentile: about 8,000 steps
+    from the encoded 0, the column's median) does not count."""
     values = x.cpu().double().numpy()
     out = np.zeros((3, values.shape[1]))
+    off = np.zeros(values.shape, dtype=bool)
     columns = range(values.shape[1]) if judged is None else torch.nonzero(judged > 0)[:, 0].tolist()
     for j in columns:
         column = values[:, j]
         grid = _grid(column)
         if grid is not None:
-            out[:, j] = *grid, max(1 - _on_share(column, *grid), 1 / len(column))
+            out[:2, j] = grid
+            off[:, j] = _off_grid(column, *grid, 1) & _told(column, *grid)
+    gridded = out[1] != 0
+    count = off.sum(axis=1)
+    lost = (count >= LOST_FIELDS) & (2 * count > gridded.sum())
+    kept = off[~lost] if not lost.all() else off
+    out[2, gridded] = np.maximum(kept[:, gridded].mean(axis=0), 1 / len(values))
     return torch.from_numpy(out)
 
 
@@ -545,10 +555,6 @@ def _holds(values: np.ndarray, origin: float, step: float, repeated: np.ndarray 
     for m in (FINER[-1], FINER[-1] ** 2):  # as far as the float32 encoding tells, roughly
         finer |= ~_off_grid(values, origin, step, m, ROUGHLY) & _told(values, origin, step, m, ROUGHLY)
     return float((off & finer).mean()) <= 1 - GRID_SHARE and float(off.mean()) <= 1 - GRID_LOOSE
-
-
-def _on_share(values: np.ndarray, origin: float, step: float) -> float:
-    return 1 - float((_off_grid(values, origin, step, 1) & _told(values, origin, step)).mean())
 
 
 def _told(values, origin, step, finer: int = 1, tolerance: float = GRID_TOLERANCE):
