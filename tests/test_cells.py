@@ -261,28 +261,33 @@ def test_a_grid_is_found_through_five_percent_of_garbage_but_not_where_a_finer_g
     assert float(grids[1, 1]) == pytest.approx(halves, rel=1e-6) and float(grids[2, 1]) == 1 / n
 
 
-def test_rows_of_noise_do_not_make_a_field_off_its_grid_seem_common():
-    """Four columns of counts and one of readings to 0.01 with 1% of rows of noise, off every grid,
-    and a few rows with one field off its grid (a decimal point shifted, a half) or two: a
-    column's share off its grid is that of the rows on their grids in most fields (the noise
-    counted, a shifted decimal point in a count would be as common as 1% of the rows and pass),
-    so the shifted fields are as rare as they are; the noise rows are judged by the same shares."""
+def test_rows_of_noise_do_not_make_a_field_off_its_grid_or_levels_seem_common():
+    """Four columns of counts, one of readings to 0.01 and one of three levels with 1% of rows of
+    noise, off every grid and level, and a few rows with one field off its grid (a decimal point
+    shifted, a half) or two, or off its levels: a column's share off its grid or levels is that of
+    the rows on them in most fields (the noise counted, a shifted decimal point in a count would be
+    as common as 1% of the rows and pass), so the shifted fields are as rare as they are; the noise
+    rows are judged by the same shares."""
     rng = np.random.default_rng(5)
     n = 4000
-    values = np.column_stack([rng.poisson(6, (n, 4)), np.round(rng.normal(2, 0.5, n), 2)]).astype(np.float64)
+    levels = rng.choice([0.0, 0.0132, 1.0], n, p=[0.5, 0.2, 0.3])
+    values = np.column_stack([rng.poisson(6, (n, 4)), np.round(rng.normal(2, 0.5, n), 2), levels])
     values[:4, :4] = 3.0
     values[:5, 4] = 1.37
     noise = np.arange(100, 140)
-    values[noise] = rng.uniform(values.min(axis=0), values.max(axis=0), (len(noise), 5))
+    values[noise] = rng.uniform(values.min(axis=0), values.max(axis=0), (len(noise), 6))
+    values[6, 5] = 0.5
     values[[0, 1, 2, 3], [0, 1, 2, 3]] = 0.3  # 3 with its decimal point shifted
     values[4, 4] = 0.137
     values[5, :2] = 2.5, 3.5  # two fields off their grids of five: not lost
     x = _encoded(values)
     grids = cells.fit_grids(x)
-    assert (grids[1] != 0).all()
+    assert (grids[1, :5] != 0).all() and grids[1, 5] == 0
     kept = n - len(noise)
-    np.testing.assert_allclose(grids[2].numpy(), np.array([2, 2, 1, 1, 1]) / kept)
-    rarity = cells.grid_rarity(x, grids, torch.ones(5)).numpy()
+    share = cells.fit_levels(x, torch.ones(6), grids)[0].numpy()
+    assert np.isnan(share[:5]).all() and share[5] == 1 / kept
+    np.testing.assert_allclose(grids[2, :5].numpy(), np.array([2, 2, 1, 1, 1]) / kept)
+    rarity = cells.grid_rarity(x, grids, torch.ones(6)).numpy()
     five = np.log(5)
     np.testing.assert_allclose(rarity[:2], np.log(kept / 2) + np.log(10) - five)
     np.testing.assert_allclose(rarity[2:5], np.log(kept) + np.log(10) - five)

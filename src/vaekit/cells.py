@@ -486,11 +486,16 @@ def fit_grids(x: torch.Tensor, judged: torch.Tensor | None = None) -> torch.Tens
             out[:2, j] = grid
             off[:, j] = _off_grid(column, *grid, 1) & _told(column, *grid)
     gridded = out[1] != 0
-    count = off.sum(axis=1)
-    lost = (count >= LOST_FIELDS) & (2 * count > gridded.sum())
-    kept = off[~lost] if not lost.all() else off
+    kept = off[~_lost(off[:, gridded])]  # never none: a grid holds 90% of its column's values
     out[2, gridded] = np.maximum(kept[:, gridded].mean(axis=0), 1 / len(values))
     return torch.from_numpy(out)
+
+
+def _lost(off: np.ndarray) -> np.ndarray:
+    """Whether each row of ``off`` (rows, fields: off its column's grid or levels) is off them in
+    most of its fields and in ``LOST_FIELDS`` or more: noise, a row from elsewhere."""
+    count = off.sum(axis=1)
+    return (count >= LOST_FIELDS) & (2 * count > off.shape[1])
 
 
 def _grid(values: np.ndarray) -> tuple[float, float] | None:
@@ -670,22 +675,34 @@ def fit_levels(x: torch.Tensor, judged: torch.Tensor, grids: torch.Tensor | None
     rows ``x`` (float64, no gaps) that has no grid (``grids``, :func:`fit_grids`) but whose values
     come from a few: at most ``LEVELS`` values, each held by at least ``LEVEL_SHARE`` of the rows
     (and 3), that hold ``LEVEL_COVER`` of them (0, 0.0132 and 1; seven readings of a dial). Row 0 the
-    share of the values off them (at least one row's), the others the levels; NaN for a column
+    share of the values off them (at least one row's) among the rows on their grids and levels in
+    most of their fields (as for :func:`fit_grids`), the others the levels; NaN for a column
     without levels. A value held by a few rows (garbage repeated: a swap from another column) is
     not a level."""
     n, features = x.shape
     out = torch.full((1 + LEVELS, features), float("nan"), dtype=torch.float64)
     least = max(3, math.ceil(LEVEL_SHARE * n))
+    off = torch.zeros(x.shape, dtype=torch.bool)  # fields off their column's grid or levels
+    checked = torch.zeros(features, dtype=torch.bool)  # the columns with a grid or levels
     for j in torch.nonzero(judged > 0).flatten().tolist():
+        column = x[:, j]
         if grids is not None and float(grids[1, j]) != 0:
-            continue  # counts and readings: the grid sign judges them (their tails are no levels)
-        values, counts = torch.unique(x[:, j], return_counts=True)
-        common = counts >= least
-        held = int(counts[common].sum())
-        if not 2 <= int(common.sum()) <= LEVELS or held < LEVEL_COVER * n:
+            # counts and readings: the grid sign judges them (their tails are no levels)
+            off[:, j] = _off_grid(column, grids[0, j], grids[1, j], 1) & _told(
+                column, grids[0, j], grids[1, j]
+            )
+            checked[j] = True
             continue
-        out[0, j] = max(1 - held / n, 1 / n)
+        values, counts = torch.unique(column, return_counts=True)
+        common = counts >= least
+        if not 2 <= int(common.sum()) <= LEVELS or int(counts[common].sum()) < LEVEL_COVER * n:
+            continue
         out[1 : 1 + int(common.sum()), j] = values[common].to(torch.float64)
+        off[:, j] = ~torch.isin(column, values[common])
+        checked[j] = True
+    leveled = ~out[1].isnan()
+    kept = off[~torch.from_numpy(_lost(off[:, checked].numpy()))]  # never none: levels hold 98%
+    out[0, leveled] = kept[:, leveled].double().mean(dim=0).clamp_min(1 / n)
     return out
 
 
