@@ -261,6 +261,25 @@ def test_a_grid_is_found_through_five_percent_of_garbage_but_not_where_a_finer_g
     assert float(grids[1, 1]) == pytest.approx(halves, rel=1e-6) and float(grids[2, 1]) == 1 / n
 
 
+def test_a_grid_is_refined_far_out_by_the_values_on_its_points_not_by_garbage_near_them():
+    """A colour channel's 256 levels, 10 rows each, standardised, and 12 values from elsewhere
+    repeated 4 times, each 0.0731 of a step off a point 200 to 255 steps from the origin (as values
+    swapped in from another channel land). The step is refined near the origin by the values within
+    a tenth of a step of its points, farther out only by those within a hundredth: garbage a tenth
+    of a step off, hundreds of steps out, pulled it so far that the values there fell off the grid,
+    and the column had none (skin's third channel in the garbage benchmark)."""
+    rng = np.random.default_rng(0)
+    levels = np.repeat(np.arange(256.0), 10)
+    garbage = np.repeat(rng.choice(np.arange(200, 256), 12, replace=False) + 0.0731, 4)
+    raw = np.concatenate([levels, garbage])
+    values = (raw - raw.mean()) / raw.std()
+    x = torch.from_numpy(values.astype(np.float32).astype(np.float64))[:, None]
+    grids = cells.fit_grids(x)
+    assert float(grids[1, 0]) == pytest.approx(1 / raw.std(), rel=1e-6)
+    rarity = cells.off_grid_rarities(x, grids, torch.ones(1)).numpy()[:, 0]
+    assert rarity[: len(levels)].max() == 0.0 and rarity[len(levels) :].min() > 10
+
+
 def test_rows_of_noise_do_not_make_a_field_off_its_grid_or_levels_seem_common():
     """Four columns of counts, one of readings to 0.01 and one of three levels with 1% of rows of
     noise, off every grid and level, and a few rows with one field off its grid (a decimal point

@@ -65,6 +65,7 @@ SPLIT = 0.1  # at most, the share of the gaps between a column's repeated values
 HELD = 4  # a value held by a quarter of the rows the repeated values hold (their median), or 1%, is its own
 ROUGHLY = 0.02  # the tolerance, in its steps, of a finer grid that holds values off a grid (see _holds)
 NEAR_POINT = 0.1  # how near a grid point, in steps, a value must lie to refine the step with
+ON_POINT = 0.01  # how near, once the step is known from the values near the origin (see _grid)
 FINER = (2, 5, 10)  # the finer grids, steps / FINER, on which an off-grid value is looked for
 LOST_FIELDS = 3  # at least, the fields off their grids of a row off them in most (see fit_grids)
 FOREIGN = 1e4  # how much rarer than on a grid 10 times finer a value on none of them is taken to be
@@ -471,10 +472,11 @@ def fit_grids(x: torch.Tensor, judged: torch.Tensor | None = None) -> torch.Tens
     of the values that occur at least twice (a value that occurs once may be garbage; nor one held
     by a few rows where the column's own are held by tens, ``HELD``; and the least gap between them
     but for a share ``SPLIT``: :func:`_common_step`), refined by least squares over those near its
-    points, then made 2, 5 or 10 times coarser while the grid still holds the values (a few odd
-    values repeated, 4.5 among counts, would make it too fine). A grid too fine for the float32
-    encoding to show at most of the column's values (out to its 99th percentile: about 8,000 steps
-    from the encoded 0, the column's median) does not count."""
+    points (within ``NEAR_POINT`` of a step near the origin, ``ON_POINT`` farther out, where garbage
+    near a point would pull it far), then made 2, 5 or 10 times coarser while the grid still holds
+    the values (a few odd values repeated, 4.5 among counts, would make it too fine). A grid too
+    fine for the float32 encoding to show at most of the column's values (out to its 99th
+    percentile: about 8,000 steps from the encoded 0, the column's median) does not count."""
     values = x.cpu().double().numpy()
     out = np.zeros((3, values.shape[1]))
     off = np.zeros(values.shape, dtype=bool)
@@ -520,7 +522,10 @@ def _grid(values: np.ndarray) -> tuple[float, float] | None:
     for near in (10, 100, 1000, np.inf):
         held = repeated[np.abs(repeated - origin) <= near * least]
         k = (held - origin) / step
-        near_point = np.abs(k - k.round()) <= NEAR_POINT  # garbage off the grid would pull it away
+        # garbage off the grid would pull it away: once the values near the origin have refined
+        # it, a garbage value a tenth of a step off a point hundreds of steps out pulls it by
+        # far more than the float32 rounding of the values on the grid
+        near_point = np.abs(k - k.round()) <= (NEAR_POINT if near == 10 else ON_POINT)
         multiples = k.round()[near_point]
         if multiples.any():
             step = float(np.sum((held[near_point] - origin) * multiples) / np.sum(multiples**2))
