@@ -267,7 +267,8 @@ def test_a_grid_is_refined_far_out_by_the_values_on_its_points_not_by_garbage_ne
     swapped in from another channel land). The step is refined near the origin by the values within
     a tenth of a step of its points, farther out only by those within a hundredth: garbage a tenth
     of a step off, hundreds of steps out, pulled it so far that the values there fell off the grid,
-    and the column had none (skin's third channel in the garbage benchmark)."""
+    and the column had none (skin's third channel in the garbage benchmark). A value of the column's
+    own off the steps of the others makes them no grid."""
     rng = np.random.default_rng(0)
     levels = np.repeat(np.arange(256.0), 10)
     garbage = np.repeat(rng.choice(np.arange(200, 256), 12, replace=False) + 0.0731, 4)
@@ -278,6 +279,12 @@ def test_a_grid_is_refined_far_out_by_the_values_on_its_points_not_by_garbage_ne
     assert float(grids[1, 0]) == pytest.approx(1 / raw.std(), rel=1e-6)
     rarity = cells.off_grid_rarities(x, grids, torch.ones(1)).numpy()[:, 0]
     assert rarity[: len(levels)].max() == 0.0 and rarity[len(levels) :].min() > 10
+    # but a value as common as the column's own off the others' steps is one of its levels, not
+    # garbage (Lymphography: 0.653, 0.823 and 3.205, 6 rows of 148; 3.205 is 15.06 steps out)
+    three = np.repeat([0.653407, 0.822825, 3.205453], [77, 65, 6])
+    x = _encoded(three[:, None])
+    assert float(cells.fit_grids(x)[1, 0]) == 0.0
+    assert not np.isnan(cells.fit_levels(x, torch.ones(1))[0, 0])
 
 
 def test_rows_of_noise_do_not_make_a_field_off_its_grid_or_levels_seem_common():

@@ -532,6 +532,10 @@ def _grid(values: np.ndarray) -> tuple[float, float] | None:
     others = values[values != origin]
     if not _told(np.quantile(np.abs(values), 0.99), origin, step) or not _holds(others, origin, step):
         return None
+    # the column's own values are on it: but for a few garbage values repeated (as in the gaps),
+    # a value as common as the column's own off the grid is one of its levels (0.65, 0.82, 3.21)
+    if (_off_grid(repeated, origin, step, 1) & _told(repeated, origin, step)).mean() > SPLIT:
+        return None
     coarser = True
     while coarser:  # a few repeated odd values (4.5 among counts) make too fine a grid
         coarser = next((m for m in FINER if _holds(others, origin, step * m, repeated)), None)
