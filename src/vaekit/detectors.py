@@ -1709,7 +1709,9 @@ class AnomalyDetector(BaseDetector):
         tails = getattr(self, "sign_tails_", None)
         if tails is not None and neighbours is not None:  # tables
             raw = {"error": error, "distance": distance, "neighbours": neighbours} | (table or {})
-            signs = {name: _surprise(values, *tails[name]) for name, values in raw.items() if name in tails}
+            if "distance" not in tails:  # a detector hunting garbage leaves it out
+                del raw["distance"]
+            signs = {name: _surprise(values, *tails[name]) for name, values in raw.items()}
             return signs | (rarities or {})
         signs = {"error": error}
         if self.scores_are_logs:
