@@ -486,7 +486,7 @@ def fit_grids(x: torch.Tensor, judged: torch.Tensor | None = None) -> torch.Tens
         grid = _grid(column)
         if grid is not None:
             out[:2, j] = grid
-            off[:, j] = _off_grid(column, *grid, 1) & _told(column, *grid)
+            off[:, j] = _plainly_off(column, *grid)
     gridded = out[1] != 0
     kept = off[~_lost(off[:, gridded])]  # never none: a grid holds 90% of its column's values
     out[2, gridded] = np.maximum(kept[:, gridded].mean(axis=0), 1 / len(values))
@@ -534,7 +534,7 @@ def _grid(values: np.ndarray) -> tuple[float, float] | None:
         return None
     # the column's own values are on it: but for a few garbage values repeated (as in the gaps),
     # a value as common as the column's own off the grid is one of its levels (0.65, 0.82, 3.21)
-    if (_off_grid(repeated, origin, step, 1) & _told(repeated, origin, step)).mean() > SPLIT:
+    if _plainly_off(repeated, origin, step).mean() > SPLIT:
         return None
     coarser = True
     while coarser:  # a few repeated odd values (4.5 among counts) make too fine a grid
@@ -564,7 +564,7 @@ def _holds(values: np.ndarray, origin: float, step: float, repeated: np.ndarray 
         return False
     if len(values) == 0:
         return True
-    off = _off_grid(values, origin, step, 1) & _told(values, origin, step)
+    off = _plainly_off(values, origin, step)
     finer = np.zeros_like(off)
     for m in (FINER[-1], FINER[-1] ** 2):  # as far as the float32 encoding tells, roughly
         finer |= ~_off_grid(values, origin, step, m, ROUGHLY) & _told(values, origin, step, m, ROUGHLY)
@@ -582,6 +582,12 @@ def _off_grid(values, origin, step, finer: int, tolerance: float = GRID_TOLERANC
     than ``tolerance`` steps from its points."""
     k = (values - origin) / step * finer
     return abs(k - k.round()) > tolerance
+
+
+def _plainly_off(values, origin, step, finer: int = 1):
+    """Whether ``values`` (numpy or torch) lie off the grid with steps ``step / finer`` as far as
+    the float32 encoding can tell (:func:`_off_grid`, :func:`_told`)."""
+    return _off_grid(values, origin, step, finer) & _told(values, origin, step, finer)
 
 
 def grid_rarity(
@@ -610,11 +616,11 @@ def off_grid_rarities(
     step = torch.where(gridded, step, 1.0)
     rarity = torch.full_like(x, math.log(FINER[-1] * FOREIGN))
     for finer in reversed(FINER):  # where float32 cannot tell, the value may be on the finer grid
-        off = _off_grid(x, origin, step, finer) & _told(x, origin, step, finer)
+        off = _plainly_off(x, origin, step, finer)
         rarity = torch.where(off, rarity, math.log(finer))
     rarity = rarity - torch.log(share.clamp_min(1e-300))
     on = (judged > 0) & gridded & (True if seen is None else seen > 0)
-    off = on & _off_grid(x, origin, step, 1) & _told(x, origin, step)
+    off = on & _plainly_off(x, origin, step)
     return rarity.masked_fill(~off, 0.0)
 
 
@@ -697,9 +703,7 @@ def fit_levels(x: torch.Tensor, judged: torch.Tensor, grids: torch.Tensor | None
         column = x[:, j]
         if grids is not None and float(grids[1, j]) != 0:
             # counts and readings: the grid sign judges them (their tails are no levels)
-            off[:, j] = _off_grid(column, grids[0, j], grids[1, j], 1) & _told(
-                column, grids[0, j], grids[1, j]
-            )
+            off[:, j] = _plainly_off(column, grids[0, j], grids[1, j])
             checked[j] = True
             continue
         values, counts = torch.unique(column, return_counts=True)
@@ -747,7 +751,7 @@ def off_level_rarities(
         steps = _even_steps(levels[1:, j].numpy())
         if steps is not None:
             field = fields[:, i]
-            foreign[:, i] = _off_grid(field, *steps, 1) & _told(field, *steps)
+            foreign[:, i] = _plainly_off(field, *steps)
     rarity = -torch.log(levels[0, columns]) + math.log(FOREIGN) * foreign
     out[:, columns] = torch.where(off, rarity, 0.0)
     return out
