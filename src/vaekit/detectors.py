@@ -978,9 +978,9 @@ class AnomalyDetector(BaseDetector):
         self, module: nn.Module, lr: float, steps: int, batch_losses, desc: str, trim: float | None = None
     ) -> list[float]:
         """``steps`` steps of Adam with a one-cycle schedule on ``batch_losses(step)``, (..., batch)
-        losses of a batch: after the first 30% of the steps, the ``trim`` share (the detector's,
-        unless given) of the batch with the largest losses is left out, so that garbage in the
-        training data is not learnt. Returns the losses of the steps."""
+        losses of a batch: after the first ``TRIM_AFTER`` of the steps, the ``trim`` share (the
+        detector's, unless given) of the batch with the largest losses is left out, so that garbage
+        in the training data is not learnt. Returns the losses of the steps."""
         trim = self.trim if trim is None else trim
         device = next(module.parameters()).device
         optimizer = torch.optim.Adam(module.parameters(), lr=lr, fused=device.type in ("cpu", "cuda"))
