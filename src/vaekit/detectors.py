@@ -975,12 +975,20 @@ class AnomalyDetector(BaseDetector):
         return classifier.eval()
 
     def _optimise(
-        self, module: nn.Module, lr: float, steps: int, batch_losses, desc: str, trim: float | None = None
+        self,
+        module: nn.Module,
+        lr: float,
+        steps: int,
+        batch_losses,
+        desc: str,
+        trim: float | None = None,
+        untrimmed: int = 0,
     ) -> list[float]:
         """``steps`` steps of Adam with a one-cycle schedule on ``batch_losses(step)``, (..., batch)
         losses of a batch: after the first ``TRIM_AFTER`` of the steps, the ``trim`` share (the
         detector's, unless given) of the batch with the largest losses is left out, so that garbage
-        in the training data is not learnt. Returns the losses of the steps."""
+        in the training data is not learnt, all of it from past the first ``untrimmed`` losses of
+        the batch. Returns the losses of the steps."""
         trim = self.trim if trim is None else trim
         device = next(module.parameters()).device
         optimizer = torch.optim.Adam(module.parameters(), lr=lr, fused=device.type in ("cpu", "cuda"))
@@ -991,9 +999,11 @@ class AnomalyDetector(BaseDetector):
         with _progress(steps, self.verbose, desc) as bar:
             for step in range(steps):
                 values = batch_losses(step)
-                keep = values.shape[-1] - int(trim * values.shape[-1])
-                if keep < values.shape[-1] and step >= TRIM_AFTER * steps:
-                    values = values.topk(keep, dim=-1, largest=False).values
+                drop = int(trim * values.shape[-1])
+                if drop and step >= TRIM_AFTER * steps:
+                    kept, judged = values[..., :untrimmed], values[..., untrimmed:]
+                    judged = judged.topk(judged.shape[-1] - drop, dim=-1, largest=False).values
+                    values = torch.cat([kept, judged], dim=-1)
                 loss = values.mean()
                 if not torch.isfinite(loss):
                     raise TrainingError(
@@ -1612,8 +1622,6 @@ class AnomalyDetector(BaseDetector):
         )
         batch = self.GARBAGE_BATCH
         target = torch.cat([torch.zeros(batch), torch.ones(batch)]).expand(self.GARBAGE_MEMBERS, -1)
-        # the detector's trim of the whole batch, all of it from the spoilt copies (see the docstring)
-        kept = batch - int(2 * self.trim * batch)
 
         def batch_losses(step: int) -> torch.Tensor:
             drawn = [
@@ -1626,15 +1634,17 @@ class AnomalyDetector(BaseDetector):
                 for good, bad in zip(learns, learns_spoilt, strict=True)
             ]
             logits = classifier(torch.stack(drawn))
-            losses = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
-            if step < TRIM_AFTER * self.GARBAGE_STEPS:
-                return losses
-            copies = losses[:, batch:].topk(kept, dim=-1, largest=False).values
-            return torch.cat([losses[:, :batch], copies], dim=-1)
+            return nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
 
         with _small_model_threads(torch.device("cpu"), classifier):
+            # the rows as they are first in each batch: the trim takes only spoilt copies
             losses = self._optimise(
-                classifier, self.GARBAGE_LR, self.GARBAGE_STEPS, batch_losses, "garbage classifier", trim=0.0
+                classifier,
+                self.GARBAGE_LR,
+                self.GARBAGE_STEPS,
+                batch_losses,
+                "garbage classifier",
+                untrimmed=batch,
             )
         self.history_["garbage classifier loss (trimmed mean cross-entropy, nats)"] = losses
         classifier.eval()
