@@ -34,6 +34,7 @@ from vaekit.cells import (
     COMMON,
     LEVELS,
     PILE,
+    PILE_OFF,
     category_rarity,
     cell_deviations,
     copy_rarities,
@@ -54,6 +55,7 @@ from vaekit.cells import (
     off_grid_rarities,
     off_level_rarities,
     pile_z,
+    piled_at,
     piles,
     predicted_values,
     unwarp,
@@ -105,6 +107,7 @@ RARITY_FENCE = -math.log(NormalDist().cdf(-Z))
 EDGE_ROWS = 1000  # rows without gaps a detector needs for the edge sign (GARBAGE_ROWS: hunting garbage)
 TABLE_SIGNS = ("cells", "garbage")  # the signs of the cell model that are not rarities
 GARBAGE_ROWS = 50  # rows a detector needs for the garbage sign
+GROUP_ROWS = 20  # at least, the rows of a group whose errors are judged among themselves
 TRIM_AFTER = 0.3  # the share of a model's training steps before the trim (see AnomalyDetector._optimise)
 # where float64 work is done: Apple's MPS has no float64, and the k-nearest searches are small
 CPU64 = ("cpu", torch.float64)
@@ -775,9 +778,12 @@ class AnomalyDetector(BaseDetector):
     ``EDGE_ROWS``: a field times 1,000 in a table of a few hundred rows is found by its edge sign;
     and it takes a value off a column's pile (a count that 3% of the rows hold, a rare yes:
     :func:`vaekit.cells.piled_at`) as rare as it is, where a normal model of the spike put every
-    row holding a count far out, with the garbage. An anomaly hunter keeps such rows far out: the
-    rare values of ADBench's small sets are often its anomalies (taking them as rare as they are,
-    the mean AUPRC of the 11 sets under 1,000 rows fell from 0.457 to 0.408). And it leaves out the
+    row holding a count far out, with the garbage; the rows that share such a value, when the
+    autoencoders reconstruct them worse than the rest as a group (a rare yes they leave out), are
+    judged among themselves too (``error_groups_``, :meth:`_fit_error_groups`). An anomaly hunter
+    keeps such rows far out: the rare values of ADBench's small sets are often its anomalies
+    (taking them as rare as they are, the mean AUPRC of the 11 sets under 1,000 rows fell from
+    0.457 to 0.408). And it leaves out the
     codes' distance sign: on the garbage benchmark's 30 tables it found alone 1 of their 3,908
     garbage rows, and set the score of a fifth of the good rows removed at 2% (unusual good rows,
     such as a few benign tumours of breastw that look malignant).
@@ -1260,7 +1266,10 @@ class AnomalyDetector(BaseDetector):
             view_odds = self._view_odds(xb, profiles.get("framing"))
             table, rarities = self._cells(xb, mb)
             rarities |= self._categories(xb) | self._context(xb, mb)
-            yield self._signs(*parts, view_odds, near, self._profile_distances(profiles), table, rarities)
+            groups = self._error_groups_of(xb, mb)
+            yield self._signs(
+                *parts, view_odds, near, self._profile_distances(profiles), table, rarities, groups
+            )
 
     @property
     def scores_are_logs(self) -> bool:
@@ -1722,10 +1731,12 @@ class AnomalyDetector(BaseDetector):
         profile_distances: dict[str, np.ndarray] | None = None,
         table: dict[str, np.ndarray] | None = None,
         rarities: dict[str, np.ndarray] | None = None,
+        groups: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Each sign of trouble on the score's scale (see ``SIGNS``); the score is the largest.
         ``table``: the signs of the cell model that are not rarities (``TABLE_SIGNS``);
-        ``rarities``: the signs that are on the score's scale already (``RARITIES``)."""
+        ``rarities``: the signs that are on the score's scale already (``RARITIES``); ``groups``:
+        (rows, groups) whether each row is in each of ``error_groups_``."""
         error, distance = self._standardised(errors, distances)
         tails = getattr(self, "sign_tails_", None)
         if tails is not None and neighbours is not None:  # tables
@@ -1733,6 +1744,8 @@ class AnomalyDetector(BaseDetector):
             if "distance" not in tails:  # a detector hunting garbage leaves it out
                 del raw["distance"]
             signs = {name: _surprise(values, *tails[name]) for name, values in raw.items()}
+            if groups is not None:
+                signs["error"] = self._error_in_groups(error, signs["error"], groups)
             return signs | (rarities or {})
         signs = {"error": error}
         if self.scores_are_logs:
@@ -1759,8 +1772,11 @@ class AnomalyDetector(BaseDetector):
         profile_distances: dict[str, np.ndarray] | None = None,
         table: dict[str, np.ndarray] | None = None,
         rarities: dict[str, np.ndarray] | None = None,
+        groups: np.ndarray | None = None,
     ) -> np.ndarray:
-        signs = self._signs(errors, distances, view_odds, neighbours, profile_distances, table, rarities)
+        signs = self._signs(
+            errors, distances, view_odds, neighbours, profile_distances, table, rarities, groups
+        )
         return np.maximum.reduce(list(signs.values()))
 
     SIGNS: ClassVar[dict[str, str]] = {
@@ -2124,7 +2140,7 @@ class AnomalyDetector(BaseDetector):
         q1, center, q3 = np.percentile(parts, [25, 50, 75], axis=2)
         self.score_center_ = center
         self.score_scale_ = np.maximum(q3 - q1, 1e-6)
-        self.auto_cut_ = self.sign_tails_ = self.input_reference_ = None
+        self.auto_cut_ = self.sign_tails_ = self.input_reference_ = self.error_groups_ = None
         self.cell_mean_ = self.cell_precision_ = self.cell_bend_ = self.cell_edges_ = self.cell_grids_ = None
         self.cell_weights_ = None
         self.cell_levels_ = self.cell_common_ = self.cell_copies_ = self.garbage_ = None
@@ -2238,8 +2254,11 @@ class AnomalyDetector(BaseDetector):
             ]
             highest = max([*at_fence, *([RARITY_FENCE] if rarities or "garbage" in raw else [])])
             self.auto_cut_ = min(highest, -math.log(NormalDist().cdf(-fence_z(len(raw) + len(rarities)))))
+            if self.garbage_classifier and "error" in raw:
+                self.error_groups_ = self._fit_error_groups(x, mask, raw, fences, rarities)
             table = {name: raw[name] for name in TABLE_SIGNS if name in raw}
-            score = self._combined(errors, distances, None, raw["neighbours"], None, table, rarities)
+            groups = self._error_groups_of(x, mask)
+            score = self._combined(errors, distances, None, raw["neighbours"], None, table, rarities, groups)
             self.column_range_ = self._column_ranges(x, mask, score <= self.auto_cut_)
             return score
         # Images: the other signs are mapped onto the reconstruction and distance score, each after
@@ -2280,6 +2299,78 @@ class AnomalyDetector(BaseDetector):
         self.auto_z_ = fence_z(self.auto_signs_)
         self.auto_cut_ = auto_fence(base, log_scale=True, z=self.auto_z_)
         return score
+
+    def _fit_error_groups(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        raw: dict[str, np.ndarray],
+        fences: dict[str, float],
+        rarities: dict[str, np.ndarray],
+    ) -> dict | None:
+        """Hunting garbage, the groups of training rows that share a value off a feature's pile
+        (a rare yes, a count of 1 that most rows hold 0 of), held by ``PILE_OFF`` of the rows and
+        ``GROUP_ROWS`` at least, whose reconstruction errors lie beyond the error sign's fence as
+        a whole (their median): the autoencoders, a few latent variables wide and trimmed of their
+        worst rows, may leave out a column that few rows set apart, and every row of the group
+        then lay beyond the fence, with the garbage (all the yes rows of a flag that 5% of the rows
+        raise, in half of the fits of a table of two readings and two flags). A row of such a group
+        is judged among the group's rows too, as rare as the group plus as rare as its error there
+        (:meth:`_error_in_groups`). For each group: the feature, its value, -log of its share and
+        the tail of its rows' errors (of those under the group's own fence and every other sign's)."""
+        error = raw["error"]
+        others = [raw[name] <= fence for name, fence in fences.items() if name != "error"]
+        others += [rarity <= RARITY_FENCE for rarity in rarities.values()]
+        usual = np.logical_and.reduce(others) if others else np.ones(len(error), dtype=bool)
+        pile, share = piles(x.to(*CPU64))
+        seen = np.ones(x.shape, dtype=bool)
+        if mask is not None:
+            seen = (mask.cpu() > 0)[:, self._owner_of_feature.cpu()].numpy()
+        values = x.cpu().numpy()
+        groups: dict[str, list] = {"features": [], "values": [], "log_shares": [], "tails": []}
+        for f in torch.nonzero(piled_at(share))[:, 0].tolist():
+            column = values[seen[:, f], f]
+            levels, counts = np.unique(column[column != float(pile[f])], return_counts=True)
+            for value, count in zip(levels, counts, strict=True):
+                if count < max(GROUP_ROWS, PILE_OFF * len(column)):
+                    continue
+                inside = seen[:, f] & (values[:, f] == value)
+                if not np.median(error[inside]) > fences["error"]:
+                    continue
+                fence = auto_fence(error[inside])
+                good = inside & usual & (error <= fence)
+                if good.sum() < GROUP_ROWS // 2:
+                    continue
+                groups["features"].append(f)
+                groups["values"].append(float(value))
+                groups["log_shares"].append(-math.log(count / len(column)))
+                groups["tails"].append(_tail_of(error[good], fence, _log_shift(error[inside])))
+        return groups if groups["features"] else None
+
+    def _error_groups_of(self, x: torch.Tensor, mask: torch.Tensor | None) -> np.ndarray | None:
+        """(rows, groups) bool: whether each row is in each of ``error_groups_`` (its feature
+        observed and at the group's value); None without groups."""
+        groups = getattr(self, "error_groups_", None)
+        if groups is None:
+            return None
+        features = torch.tensor(groups["features"], device=x.device)
+        values = torch.tensor(groups["values"], dtype=x.dtype, device=x.device)
+        inside = x[:, features] == values
+        if mask is not None:
+            inside &= mask[:, self._owner_of_feature[features]] > 0
+        return inside.cpu().numpy()
+
+    def _error_in_groups(self, error: np.ndarray, surprise: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        """The error sign of rows in ``error_groups_``: the least of its rarity among all the rows
+        (``surprise``) and, for each group a row is in, the group's rarity plus that of the row's
+        ``error`` among the group's rows."""
+        out = surprise.copy()
+        for k, tail in enumerate(self.error_groups_["tails"]):
+            inside = groups[:, k]
+            if inside.any():
+                within = self.error_groups_["log_shares"][k] + _surprise(error[inside], *tail)
+                out[inside] = np.minimum(out[inside], within)
+        return out
 
     def _fit_profile_sign(
         self, name: str, profiles: torch.Tensor, score: np.ndarray, fence: float
@@ -2545,9 +2636,10 @@ class AnomalyDetector(BaseDetector):
             "column_range": getattr(self, "column_range_", None),
             "sign_tails": None
             if getattr(self, "sign_tails_", None) is None
-            else {
-                name: tail._asdict() | {"body": tail.body.tolist()} for name, tail in self.sign_tails_.items()
-            },
+            else {name: _tail_state(tail) for name, tail in self.sign_tails_.items()},
+            "error_groups": None
+            if getattr(self, "error_groups_", None) is None
+            else self.error_groups_ | {"tails": [_tail_state(tail) for tail in self.error_groups_["tails"]]},
             "garbage": None
             if getattr(self, "garbage_", None) is None
             else dict(zip(("inputs", "hidden", "members"), self.garbage_.shape, strict=True)),
@@ -2811,6 +2903,20 @@ class AnomalyDetector(BaseDetector):
                 for k, v in tails.items()
             }
         )
+        groups = state.get("error_groups")  # absent from the files of older versions
+        self.error_groups_ = (
+            None
+            if groups is None
+            else {
+                "features": [int(f) for f in groups["features"]],
+                "values": [float(v) for v in groups["values"]],
+                "log_shares": [float(v) for v in groups["log_shares"]],
+                "tails": [
+                    SignTail(np.asarray(t["body"], dtype=np.float64), float(t["scale"]), float(t["shift"]))
+                    for t in groups["tails"]
+                ],
+            }
+        )
         views = state.get("views")
         if views is not None:
             # files of older versions: the view sign from every classifier
@@ -2911,6 +3017,11 @@ class SignTail(NamedTuple):
     body: np.ndarray
     scale: float
     shift: float | None = None
+
+
+def _tail_state(tail: SignTail) -> dict:
+    """A sign's tail as JSON."""
+    return tail._asdict() | {"body": tail.body.tolist()}
 
 
 def _tail_of(values: np.ndarray, fence: float | None = None, shift: float | None = None) -> SignTail:
