@@ -425,6 +425,29 @@ def test_a_rare_value_on_the_even_steps_of_its_columns_levels_is_a_rare_level_no
     assert cells._even_steps(np.array([0.0, 0.0137, 1.0, np.nan])) is None
 
 
+def test_the_even_steps_of_levels_may_be_finer_than_their_least_gap():
+    """A share of land zoned (Boston's zn): 0 in most rows, then 12.5, 20, 21, 22, 25, 80 and
+    90 (the least gap 1, the steps halves), with an 85 and an 82.5 in two rows each and a 33.37 in
+    one, scaled and rounded to float32: the 85 and the 82.5 are rare levels, as rare as the
+    column's share of values off its levels; the 33.37 is from elsewhere, FOREIGN times rarer (the
+    85s were too, as the 18s and 100s of Boston's zn that vaekit clean removed). Steps a tenth
+    of the least gap at most: 0, 0.0137 and 1 still have none."""
+    rng = np.random.default_rng(2)
+    n = 1000
+    zone = rng.choice([0.0, 12.5, 20.0, 21.0, 22.0, 25.0, 80.0, 90.0], size=n, p=[0.72] + [0.04] * 7)
+    zone[:2], zone[2:4], zone[4] = 85.0, 82.5, 33.37
+    x = torch.from_numpy(((zone - 3.0) / 11.0).astype(np.float32).astype(np.float64))[:, None]
+    judged = torch.ones(1, dtype=torch.float64)
+    levels = cells.fit_levels(x, judged)
+    assert (~levels[1:].isnan()).sum().item() == 8
+    rarities = cells.off_level_rarities(x, levels, judged)[:, 0].numpy()
+    off = -np.log(5 / n)
+    np.testing.assert_allclose(rarities[:5], [off] * 4 + [off + np.log(cells.FOREIGN)])
+    assert (rarities[5:] == 0).all()
+    assert cells._even_steps(np.array([0.0, 12.5, 20.0, 21.0, np.nan])) == (0.0, 0.5)
+    assert cells._even_steps(np.array([0.0, 0.0137, 1.0])) is None
+
+
 def test_two_fields_holding_one_rare_value_are_found_as_a_copy():
     """Six rows whose second column holds the first's value (both continuous, on other scales),
     encoded in float32 as the detector does: the pair agrees in 6 of 5,000 rows, each of them as

@@ -759,14 +759,19 @@ def off_level_rarities(
 
 def _even_steps(levels: np.ndarray) -> tuple[float, float] | None:
     """(origin, step) of the even steps a column's levels (NaN-padded) lie on (1, 2, 3, 5: a
-    scale; 0, 0.25, 0.5, 1; a flag's 0 and 1), if they do; None otherwise (0, 0.0132 and 1)."""
+    scale; 0, 0.25, 0.5, 1; a flag's 0 and 1), if they do; None otherwise (0, 0.0132 and 1). The
+    step is the least gap between two levels, or that divided by one of ``FINER`` (0, 12.5, 20,
+    21 and 22: halves)."""
     values = np.sort(levels[~np.isnan(levels)])
     if len(values) < 2:
         return None
     step = float(np.diff(values).min())
-    if step <= 0 or _off_grid(values, values[0], step, 1).any():
+    if step <= 0:
         return None
-    return float(values[0]), step
+    for finer in (1, *FINER):
+        if not _off_grid(values, values[0], step, finer).any():
+            return float(values[0]), step / finer
+    return None
 
 
 def fit_categories(x: torch.Tensor, groups: list[tuple[int, int]]) -> torch.Tensor:
