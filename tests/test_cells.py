@@ -425,6 +425,29 @@ def test_a_rare_value_on_the_even_steps_of_its_columns_levels_is_a_rare_level_no
     assert cells._even_steps(np.array([0.0, 0.0137, 1.0, np.nan])) is None
 
 
+def test_a_heap_at_a_columns_edge_does_not_make_a_value_a_little_beyond_it_far_out():
+    """Loan amounts of 10,000 rows, uniform from 1,000 to 35,000 with 5% of them at that cap and
+    25 at a later cap of 40,000: the upper edge is 35,000 and both its quantiles lie on the heap,
+    so the spacing of the tail beyond it was a hundredth of the width between the edges, and a
+    loan of 40,000 lay 15 spacings out, rarity 38 (vaekit clean removed such loans). The spacing
+    is at least a quarter of the distance from the median to the edge now: 40,000 lies 1.2
+    spacings out (rarity 8), a loan times 10 still far out. On a normal column that floor changes
+    nothing (its tail has 2.8 spacings between the median and the edge)."""
+    rng = np.random.default_rng(0)
+    n = 10_000
+    loans = np.round(rng.uniform(1000, 35000, n), -2)
+    loans[rng.random(n) < 0.05] = 35000.0
+    loans[:25] = 40000.0
+    edges = cells.fit_edges(torch.from_numpy(loans)[:, None])
+    assert float(edges[3, 0]) == 35000.0
+    judged = torch.ones(1, dtype=torch.float64)
+    rarity = cells.edge_rarity(torch.tensor([[40000.0], [350000.0]], dtype=torch.float64), edges, judged)
+    assert rarity[0] < 9 and rarity[1] > 100, rarity
+    normal = torch.from_numpy(rng.normal(size=(n, 1)))
+    q = np.quantile(normal.numpy(), [0.005, 0.05, 0.95, 0.995])
+    np.testing.assert_allclose(cells.fit_edges(normal)[[1, 4], 0].numpy(), [q[1] - q[0], q[3] - q[2]])
+
+
 def test_a_long_tailed_column_a_third_zeros_is_bent_on_its_values_not_the_rounding_of_its_zeros():
     """Assets of 0 in a third of 3,000 rows and lognormal in the rest, encoded in float32 about a
     center of 3,000 as the detector encodes them: a 0 comes back as a few ten-thousandths, and

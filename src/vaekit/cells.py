@@ -57,6 +57,7 @@ NEARER = 0.1  # how much nearer a normal distribution a bent column must be (see
 EDGE = 0.005  # the share of a column's values beyond each of its edges (see fit_edges)
 EDGE_VALUES = 3  # at least, the values beyond each edge: a unit error repeated does not set it
 TENFOLD = 10.0  # the tail's spacing: from the edge to the quantile of TENFOLD times that share
+BODY_SPACINGS = 4.0  # at most, the spacings of a tail between the median and its edge (see fit_edges)
 RESOLUTION = 0.01  # the least spacing, as a share of the width between the edges
 GRID_SHARE = 0.98  # the share of a column's values that must lie on a grid for it to have one
 GRID_TOLERANCE = 1e-3  # how far from a grid point, in steps, a value on the grid may lie
@@ -417,7 +418,11 @@ def fit_edges(u: torch.Tensor) -> torch.Tensor:
     least ``EDGE_VALUES`` rows' share, so that in a small table a unit error repeated does not set
     it), its spacing the distance to the quantile of ``TENFOLD`` times that share (at most a quarter
     of the rows), but at least the column's step, the median gap between its distinct values (1 for
-    counts, the gap between levels for a flag), and ``RESOLUTION`` of the width between the edges.
+    counts, the gap between levels for a flag), ``RESOLUTION`` of the width between the edges, and
+    the distance from the median to the edge over ``BODY_SPACINGS`` (a normal or an exponential
+    tail has 2.8 or 2 of its spacings there): a heap of values at an edge (loans at a cap of
+    35,000 that 5% of them hold) makes both quantiles one, and a value a little beyond it (the
+    later cap of 40,000) lay a hundred spacings out.
     The share beyond an edge is counted (at least one row's): a column whose values pile up at a
     floor (a count, a length of at least 1) has none below it, and a value there is rarer than one
     beyond the edge of a long tail."""
@@ -425,12 +430,14 @@ def fit_edges(u: torch.Tensor) -> torch.Tensor:
     share = max(EDGE, EDGE_VALUES / n)
     wider = min(TENFOLD * share, 0.25)
     values = u.numpy()
-    q = np.quantile(values, [share, wider, 1 - wider, 1 - share], axis=0)
+    q = np.quantile(values, [share, wider, 0.5, 1 - wider, 1 - share], axis=0)
     step = np.array([_step(column) for column in values.T]) if values.shape[1] else np.zeros(0)
-    least = np.maximum(RESOLUTION * np.maximum(q[3] - q[0], 1e-12), step)
+    least = np.maximum(RESOLUTION * np.maximum(q[4] - q[0], 1e-12), step)
     below = np.maximum((values < q[0]).mean(axis=0), 1 / n)
-    above = np.maximum((values > q[3]).mean(axis=0), 1 / n)
-    low, high = [q[0], np.maximum(q[1] - q[0], least), below], [q[3], np.maximum(q[3] - q[2], least), above]
+    above = np.maximum((values > q[4]).mean(axis=0), 1 / n)
+    low_spacing = np.maximum(q[1] - q[0], np.maximum(least, (q[2] - q[0]) / BODY_SPACINGS))
+    high_spacing = np.maximum(q[4] - q[3], np.maximum(least, (q[4] - q[2]) / BODY_SPACINGS))
+    low, high = [q[0], low_spacing, below], [q[4], high_spacing, above]
     return torch.from_numpy(np.stack([*low, *high]))
 
 
