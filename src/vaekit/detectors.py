@@ -2323,9 +2323,8 @@ class AnomalyDetector(BaseDetector):
         others += [rarity <= RARITY_FENCE for rarity in rarities.values()]
         usual = np.logical_and.reduce(others) if others else np.ones(len(error), dtype=bool)
         pile, share = piles(x.to(*CPU64))
-        seen = np.ones(x.shape, dtype=bool)
-        if mask is not None:
-            seen = (mask.cpu() > 0)[:, self._owner_of_feature.cpu()].numpy()
+        observed = self._observed_features(mask)
+        seen = np.ones(x.shape, dtype=bool) if observed is None else observed.numpy() > 0
         values = x.cpu().numpy()
         groups: dict[str, list] = {"features": [], "values": [], "log_shares": [], "tails": []}
         for f in torch.nonzero(piled_at(share))[:, 0].tolist():
